@@ -1,0 +1,126 @@
+// PersistConfig: everything PersistedIndex needs to know about where and how
+// to persist an index (Tier 1 path, Tier 2 knobs).
+//
+//   iqdb::persist::PersistConfig config("/data/products.iqdb");
+//   config.fsync_policy = FsyncPolicy::never();  // bulk load: durability later
+//   config.verify = VerifyMode::Skip;            // trusted replica
+//
+// A PersistConfig is a plain copyable value. validate() reports every
+// out-of-range field with ErrorKind::InvalidConfig, and features this build
+// does not offer with ErrorKind::Unsupported; PersistedIndex calls it first.
+#ifndef IQDB_PERSIST_CONFIG_H_
+#define IQDB_PERSIST_CONFIG_H_
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+
+#include "iqdb/persist/error.h"
+
+namespace iqdb::persist {
+
+class FileSystem;
+
+// How aggressively data is forced to stable storage.
+//   always():  fsync the snapshot file and its directory before save() returns;
+//              a power loss after that cannot lose the snapshot.
+//   periodic(interval): for snapshots, the same as always(): a save is one
+//              large write and is synced before it is acknowledged. (The
+//              interval bounds the unsynced window of the write-ahead log.)
+//   never():   no fsync at all. The rename is still atomic with respect to a
+//              process crash, but after a power loss the file may hold the
+//              previous snapshot or, on some file systems, be empty.
+class FsyncPolicy {
+ public:
+  enum class Kind { Always, Periodic, Never };
+
+  static constexpr FsyncPolicy always() { return FsyncPolicy(Kind::Always, {}); }
+  static constexpr FsyncPolicy periodic(std::chrono::milliseconds interval) {
+    return FsyncPolicy(Kind::Periodic, interval);
+  }
+  static constexpr FsyncPolicy never() { return FsyncPolicy(Kind::Never, {}); }
+
+  constexpr Kind kind() const { return kind_; }
+  // Meaningful for Kind::Periodic only.
+  constexpr std::chrono::milliseconds interval() const { return interval_; }
+  // True when snapshot saves must fsync (Always and Periodic).
+  constexpr bool syncs_snapshots() const { return kind_ != Kind::Never; }
+
+  friend constexpr bool operator==(const FsyncPolicy&, const FsyncPolicy&) = default;
+
+ private:
+  constexpr FsyncPolicy(Kind kind, std::chrono::milliseconds interval)
+      : kind_(kind), interval_(interval) {}
+  Kind kind_;
+  std::chrono::milliseconds interval_;
+};
+
+// Compression of snapshot sections on save. This version writes raw sections
+// only: selecting zstd() or lz4() makes validate() fail with Unsupported.
+class Compression {
+ public:
+  enum class Kind { None, Zstd, Lz4 };
+
+  static constexpr Compression none() { return Compression(Kind::None, 0); }
+  static constexpr Compression zstd(int level = 3) { return Compression(Kind::Zstd, level); }
+  static constexpr Compression lz4() { return Compression(Kind::Lz4, 0); }
+
+  constexpr Kind kind() const { return kind_; }
+  // Meaningful for Kind::Zstd only.
+  constexpr int level() const { return level_; }
+
+  friend constexpr bool operator==(const Compression&, const Compression&) = default;
+
+ private:
+  constexpr Compression(Kind kind, int level) : kind_(kind), level_(level) {}
+  Kind kind_;
+  int level_;
+};
+
+// When a load checks the section CRCs.
+//   Eager: before load() returns, in parallel over `verify_threads` threads.
+//          A damaged file is an error; the index never sees damaged bytes.
+//   Skip:  never. For replicas whose files are known good (e.g. verified by
+//          the writer, or by `iqdb-persist verify`). The header is still fully
+//          validated, so a hostile file cannot cause out-of-bounds access by
+//          the library; flipped payload bits reach the index unnoticed.
+enum class VerifyMode { Eager, Skip };
+
+struct PersistConfig {
+  PersistConfig() = default;
+  // NOLINTNEXTLINE(google-explicit-constructor): "a config is a path" (Tier 1).
+  PersistConfig(std::filesystem::path snapshot_path) : path(std::move(snapshot_path)) {}
+
+  // The snapshot file. Its directory must exist; temporary files are created
+  // beside it so that the final rename stays within one file system.
+  std::filesystem::path path;
+
+  // The write-ahead log. Not available in this version: true is rejected with
+  // Unsupported rather than ignored.
+  bool wal_enabled = false;
+
+  FsyncPolicy fsync_policy = FsyncPolicy::always();
+  Compression compression = Compression::none();
+  VerifyMode verify = VerifyMode::Eager;
+
+  // Threads for Eager verification; 0 means one per hardware thread.
+  unsigned verify_threads = 0;
+
+  // Default alignment of payload sections, in bytes: a power of two from 4096
+  // to 1 GiB (2 MiB lets a mapping use huge pages). An index may ask for a
+  // larger alignment per section.
+  std::uint64_t section_alignment = 4096;
+
+  // All file-system access goes through this seam; null means the operating
+  // system (default_file_system()). Tests substitute a fault-injecting one.
+  std::shared_ptr<FileSystem> file_system;
+
+  // InvalidConfig for an empty path, a bad alignment or a non-positive
+  // periodic interval; Unsupported for wal_enabled or compression.
+  Result<void> validate() const;
+};
+
+}  // namespace iqdb::persist
+
+#endif  // IQDB_PERSIST_CONFIG_H_

@@ -1,0 +1,47 @@
+// The non-template half of PersistedIndex: snapshot save and open, compiled
+// once in the library. Not part of the public API; call PersistedIndex.
+#ifndef IQDB_PERSIST_DETAIL_SNAPSHOT_IO_H_
+#define IQDB_PERSIST_DETAIL_SNAPSHOT_IO_H_
+
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include "iqdb/persist/config.h"
+#include "iqdb/persist/error.h"
+#include "iqdb/persist/sections.h"
+#include "iqdb/types.h"
+
+namespace iqdb::persist::detail {
+
+// What an index reports about itself; recorded in the header on save and
+// compared with the rebuilt index on load.
+struct IndexFacts {
+  std::string_view index_type;
+  std::uint64_t dim = 0;
+  DistanceMetric metric = DistanceMetric::Cosine;
+  std::uint64_t n_vectors = 0;
+};
+
+using FillSections = std::function<Result<void>(SectionWriter&)>;
+
+// Writes a snapshot of `facts` whose sections `fill` provides, atomically
+// replacing config.path. On any error the previous file is untouched and the
+// temporary file removed. Precondition: config.validate() succeeded.
+[[nodiscard]] Result<void> save_snapshot(const PersistConfig& config, const IndexFacts& facts,
+                                         const FillSections& fill);
+
+// Maps config.path, validates it, verifies it per config.verify, and checks
+// that it holds an index of type `index_type`.
+[[nodiscard]] Result<SnapshotView> open_snapshot(const PersistConfig& config,
+                                                 std::string_view index_type);
+
+// InvalidPayload unless the rebuilt index's facts match the header's.
+[[nodiscard]] Result<void> check_rebuilt(const SnapshotView& snapshot, const IndexFacts& rebuilt);
+
+// The index's own load error, with the file named in the message.
+PersistError rebuild_failed(const SnapshotView& snapshot, const PersistError& error);
+
+}  // namespace iqdb::persist::detail
+
+#endif  // IQDB_PERSIST_DETAIL_SNAPSHOT_IO_H_

@@ -1,0 +1,105 @@
+// PersistError and Result<T>: how every fallible iqdb-persist call reports
+// failure. No exception crosses the public API; every error is a value.
+//
+// A PersistError has a kind to branch on and a message for people. Messages
+// name the file and, where relevant, the section, the byte offset, and the
+// expected and found values, e.g.
+//   ChecksumMismatch: /data/idx.iqdb: section 'vectors' (offset 4096,
+//   512000000 bytes): CRC32 expected 0x1a2b3c4d, found 0x5e6f7a8b
+//
+// Choosing a kind (first match wins):
+//   NotFound            the snapshot file does not exist.
+//   Io                  the operating system refused (open, write, fsync, mmap...).
+//   BadMagic            the file does not start with "IQDBPRST": not ours.
+//   UnsupportedVersion  ours, but a format version this build cannot read.
+//   TruncatedHeader     the file ends inside the prefix or header.
+//   TruncatedPayload    the file ends before a section does.
+//   ChecksumMismatch    a CRC32 (prefix, header or section) does not match.
+//   InvalidHeader       the header is intact (CRC matches) but malformed or
+//                       inconsistent: bad FlatBuffer, overlapping sections...
+//   InvalidMetric       the metric tag is not a known DistanceMetric.
+//   UnsupportedMetric   a known metric the index cannot serve.
+//   InvalidIndexType    the file holds a different index type than requested.
+//   InvalidPayload      section bytes the index cannot rebuild from, or header
+//                       facts (dim, metric, count) the rebuilt index contradicts.
+//   Compression         a compressed section fails to decode.
+//   IndexBuild          the index failed to rebuild for a reason of its own.
+//   Unsupported         a feature this build or this host does not offer.
+//   InvalidConfig       a PersistConfig value is out of range.
+//   DuplicateId, IdNotFound, DimensionMismatch, InvalidArgument
+//                       the index refused a mutation (see iqdb/index.h).
+#ifndef IQDB_PERSIST_ERROR_H_
+#define IQDB_PERSIST_ERROR_H_
+
+#include <boost/outcome/result.hpp>
+#include <boost/outcome/try.hpp>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "iqdb/index.h"
+
+namespace iqdb::persist {
+
+enum class ErrorKind {
+  Io,
+  NotFound,
+  BadMagic,
+  UnsupportedVersion,
+  ChecksumMismatch,
+  TruncatedHeader,
+  TruncatedPayload,
+  InvalidHeader,
+  InvalidMetric,
+  UnsupportedMetric,
+  InvalidIndexType,
+  InvalidPayload,
+  Compression,
+  IndexBuild,
+  Unsupported,
+  InvalidConfig,
+  DuplicateId,
+  IdNotFound,
+  DimensionMismatch,
+  InvalidArgument,
+};
+
+// The kind's name, e.g. "ChecksumMismatch".
+std::string_view to_string(ErrorKind kind);
+
+class PersistError {
+ public:
+  PersistError() = default;
+  PersistError(ErrorKind kind, std::string message) : kind_(kind), message_(std::move(message)) {}
+
+  // Maps an index's refusal onto the matching kind, keeping its message.
+  static PersistError from_index(const IndexError& error);
+
+  ErrorKind kind() const { return kind_; }
+  const std::string& message() const { return message_; }
+
+  // "Kind: message", for logs and command-line output.
+  std::string to_string() const;
+
+  // Returns this error with `context` prepended to the message ("context: message"),
+  // e.g. the file path when an index reported a payload problem.
+  PersistError with_context(std::string_view context) const;
+
+ private:
+  ErrorKind kind_ = ErrorKind::Io;
+  std::string message_;
+};
+
+// The result of every fallible call. Calling value() on an error terminates
+// the process (a programming error); check has_value() or use BOOST_OUTCOME_TRY.
+template <class T>
+using Result = boost::outcome_v2::result<T, PersistError, boost::outcome_v2::policy::terminate>;
+
+// Shorthand for building a failed Result: `return fail(ErrorKind::Io, "...")`.
+inline auto fail(ErrorKind kind, std::string message) {
+  return boost::outcome_v2::failure(PersistError(kind, std::move(message)));
+}
+
+}  // namespace iqdb::persist
+
+#endif  // IQDB_PERSIST_ERROR_H_

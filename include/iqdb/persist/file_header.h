@@ -1,0 +1,86 @@
+// FileHeader: the facts a snapshot file records about itself, readable without
+// loading (or even mapping) the index it carries. Tools use read_file_header()
+// to show a snapshot's index type, shape and section table.
+//
+// On disk (docs/FORMAT.md has the byte-level grammar):
+//   [ 32-byte prefix: kMagic, version, header length/offset/CRC32, prefix CRC32 ]
+//   [ FlatBuffers header (schema/snapshot_header.fbs)                           ]
+//   [ zero padding ] [ section 0 ] [ zero padding ] [ section 1 ] ...
+// Every section starts at a multiple of its alignment (at least 4096), so an
+// uncompressed section can be used straight out of a memory mapping.
+#ifndef IQDB_PERSIST_FILE_HEADER_H_
+#define IQDB_PERSIST_FILE_HEADER_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "iqdb/persist/error.h"
+#include "iqdb/types.h"
+
+namespace iqdb::persist {
+
+class FileSystem;
+
+// The first eight bytes of every snapshot.
+inline constexpr std::string_view kMagic = "IQDBPRST";
+// The format version this build writes and reads. (Version 2 was the original
+// Rust crate's single-payload format, which this library does not read.)
+inline constexpr std::uint32_t kCurrentVersion = 3;
+
+// How a section's bytes are stored. Values are on-disk tags.
+enum class SectionCompression : std::uint8_t { None = 0, Zstd = 1, Lz4 = 2 };
+
+std::string_view to_string(SectionCompression compression);
+
+// One entry of the section table.
+struct SectionInfo {
+  std::string name;
+  std::uint64_t offset = 0;          // absolute file offset
+  std::uint64_t stored_length = 0;   // bytes in the file
+  std::uint64_t logical_length = 0;  // bytes once decoded
+  SectionCompression compression = SectionCompression::None;
+  std::uint32_t crc32 = 0;           // CRC-32 of the stored bytes
+  std::uint64_t alignment = 4096;
+
+  friend bool operator==(const SectionInfo&, const SectionInfo&) = default;
+};
+
+struct FileHeader {
+  std::string magic = std::string(kMagic);
+  std::uint32_t version = kCurrentVersion;
+  std::string index_type;
+  std::uint32_t dim = 0;
+  DistanceMetric metric = DistanceMetric::Cosine;
+  std::uint64_t n_vectors = 0;
+  std::uint32_t crc32 = 0;  // CRC-32 of every section's stored bytes, in table order
+  std::uint64_t wal_lsn = 0;
+  std::string writer_version;
+  std::vector<SectionInfo> sections;
+
+  // Where the FlatBuffers header itself lies, and the whole file's length.
+  std::uint64_t header_offset = 0;
+  std::uint32_t header_length = 0;
+  std::uint64_t file_size = 0;
+
+  // The section named `name`, or nullptr.
+  const SectionInfo* find_section(std::string_view name) const;
+
+  friend bool operator==(const FileHeader&, const FileHeader&) = default;
+};
+
+// Reads and fully validates the prefix, header and section table of the
+// snapshot at `path` with positional reads (no mapping, no payload read).
+// Section CRCs are not checked: use verify_snapshot() for that.
+// Errors: NotFound, Io, BadMagic, UnsupportedVersion, TruncatedHeader,
+// TruncatedPayload, ChecksumMismatch (prefix or header), InvalidHeader,
+// InvalidMetric, Unsupported (a compressed section this build cannot decode,
+// or a big-endian host).
+[[nodiscard]] Result<FileHeader> read_file_header(const std::filesystem::path& path,
+                                                  FileSystem* file_system = nullptr);
+
+}  // namespace iqdb::persist
+
+#endif  // IQDB_PERSIST_FILE_HEADER_H_

@@ -1,0 +1,81 @@
+// FileSystem: the one seam through which iqdb-persist touches the operating
+// system. Saves, loads and tools use nothing else, so a test can substitute an
+// implementation that fails the Nth write, fsync or rename and check that no
+// failure loses data (tests/fault_injection_file_system.h does exactly that).
+//
+// Errors: every method returns ErrorKind::Io with the path and the OS reason,
+// except open_readable() on a missing file, which returns NotFound.
+//
+// Thread-safety: default_file_system() may be used from any thread. A
+// WritableFile or ReadableFile must not be used by two threads at once, except
+// that ReadableFile::read_at() may be called concurrently.
+#ifndef IQDB_PERSIST_FILE_SYSTEM_H_
+#define IQDB_PERSIST_FILE_SYSTEM_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+
+#include "iqdb/persist/error.h"
+
+namespace iqdb::persist {
+
+// A read-only view of a whole file that stays valid while any shared_ptr to it
+// lives. Mapped PROT_READ: a stray write through a cast crashes instead of
+// silently corrupting the file.
+class MappedRegion {
+ public:
+  virtual ~MappedRegion() = default;
+  virtual std::span<const std::byte> bytes() const = 0;
+};
+
+// A file being written. Writes are positional so that the header can be filled
+// in after the payload.
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  // Writes all of `data` at `offset` (short writes are retried internally).
+  virtual Result<void> write_at(std::uint64_t offset, std::span<const std::byte> data) = 0;
+  // Sets the file's length; bytes past the old end read as zero.
+  virtual Result<void> truncate(std::uint64_t size) = 0;
+  // Forces the file's data and length to stable storage (fdatasync).
+  virtual Result<void> sync() = 0;
+  // Closes the descriptor, reporting the OS's deferred write errors. The
+  // destructor closes silently if close() was not called.
+  virtual Result<void> close() = 0;
+  virtual const std::filesystem::path& path() const = 0;
+};
+
+class ReadableFile {
+ public:
+  virtual ~ReadableFile() = default;
+  virtual std::uint64_t size() const = 0;
+  // Reads exactly out.size() bytes at `offset`. Reading past the end is Io.
+  virtual Result<void> read_at(std::uint64_t offset, std::span<std::byte> out) const = 0;
+  // Maps the whole file read-only. The mapping outlives this object.
+  virtual Result<std::shared_ptr<const MappedRegion>> map() const = 0;
+  virtual const std::filesystem::path& path() const = 0;
+};
+
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+  // Creates `path`, which must not exist (O_EXCL), for writing.
+  virtual Result<std::unique_ptr<WritableFile>> create_new(const std::filesystem::path& path) = 0;
+  // Opens an existing file for reading. NotFound if it does not exist.
+  virtual Result<std::unique_ptr<ReadableFile>> open_readable(const std::filesystem::path& path) = 0;
+  // Atomically replaces `to` with `from` (rename(2)).
+  virtual Result<void> rename(const std::filesystem::path& from, const std::filesystem::path& to) = 0;
+  virtual Result<void> remove(const std::filesystem::path& path) = 0;
+  // Makes the directory's entries (creations, renames) durable.
+  virtual Result<void> sync_dir(const std::filesystem::path& dir) = 0;
+};
+
+// The operating system's file system (POSIX: open, pwrite, fdatasync, mmap...).
+std::shared_ptr<FileSystem> default_file_system();
+
+}  // namespace iqdb::persist
+
+#endif  // IQDB_PERSIST_FILE_SYSTEM_H_

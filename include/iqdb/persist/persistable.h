@@ -1,0 +1,64 @@
+// Persistable: what an index implements to be saved and loaded (Tier 3).
+//
+// Two tiers; implement either or both (the zero-copy tier wins when both are):
+//
+// Stream tier (the original crate's contract):
+//   static constexpr std::string_view kIndexType = "flat";
+//   Result<void> save_to(Writer& out) const;
+//   static Result<I> load_from(Reader& in);
+// The index writes only its own payload; framing, CRCs and the atomic write
+// are the library's. load_from must consume the payload exactly.
+//
+// Zero-copy tier:
+//   static constexpr std::string_view kIndexType = "flat";
+//   Result<void> save_sections(SectionWriter& out) const;
+//   static Result<I> load_sections(const SnapshotView& snapshot);
+// The index writes named sections from its own memory and is rebuilt from
+// spans into the read-only mapping (see iqdb/persist/sections.h).
+//
+// Either way the rebuilt index's dim(), metric() and size() must equal what
+// the saved one reported; load() checks this against the header.
+//
+// kIndexType is 1..64 bytes and must be stable: it is how a snapshot says which
+// index it holds.
+#ifndef IQDB_PERSIST_PERSISTABLE_H_
+#define IQDB_PERSIST_PERSISTABLE_H_
+
+#include <concepts>
+#include <string_view>
+
+#include "iqdb/index.h"
+#include "iqdb/persist/error.h"
+#include "iqdb/persist/sections.h"
+#include "iqdb/persist/stream.h"
+
+namespace iqdb::persist {
+
+inline constexpr std::size_t kMaxIndexTypeLength = 64;
+
+template <class I>
+concept HasIndexType = requires {
+  { I::kIndexType } -> std::convertible_to<std::string_view>;
+};
+
+template <class I>
+concept StreamPersistable =
+    HasIndexType<I> && requires(const I& index, Writer& writer, Reader& reader) {
+      { index.save_to(writer) } -> std::same_as<Result<void>>;
+      { I::load_from(reader) } -> std::same_as<Result<I>>;
+    };
+
+template <class I>
+concept SectionPersistable =
+    HasIndexType<I> && requires(const I& index, SectionWriter& writer, const SnapshotView& view) {
+      { index.save_sections(writer) } -> std::same_as<Result<void>>;
+      { I::load_sections(view) } -> std::same_as<Result<I>>;
+    };
+
+template <class I>
+concept Persistable =
+    Index<I> && std::movable<I> && (StreamPersistable<I> || SectionPersistable<I>);
+
+}  // namespace iqdb::persist
+
+#endif  // IQDB_PERSIST_PERSISTABLE_H_

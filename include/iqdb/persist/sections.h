@@ -1,0 +1,153 @@
+// The zero-copy tier of Persistable: an index saves itself as named sections
+// written straight from its own memory, and is rebuilt from a SnapshotView
+// whose sections are spans into the read-only mapping of the file.
+//
+//   Result<void> save_sections(SectionWriter& out) const {
+//     BOOST_OUTCOME_TRY(out.add_array<std::uint64_t>("ids", ids_));
+//     return out.add_array<float>("vectors", vectors_);
+//   }
+//   static Result<MyIndex> load_sections(const SnapshotView& snapshot) {
+//     BOOST_OUTCOME_TRY(auto vectors, snapshot.section("vectors"));
+//     BOOST_OUTCOME_TRY(auto floats, vectors.as_span<float>());
+//     return MyIndex(floats, vectors.keep_alive());  // no copy
+//   }
+//
+// Lifetime: the bytes of a SectionView stay valid while any copy of its
+// keep_alive() handle (or of the SnapshotView) lives. An index that keeps spans
+// into a snapshot must keep that handle with them. The mapping is read-only:
+// an index that mutates loaded data must copy it first.
+//
+// Section names are 1..255 bytes, unique within a snapshot; at most
+// kMaxSections sections. Alignment 0 means PersistConfig::section_alignment.
+#ifndef IQDB_PERSIST_SECTIONS_H_
+#define IQDB_PERSIST_SECTIONS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "iqdb/persist/error.h"
+#include "iqdb/persist/file_header.h"
+#include "iqdb/persist/stream.h"
+
+namespace iqdb::persist {
+
+inline constexpr std::size_t kMaxSections = 1024;
+inline constexpr std::size_t kMaxSectionNameLength = 255;
+
+// Where an index writes its sections during save_sections(). Sections are laid
+// out in the order they are added.
+class SectionWriter {
+ public:
+  virtual ~SectionWriter() = default;
+
+  // Writes `bytes` as section `name`, directly from the caller's memory (no
+  // staging copy). Errors: InvalidArgument (bad or duplicate name, bad
+  // alignment, too many sections), Io.
+  [[nodiscard]] virtual Result<void> add_section(std::string_view name,
+                                                 std::span<const std::byte> bytes,
+                                                 std::uint64_t alignment = 0) = 0;
+
+  // Writes a section whose bytes are produced by `fill` (for data that is not
+  // contiguous in memory). Errors: as add_section(), plus whatever fill returns.
+  [[nodiscard]] virtual Result<void> add_streamed_section(
+      std::string_view name, const std::function<Result<void>(Writer&)>& fill,
+      std::uint64_t alignment = 0) = 0;
+
+  template <class T>
+    requires std::is_trivially_copyable_v<T>
+  [[nodiscard]] Result<void> add_array(std::string_view name, std::span<const T> values,
+                                       std::uint64_t alignment = 0) {
+    return add_section(name, std::as_bytes(values), alignment);
+  }
+};
+
+// One section of a loaded snapshot.
+class SectionView {
+ public:
+  SectionView(SectionInfo info, std::span<const std::byte> bytes,
+              std::shared_ptr<const void> keep_alive, std::string context)
+      : info_(std::move(info)),
+        bytes_(bytes),
+        keep_alive_(std::move(keep_alive)),
+        context_(std::move(context)) {}
+
+  const SectionInfo& info() const { return info_; }
+  const std::string& name() const { return info_.name; }
+  // The section's logical bytes.
+  std::span<const std::byte> bytes() const { return bytes_; }
+  // Owns the memory bytes() points into; copy it to extend its life.
+  const std::shared_ptr<const void>& keep_alive() const { return keep_alive_; }
+
+  // The bytes as an array of T. InvalidPayload if the length is not a multiple
+  // of sizeof(T) or the data is not aligned for T.
+  template <class T>
+    requires std::is_trivially_copyable_v<T>
+  [[nodiscard]] Result<std::span<const T>> as_span() const {
+    BOOST_OUTCOME_TRY(check_array(sizeof(T), alignof(T), nullptr));
+    return std::span<const T>(reinterpret_cast<const T*>(bytes_.data()),
+                              bytes_.size() / sizeof(T));
+  }
+
+  // As above, and InvalidPayload unless it holds exactly `expected_count` elements.
+  template <class T>
+    requires std::is_trivially_copyable_v<T>
+  [[nodiscard]] Result<std::span<const T>> as_span(std::size_t expected_count) const {
+    BOOST_OUTCOME_TRY(check_array(sizeof(T), alignof(T), &expected_count));
+    return std::span<const T>(reinterpret_cast<const T*>(bytes_.data()), expected_count);
+  }
+
+  // A bounds-checked stream over the section's bytes.
+  Reader reader() const { return Reader(bytes_, context_); }
+
+  // "<file>: section '<name>'", the prefix of this section's error messages.
+  const std::string& context() const { return context_; }
+
+ private:
+  Result<void> check_array(std::size_t element_size, std::size_t element_alignment,
+                           const std::size_t* expected_count) const;
+
+  SectionInfo info_;
+  std::span<const std::byte> bytes_;
+  std::shared_ptr<const void> keep_alive_;
+  std::string context_;
+};
+
+// A validated snapshot (header, section table and, unless VerifyMode::Skip,
+// CRCs checked) together with the mapping that holds its bytes.
+class SnapshotView {
+ public:
+  SnapshotView(std::filesystem::path path, FileHeader header,
+               std::shared_ptr<const void> keep_alive, std::span<const std::byte> file_bytes)
+      : path_(std::move(path)),
+        header_(std::move(header)),
+        keep_alive_(std::move(keep_alive)),
+        file_bytes_(file_bytes) {}
+
+  const std::filesystem::path& path() const { return path_; }
+  const FileHeader& header() const { return header_; }
+  bool has_section(std::string_view name) const { return header_.find_section(name) != nullptr; }
+
+  // The section named `name`. InvalidPayload if the snapshot has none.
+  [[nodiscard]] Result<SectionView> section(std::string_view name) const;
+
+  // Owns the mapping; every SectionView holds a copy.
+  const std::shared_ptr<const void>& keep_alive() const { return keep_alive_; }
+
+ private:
+  std::filesystem::path path_;
+  FileHeader header_;
+  std::shared_ptr<const void> keep_alive_;
+  std::span<const std::byte> file_bytes_;
+};
+
+}  // namespace iqdb::persist
+
+#endif  // IQDB_PERSIST_SECTIONS_H_

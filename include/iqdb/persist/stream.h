@@ -1,0 +1,96 @@
+// Writer and Reader: the byte streams of the stream tier of Persistable (the
+// original crate's save_to / load_from contract). An index writes its payload
+// to a Writer and reads it back from a Reader; the library frames it as the
+// snapshot's single section named kStreamSectionName.
+//
+// Values are written in host byte order, which is little-endian on every host
+// this library runs on (it refuses big-endian hosts with Unsupported).
+//
+// Lifetime: a Reader reads from a snapshot mapping that lives at least until
+// load_from() returns. Spans returned by Reader::read_view() stay valid only
+// that long unless the index also keeps the snapshot alive; copy what you keep.
+#ifndef IQDB_PERSIST_STREAM_H_
+#define IQDB_PERSIST_STREAM_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "iqdb/persist/error.h"
+
+namespace iqdb::persist {
+
+// The name of the one section a stream-tier index's payload is stored in.
+inline constexpr std::string_view kStreamSectionName = "payload";
+
+// A sink for an index's payload. Implementations buffer and checksum; the
+// index only calls write().
+class Writer {
+ public:
+  virtual ~Writer() = default;
+
+  // Appends `bytes`. Errors: Io.
+  [[nodiscard]] virtual Result<void> write(std::span<const std::byte> bytes) = 0;
+
+  template <class T>
+    requires std::is_trivially_copyable_v<T>
+  [[nodiscard]] Result<void> write_value(const T& value) {
+    return write(std::as_bytes(std::span<const T, 1>(&value, 1)));
+  }
+
+  template <class T>
+    requires std::is_trivially_copyable_v<T>
+  [[nodiscard]] Result<void> write_array(std::span<const T> values) {
+    return write(std::as_bytes(values));
+  }
+};
+
+// Reads an index's payload back, bounds-checked: reading past the end is an
+// InvalidPayload error naming the section and offset, never an overrun.
+class Reader {
+ public:
+  // `context` names the data in error messages, e.g. "/d/x.iqdb: section 'payload'".
+  Reader(std::span<const std::byte> bytes, std::string context)
+      : bytes_(bytes), context_(std::move(context)) {}
+
+  std::size_t remaining() const { return bytes_.size() - position_; }
+  std::size_t position() const { return position_; }
+
+  // Copies exactly out.size() bytes.
+  [[nodiscard]] Result<void> read(std::span<std::byte> out);
+
+  // Borrows the next `length` bytes without copying (see lifetime note above).
+  [[nodiscard]] Result<std::span<const std::byte>> read_view(std::size_t length);
+
+  template <class T>
+    requires std::is_trivially_copyable_v<T>
+  [[nodiscard]] Result<T> read_value() {
+    T value;
+    BOOST_OUTCOME_TRY(read(std::as_writable_bytes(std::span<T, 1>(&value, 1))));
+    return value;
+  }
+
+  template <class T>
+    requires std::is_trivially_copyable_v<T>
+  [[nodiscard]] Result<void> read_array(std::span<T> out) {
+    return read(std::as_writable_bytes(out));
+  }
+
+  // InvalidPayload unless every byte has been read: a payload with trailing
+  // bytes was not written by the index that is reading it.
+  [[nodiscard]] Result<void> expect_end() const;
+
+ private:
+  Result<void> check_available(std::size_t length) const;
+
+  std::span<const std::byte> bytes_;
+  std::size_t position_ = 0;
+  std::string context_;
+};
+
+}  // namespace iqdb::persist
+
+#endif  // IQDB_PERSIST_STREAM_H_

@@ -1,0 +1,52 @@
+// verify_snapshot(): the full integrity check of a snapshot file, as run by
+// `iqdb-persist verify` and by loads in VerifyMode::Eager.
+//
+// It validates the prefix and header, then checks in one parallel pass over
+// the read-only mapping that every section's CRC-32 matches the table, that
+// the padding between sections is zero, and that the payload CRC-32 in the
+// header equals the combination of the section CRCs. Every byte of a snapshot
+// is thus covered: a single flipped bit anywhere is reported.
+//
+// Thread-safety: reentrant; it starts and joins its own worker threads. The
+// progress callback runs on the calling thread.
+#ifndef IQDB_PERSIST_VERIFY_H_
+#define IQDB_PERSIST_VERIFY_H_
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+
+#include "iqdb/persist/error.h"
+#include "iqdb/persist/file_header.h"
+
+namespace iqdb::persist {
+
+class FileSystem;
+
+struct VerifyOptions {
+  // Worker threads; 0 means one per hardware thread.
+  unsigned threads = 0;
+  // Called about every `progress_interval` with bytes checked so far and the
+  // total, and once at the end. Optional.
+  std::function<void(std::uint64_t done, std::uint64_t total)> progress;
+  std::chrono::milliseconds progress_interval{200};
+  // Null means default_file_system().
+  FileSystem* file_system = nullptr;
+};
+
+struct VerifyReport {
+  FileHeader header;
+  std::uint64_t bytes_checked = 0;
+  double seconds = 0;  // wall time of the CRC pass
+};
+
+// Errors: those of read_file_header(), then ChecksumMismatch naming the
+// damaged section, its offset and the expected and found CRC-32, or
+// InvalidPayload for non-zero padding (naming its offset).
+[[nodiscard]] Result<VerifyReport> verify_snapshot(const std::filesystem::path& path,
+                                                   const VerifyOptions& options = {});
+
+}  // namespace iqdb::persist
+
+#endif  // IQDB_PERSIST_VERIFY_H_
