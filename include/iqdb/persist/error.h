@@ -32,7 +32,6 @@
 #define IQDB_PERSIST_ERROR_H_
 
 #include <boost/outcome/result.hpp>
-#include <boost/outcome/try.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -101,5 +100,27 @@ inline auto fail(ErrorKind kind, std::string message) {
 }
 
 }  // namespace iqdb::persist
+
+// Early return on failure, for functions returning a Result of any type:
+//   IQDB_TRY(file->sync());                          // Result<void>
+//   IQDB_TRY_ASSIGN(auto header, read_file_header(p)); // declares `header`
+// (Boost's own BOOST_OUTCOME_TRY changed its syntax between Boost releases;
+// these spell the same thing the same way on every release.)
+#define IQDB_TRY(...)                                                         \
+  do {                                                                        \
+    auto&& iqdb_try_result_ = (__VA_ARGS__);                                  \
+    if (!iqdb_try_result_) {                                                  \
+      return ::boost::outcome_v2::failure(std::move(iqdb_try_result_).error()); \
+    }                                                                         \
+  } while (false)
+
+#define IQDB_TRY_ASSIGN(declaration, ...) \
+  IQDB_TRY_ASSIGN_IMPL_(IQDB_TRY_CONCAT_(iqdb_try_, __COUNTER__), declaration, __VA_ARGS__)
+#define IQDB_TRY_CONCAT_(a, b) IQDB_TRY_CONCAT_IMPL_(a, b)
+#define IQDB_TRY_CONCAT_IMPL_(a, b) a##b
+#define IQDB_TRY_ASSIGN_IMPL_(temporary, declaration, ...)                 \
+  auto&& temporary = (__VA_ARGS__);                                        \
+  if (!temporary) return ::boost::outcome_v2::failure(std::move(temporary).error()); \
+  declaration = std::move(temporary).value()
 
 #endif  // IQDB_PERSIST_ERROR_H_

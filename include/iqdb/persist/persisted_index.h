@@ -39,7 +39,7 @@ class PersistedIndex {
   // Wraps an in-memory index for later save(). Nothing is written yet.
   // Errors: those of PersistConfig::validate().
   [[nodiscard]] static Result<PersistedIndex> open_with(I index, PersistConfig config) {
-    BOOST_OUTCOME_TRY(config.validate());
+    IQDB_TRY(config.validate());
     return PersistedIndex(std::move(index), std::move(config));
   }
 
@@ -48,10 +48,10 @@ class PersistedIndex {
   // InvalidIndexType when the file holds another index type; InvalidPayload or
   // the index's own error when it cannot be rebuilt.
   [[nodiscard]] static Result<PersistedIndex> load(PersistConfig config) {
-    BOOST_OUTCOME_TRY(config.validate());
-    BOOST_OUTCOME_TRY(auto snapshot, detail::open_snapshot(config, I::kIndexType));
-    BOOST_OUTCOME_TRY(auto index, rebuild(snapshot));
-    BOOST_OUTCOME_TRY(detail::check_rebuilt(snapshot, facts_of(index)));
+    IQDB_TRY(config.validate());
+    IQDB_TRY_ASSIGN(auto snapshot, detail::open_snapshot(config, I::kIndexType));
+    IQDB_TRY_ASSIGN(auto index, rebuild(snapshot));
+    IQDB_TRY(detail::check_rebuilt(snapshot, facts_of(index)));
     return PersistedIndex(std::move(index), std::move(config));
   }
 
@@ -110,11 +110,11 @@ class PersistedIndex {
       if (!index) return detail::rebuild_failed(snapshot, index.error());
       return index;
     } else {
-      BOOST_OUTCOME_TRY(auto section, snapshot.section(kStreamSectionName));
+      IQDB_TRY_ASSIGN(auto section, snapshot.section(kStreamSectionName));
       Reader reader = section.reader();
       auto index = I::load_from(reader);
       if (!index) return detail::rebuild_failed(snapshot, index.error());
-      BOOST_OUTCOME_TRY(reader.expect_end());
+      IQDB_TRY(reader.expect_end());
       return index;
     }
   }

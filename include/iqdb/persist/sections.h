@@ -3,12 +3,12 @@
 // whose sections are spans into the read-only mapping of the file.
 //
 //   Result<void> save_sections(SectionWriter& out) const {
-//     BOOST_OUTCOME_TRY(out.add_array<std::uint64_t>("ids", ids_));
+//     IQDB_TRY(out.add_array<std::uint64_t>("ids", ids_));
 //     return out.add_array<float>("vectors", vectors_);
 //   }
 //   static Result<MyIndex> load_sections(const SnapshotView& snapshot) {
-//     BOOST_OUTCOME_TRY(auto vectors, snapshot.section("vectors"));
-//     BOOST_OUTCOME_TRY(auto floats, vectors.as_span<float>());
+//     IQDB_TRY_ASSIGN(auto vectors, snapshot.section("vectors"));
+//     IQDB_TRY_ASSIGN(auto floats, vectors.as_span<float>());
 //     return MyIndex(floats, vectors.keep_alive());  // no copy
 //   }
 //
@@ -91,7 +91,7 @@ class SectionView {
   template <class T>
     requires std::is_trivially_copyable_v<T>
   [[nodiscard]] Result<std::span<const T>> as_span() const {
-    BOOST_OUTCOME_TRY(check_array(sizeof(T), alignof(T), nullptr));
+    IQDB_TRY(check_array(sizeof(T), alignof(T), nullptr));
     return std::span<const T>(reinterpret_cast<const T*>(bytes_.data()),
                               bytes_.size() / sizeof(T));
   }
@@ -100,7 +100,7 @@ class SectionView {
   template <class T>
     requires std::is_trivially_copyable_v<T>
   [[nodiscard]] Result<std::span<const T>> as_span(std::size_t expected_count) const {
-    BOOST_OUTCOME_TRY(check_array(sizeof(T), alignof(T), &expected_count));
+    IQDB_TRY(check_array(sizeof(T), alignof(T), &expected_count));
     return std::span<const T>(reinterpret_cast<const T*>(bytes_.data()), expected_count);
   }
 

@@ -69,7 +69,7 @@ class Reader {
     requires std::is_trivially_copyable_v<T>
   [[nodiscard]] Result<T> read_value() {
     T value;
-    BOOST_OUTCOME_TRY(read(std::as_writable_bytes(std::span<T, 1>(&value, 1))));
+    IQDB_TRY(read(std::as_writable_bytes(std::span<T, 1>(&value, 1))));
     return value;
   }
 

@@ -1,0 +1,118 @@
+// The atomic save protocol and the open-for-load path behind PersistedIndex.
+#include "iqdb/persist/detail/snapshot_io.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "header_codec.h"
+#include "iqdb/persist/file_system.h"
+#include "snapshot_writer.h"
+#include "verify_internal.h"
+
+namespace iqdb::persist::detail {
+namespace {
+
+FileSystem& file_system_of(const PersistConfig& config) {
+  return config.file_system ? *config.file_system : *default_file_system();
+}
+
+// A name beside `target` that no other save, in this or any process, uses.
+std::filesystem::path temp_path_for(const std::filesystem::path& target) {
+  static std::atomic<std::uint64_t> counter{0};
+  const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+  std::filesystem::path temp = target;
+  temp += fmt::format(".tmp-{}-{}-{:x}", ::getpid(), counter.fetch_add(1), now);
+  return temp;
+}
+
+std::filesystem::path directory_of(const std::filesystem::path& path) {
+  const auto parent = path.parent_path();
+  return parent.empty() ? std::filesystem::path(".") : parent;
+}
+
+// Removes the temporary file unless the save committed it.
+class TempFileGuard {
+ public:
+  TempFileGuard(FileSystem& fs, std::filesystem::path path) : fs_(fs), path_(std::move(path)) {}
+  ~TempFileGuard() {
+    if (armed_) (void)fs_.remove(path_);
+  }
+  TempFileGuard(const TempFileGuard&) = delete;
+  TempFileGuard& operator=(const TempFileGuard&) = delete;
+  void disarm() { armed_ = false; }
+
+ private:
+  FileSystem& fs_;
+  std::filesystem::path path_;
+  bool armed_ = true;
+};
+
+}  // namespace
+
+Result<void> save_snapshot(const PersistConfig& config, const IndexFacts& facts,
+                           const FillSections& fill) {
+  IQDB_TRY(check_host_is_little_endian(config.path));
+  FileSystem& fs = file_system_of(config);
+  const std::filesystem::path temp = temp_path_for(config.path);
+  const bool sync = config.fsync_policy.syncs_snapshots();
+  {
+    IQDB_TRY_ASSIGN(auto file, fs.create_new(temp));
+    TempFileGuard guard(fs, temp);
+    SnapshotWriter writer(*file, config.section_alignment);
+    IQDB_TRY(fill(writer));
+    IQDB_TRY(writer.finish(facts));
+    if (sync) IQDB_TRY(file->sync());
+    IQDB_TRY(file->close());
+    IQDB_TRY(fs.rename(temp, config.path));
+    guard.disarm();
+  }
+  if (sync) IQDB_TRY(fs.sync_dir(directory_of(config.path)));
+  return boost::outcome_v2::success();
+}
+
+Result<SnapshotView> open_snapshot(const PersistConfig& config, std::string_view index_type) {
+  IQDB_TRY(check_host_is_little_endian(config.path));
+  const std::string path = config.path.string();
+  IQDB_TRY_ASSIGN(auto file, file_system_of(config).open_readable(config.path));
+  IQDB_TRY_ASSIGN(auto header, read_header(*file));
+  if (header.index_type != index_type) {
+    return fail(ErrorKind::InvalidIndexType,
+                fmt::format("{}: holds a '{}' index, expected '{}'", path, header.index_type,
+                            index_type));
+  }
+  IQDB_TRY_ASSIGN(auto mapping, file->map());
+  const auto bytes = mapping->bytes();
+  if (config.verify == VerifyMode::Eager) {
+    IQDB_TRY(verify_mapped_snapshot(bytes, header, path, config.verify_threads));
+  }
+  return SnapshotView(config.path, std::move(header), std::move(mapping), bytes);
+}
+
+Result<void> check_rebuilt(const SnapshotView& snapshot, const IndexFacts& rebuilt) {
+  const FileHeader& header = snapshot.header();
+  const auto mismatch = [&](std::string_view what, const auto& expected, const auto& found) {
+    return fail(ErrorKind::InvalidPayload,
+                fmt::format("{}: header records {} {}, but the rebuilt index has {}",
+                            snapshot.path().string(), what, expected, found));
+  };
+  if (rebuilt.dim != header.dim) return mismatch("dim", header.dim, rebuilt.dim);
+  if (rebuilt.metric != header.metric) {
+    return mismatch("metric", to_string(header.metric), to_string(rebuilt.metric));
+  }
+  if (rebuilt.n_vectors != header.n_vectors) {
+    return mismatch("n_vectors", header.n_vectors, rebuilt.n_vectors);
+  }
+  return boost::outcome_v2::success();
+}
+
+PersistError rebuild_failed(const SnapshotView& snapshot, const PersistError& error) {
+  const std::string path = snapshot.path().string();
+  if (error.message().find(path) != std::string::npos) return error;
+  return error.with_context(path);
+}
+
+}  // namespace iqdb::persist::detail

@@ -1,0 +1,52 @@
+// SnapshotWriter lays out one snapshot file: it places each section the index
+// adds at the next aligned offset, writes its bytes straight from the caller's
+// memory (or through a small buffer for streamed sections), computes CRCs
+// while writing, and finally writes the header and prefix.
+//
+// It only writes the file it is given; the atomic replace protocol (temp file,
+// sync, rename, directory sync) is save_snapshot()'s (snapshot_io.cc).
+#ifndef IQDB_PERSIST_SRC_SNAPSHOT_WRITER_H_
+#define IQDB_PERSIST_SRC_SNAPSHOT_WRITER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "iqdb/persist/detail/snapshot_io.h"
+#include "iqdb/persist/file_system.h"
+#include "iqdb/persist/sections.h"
+
+namespace iqdb::persist {
+
+class SnapshotWriter final : public SectionWriter {
+ public:
+  // `file` must outlive the writer. `default_alignment` is a valid alignment.
+  SnapshotWriter(WritableFile& file, std::uint64_t default_alignment);
+  SnapshotWriter(const SnapshotWriter&) = delete;
+  SnapshotWriter& operator=(const SnapshotWriter&) = delete;
+
+  Result<void> add_section(std::string_view name, std::span<const std::byte> bytes,
+                           std::uint64_t alignment) override;
+  Result<void> add_streamed_section(std::string_view name,
+                                    const std::function<Result<void>(Writer&)>& fill,
+                                    std::uint64_t alignment) override;
+
+  // Writes the header describing `facts` and the sections added so far, then
+  // the prefix, and sets the file's final length.
+  Result<void> finish(const detail::IndexFacts& facts);
+
+ private:
+  // Validates a new section and returns its offset.
+  Result<std::uint64_t> place_section(std::string_view name, std::uint64_t alignment);
+  void record_section(std::string_view name, std::uint64_t offset, std::uint64_t length,
+                      std::uint32_t crc, std::uint64_t alignment);
+
+  WritableFile& file_;
+  std::uint64_t default_alignment_;
+  std::uint64_t end_;  // end of the last section written
+  std::vector<SectionInfo> sections_;
+};
+
+}  // namespace iqdb::persist
+
+#endif  // IQDB_PERSIST_SRC_SNAPSHOT_WRITER_H_

@@ -1,0 +1,105 @@
+#include "iqdb/persist/verify.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "header_codec.h"
+#include "iqdb/persist/file_system.h"
+#include "verify_internal.h"
+
+namespace iqdb::persist {
+namespace {
+
+// Offset of the first non-zero byte of `bytes`, or bytes.size().
+std::size_t first_nonzero(std::span<const std::byte> bytes) {
+  static constexpr std::array<std::byte, 4096> kZeros{};
+  std::size_t checked = 0;
+  while (checked < bytes.size()) {
+    const std::size_t n = std::min(kZeros.size(), bytes.size() - checked);
+    if (std::memcmp(bytes.data() + checked, kZeros.data(), n) != 0) {
+      const auto block = bytes.subspan(checked, n);
+      return checked + static_cast<std::size_t>(
+                           std::find_if(block.begin(), block.end(),
+                                        [](std::byte b) { return b != std::byte{0}; }) -
+                           block.begin());
+    }
+    checked += n;
+  }
+  return bytes.size();
+}
+
+// Everything outside the prefix, the header and the sections must be zero.
+Result<void> check_padding(std::span<const std::byte> file, const FileHeader& header,
+                           const std::string& path) {
+  std::vector<ByteRange> used = {{0, format::kPrefixSize},
+                                 {header.header_offset, header.header_length}};
+  for (const SectionInfo& section : header.sections) {
+    used.push_back({section.offset, section.stored_length});
+  }
+  std::sort(used.begin(), used.end(),
+            [](const ByteRange& a, const ByteRange& b) { return a.offset < b.offset; });
+  std::uint64_t cursor = 0;
+  for (const ByteRange& range : used) {
+    if (range.offset > cursor) {
+      const auto gap = file.subspan(static_cast<std::size_t>(cursor),
+                                    static_cast<std::size_t>(range.offset - cursor));
+      const std::size_t at = first_nonzero(gap);
+      if (at != gap.size()) {
+        return fail(ErrorKind::InvalidPayload,
+                    fmt::format("{}: padding byte at offset {} is 0x{:02x}, expected zero", path,
+                                cursor + at, static_cast<unsigned>(gap[at])));
+      }
+    }
+    cursor = std::max(cursor, range.offset + range.length);
+  }
+  return boost::outcome_v2::success();
+}
+
+}  // namespace
+
+Result<std::uint64_t> verify_mapped_snapshot(std::span<const std::byte> file,
+                                             const FileHeader& header, const std::string& path,
+                                             unsigned threads, const ProgressCallback& progress,
+                                             std::chrono::milliseconds progress_interval) {
+  IQDB_TRY(check_padding(file, header, path));
+  std::vector<ByteRange> ranges;
+  ranges.reserve(header.sections.size());
+  std::uint64_t total = 0;
+  for (const SectionInfo& section : header.sections) {
+    ranges.push_back({section.offset, section.stored_length});
+    total += section.stored_length;
+  }
+  const auto crcs = crc32_ranges(file, ranges, threads, progress, progress_interval);
+  for (std::size_t i = 0; i < crcs.size(); ++i) {
+    const SectionInfo& section = header.sections[i];
+    if (crcs[i] != section.crc32) {
+      return fail(ErrorKind::ChecksumMismatch,
+                  fmt::format("{}: section '{}' (offset {}, {} bytes): CRC32 expected 0x{:08x}, "
+                              "found 0x{:08x}",
+                              path, section.name, section.offset, section.stored_length,
+                              section.crc32, crcs[i]));
+    }
+  }
+  return total;
+}
+
+Result<VerifyReport> verify_snapshot(const std::filesystem::path& path,
+                                     const VerifyOptions& options) {
+  FileSystem& fs = options.file_system != nullptr ? *options.file_system : *default_file_system();
+  IQDB_TRY_ASSIGN(auto file, fs.open_readable(path));
+  IQDB_TRY_ASSIGN(auto header, read_header(*file));
+  IQDB_TRY_ASSIGN(auto mapping, file->map());
+  const auto started = std::chrono::steady_clock::now();
+  IQDB_TRY_ASSIGN(auto bytes_checked,
+                    verify_mapped_snapshot(mapping->bytes(), header, path.string(),
+                                           options.threads, options.progress,
+                                           options.progress_interval));
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
+  return VerifyReport{std::move(header), bytes_checked, elapsed.count()};
+}
+
+}  // namespace iqdb::persist
