@@ -1,4 +1,5 @@
 // FileSystem on POSIX: the only file in the library that makes system calls.
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -182,6 +183,21 @@ class PosixFileSystem final : public FileSystem {
     ::close(fd);
     if (rc != 0) return os_failure("fsync directory", dir, err);
     return boost::outcome_v2::success();
+  }
+
+  Result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) override {
+    DIR* stream = ::opendir(dir.c_str());
+    if (stream == nullptr) return os_failure("open directory", dir);
+    std::vector<std::string> names;
+    errno = 0;
+    while (const dirent* entry = ::readdir(stream)) {
+      const std::string_view name = entry->d_name;
+      if (name != "." && name != "..") names.emplace_back(name);
+    }
+    const int err = errno;
+    ::closedir(stream);
+    if (err != 0) return os_failure("read directory", dir, err);
+    return names;
   }
 };
 

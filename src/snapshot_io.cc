@@ -1,9 +1,12 @@
 // The atomic save protocol and the open-for-load path behind PersistedIndex.
 #include "iqdb/persist/detail/snapshot_io.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -20,18 +23,41 @@ FileSystem& file_system_of(const PersistConfig& config) {
   return config.file_system ? *config.file_system : *default_file_system();
 }
 
-// A name beside `target` that no other save, in this or any process, uses.
-std::filesystem::path temp_path_for(const std::filesystem::path& target) {
-  static std::atomic<std::uint64_t> counter{0};
-  const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
-  std::filesystem::path temp = target;
-  temp += fmt::format(".tmp-{}-{}-{:x}", ::getpid(), counter.fetch_add(1), now);
-  return temp;
-}
-
 std::filesystem::path directory_of(const std::filesystem::path& path) {
   const auto parent = path.parent_path();
   return parent.empty() ? std::filesystem::path(".") : parent;
+}
+
+// Temporary files are named "<snapshot name>.tmp-<pid>-<counter>-<clock>":
+// unique across processes and saves, and telling which process owns them.
+std::string temp_name_prefix(const std::filesystem::path& target) {
+  return target.filename().string() + ".tmp-";
+}
+
+std::filesystem::path temp_path_for(const std::filesystem::path& target) {
+  static std::atomic<std::uint64_t> counter{0};
+  const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+  return directory_of(target) / fmt::format("{}{}-{}-{:x}", temp_name_prefix(target), ::getpid(),
+                                            counter.fetch_add(1), now);
+}
+
+bool process_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+
+// Removes the temporary files of saves of `target` whose process no longer
+// exists (a save killed part-way). Best effort: failing to clean up must not
+// fail the save that noticed.
+void remove_stale_temp_files(FileSystem& fs, const std::filesystem::path& target) {
+  auto names = fs.list_dir(directory_of(target));
+  if (!names) return;
+  const std::string prefix = temp_name_prefix(target);
+  for (const std::string& name : names.value()) {
+    if (!name.starts_with(prefix)) continue;
+    const char* digits = name.data() + prefix.size();
+    pid_t owner = 0;
+    const auto [end, error] = std::from_chars(digits, name.data() + name.size(), owner);
+    if (error != std::errc() || *end != '-' || owner <= 0 || process_exists(owner)) continue;
+    (void)fs.remove(directory_of(target) / name);
+  }
 }
 
 // Removes the temporary file unless the save committed it.
@@ -57,6 +83,7 @@ Result<void> save_snapshot(const PersistConfig& config, const IndexFacts& facts,
                            const FillSections& fill) {
   IQDB_TRY(check_host_is_little_endian(config.path));
   FileSystem& fs = file_system_of(config);
+  remove_stale_temp_files(fs, config.path);
   const std::filesystem::path temp = temp_path_for(config.path);
   const bool sync = config.fsync_policy.syncs_snapshots();
   {

@@ -17,6 +17,8 @@
 #include <filesystem>
 #include <memory>
 #include <span>
+#include <string>
+#include <vector>
 
 #include "iqdb/persist/error.h"
 
@@ -71,6 +73,8 @@ class FileSystem {
   virtual Result<void> remove(const std::filesystem::path& path) = 0;
   // Makes the directory's entries (creations, renames) durable.
   virtual Result<void> sync_dir(const std::filesystem::path& dir) = 0;
+  // The names (not paths) of the entries of `dir`, excluding "." and "..".
+  virtual Result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) = 0;
 };
 
 // The operating system's file system (POSIX: open, pwrite, fdatasync, mmap...).

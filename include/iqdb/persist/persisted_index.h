@@ -11,9 +11,12 @@
 //
 // save() is atomic: it writes a new temporary file beside the snapshot, syncs
 // it (per fsync_policy), renames it over the snapshot and syncs the directory.
-// A failed or interrupted save leaves the previous snapshot intact; a failed
-// save also removes its temporary file. It never writes into an existing file,
-// so processes that have the old snapshot mapped keep reading it unharmed.
+// A failed or interrupted save leaves the previous snapshot intact. A failed
+// save removes its temporary file; the temporary file of a save whose process
+// died is removed by the next save of the same path (temporary files record
+// their owner's pid, so run saves of one path from one host and PID namespace).
+// It never writes into an existing file, so processes that have the old
+// snapshot mapped keep reading it unharmed.
 //
 // Thread-safety: none of its own. Calls that mutate (insert, remove,
 // index_mut) need exclusive access; save() and checkpoint() may run
