@@ -1,0 +1,37 @@
+// The Tier 1 path end to end: wrap an index, save it, load it back (mapped,
+// verified), search it. Run: iqdb_quickstart [FILE]  (default ./quickstart.iqdb)
+#include <cstdio>
+#include <vector>
+
+#include "flat_index.h"
+#include "iqdb/persist.h"
+
+using iqdb::examples::FlatIndex;
+using iqdb::persist::PersistConfig;
+using iqdb::persist::PersistedIndex;
+
+int main(int argc, char** argv) {
+  const PersistConfig config(argc > 1 ? argv[1] : "quickstart.iqdb");
+
+  FlatIndex index(3, iqdb::DistanceMetric::Euclidean);
+  auto opened = PersistedIndex<FlatIndex>::open_with(std::move(index), config);
+  if (!opened) return std::fprintf(stderr, "%s\n", opened.error().to_string().c_str()), 1;
+  auto db = std::move(opened).value();
+  for (std::uint64_t id = 1; id <= 3; ++id) {
+    const std::vector<float> vector = {float(id), 0, 0};
+    if (auto inserted = db.insert(id, vector, {{"name", std::string("point")}}); !inserted) {
+      return std::fprintf(stderr, "%s\n", inserted.error().to_string().c_str()), 1;
+    }
+  }
+  if (auto saved = db.save(); !saved) {
+    return std::fprintf(stderr, "%s\n", saved.error().to_string().c_str()), 1;
+  }
+
+  auto loaded = PersistedIndex<FlatIndex>::load(config);
+  if (!loaded) return std::fprintf(stderr, "%s\n", loaded.error().to_string().c_str()), 1;
+  const std::vector<float> query = {2.2f, 0, 0};
+  const auto hits = loaded.value().index().search(query, 1);
+  std::printf("%s: %zu vectors, nearest to (2.2, 0, 0) is id %llu\n", config.path.c_str(),
+              loaded.value().index().size(), static_cast<unsigned long long>(hits.at(0).id));
+  return 0;
+}
