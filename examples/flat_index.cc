@@ -206,6 +206,13 @@ IndexResult<void> FlatIndex::remove(const VectorId& id) {
   return boost::outcome_v2::success();
 }
 
+void FlatIndex::reserve(std::size_t count) {
+  make_mutable();
+  owned_ids_.reserve(count);
+  owned_vectors_.reserve(count * dim_);
+  slot_of_.reserve(count);
+}
+
 void FlatIndex::make_mutable() {
   if (!is_mapped()) return;
   owned_ids_.assign(mapped_ids_.begin(), mapped_ids_.end());

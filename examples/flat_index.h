@@ -62,6 +62,10 @@ class FlatIndex {
   std::size_t dim() const { return dim_; }
   DistanceMetric metric() const { return metric_; }
 
+  // Makes room for `count` vectors in owned memory, so that many inserts do
+  // not reallocate.
+  void reserve(std::size_t count);
+
   // The k nearest vectors to `query` (dim() floats), nearest first. An empty
   // result if query.size() != dim().
   std::vector<SearchHit> search(std::span<const float> query, std::size_t k) const;

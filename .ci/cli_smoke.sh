@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs the command-line tool as a user would and checks its exit codes:
+#   .ci/cli_smoke.sh PATH/TO/iqdb-persist
+set -euo pipefail
+tool=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+expect_exit() {  # expect_exit CODE COMMAND...
+  local want=$1 got=0
+  shift
+  "$@" >"$work/out" 2>&1 || got=$?
+  if [[ $got -ne $want ]]; then
+    echo "FAIL: '$*' exited $got, expected $want"; cat "$work/out"; exit 1
+  fi
+}
+
+"$tool" demo --vectors 5000 --dim 16 --dir "$work/demo" >/dev/null
+snapshot=$(find "$work/demo" -name '*.iqdb' | head -n 1)
+[[ -f "$snapshot" ]] || { echo "FAIL: demo --dir left no snapshot"; exit 1; }
+
+expect_exit 0 "$tool" inspect "$snapshot"
+grep -q vectors "$work/out" || { echo "FAIL: inspect shows no 'vectors' section"; exit 1; }
+expect_exit 0 "$tool" inspect --json "$snapshot"
+python3 -m json.tool "$work/out" >/dev/null || { echo "FAIL: inspect --json is not JSON"; exit 1; }
+expect_exit 0 "$tool" verify "$snapshot"
+
+# Flip one byte in the middle of the 'vectors' section: verify names it.
+offset=$(python3 -c 'import json,sys; h=json.load(open(sys.argv[1])); s=[x for x in h["sections"] if x["name"]=="vectors"][0]; print(s["offset"]+s["stored_length"]//2)' "$work/out")
+cp "$snapshot" "$work/damaged.iqdb"
+python3 - "$work/damaged.iqdb" "$offset" <<'PY'
+import sys
+path, offset = sys.argv[1], int(sys.argv[2])
+with open(path, "r+b") as f:
+    f.seek(offset); b = f.read(1); f.seek(offset); f.write(bytes([b[0] ^ 0x10]))
+PY
+expect_exit 1 "$tool" verify "$work/damaged.iqdb"
+grep -q "ChecksumMismatch.*'vectors'" "$work/out" || { echo "FAIL: verify did not name 'vectors'"; cat "$work/out"; exit 1; }
+
+echo "not a snapshot" >"$work/foreign"
+expect_exit 1 "$tool" inspect "$work/foreign"
+grep -q BadMagic "$work/out" || { echo "FAIL: foreign file not reported as BadMagic"; exit 1; }
+expect_exit 3 "$tool" verify "$work/missing.iqdb"
+grep -q NotFound "$work/out" || { echo "FAIL: missing file not reported as NotFound"; exit 1; }
+echo "cli smoke: 7 checks passed"

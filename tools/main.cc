@@ -1,0 +1,129 @@
+// iqdb-persist: inspect, verify and demonstrate iqdb-persist snapshots.
+// This file only wires the command line (CLI11) to the commands.
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <limits>
+#include <string>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "demo_command.h"
+#include "exit_status.h"
+#include "inspect_command.h"
+#include "iqdb/persist/version.h"
+#include "verify_command.h"
+
+namespace {
+
+using iqdb::tools::DemoOptions;
+using iqdb::tools::InspectOptions;
+using iqdb::tools::VerifyCommandOptions;
+
+constexpr unsigned kMaxThreads = 1024;
+
+// Accepts a decimal whole number in [low, high], with a message that says so.
+CLI::Validator whole_number(std::uint64_t low,
+                            std::uint64_t high = std::numeric_limits<std::uint64_t>::max()) {
+  const std::string range = high == std::numeric_limits<std::uint64_t>::max()
+                                ? fmt::format("of at least {}", low)
+                                : fmt::format("from {} to {}", low, high);
+  return CLI::Validator(
+      [low, high, range](std::string& text) -> std::string {
+        std::uint64_t value = 0;
+        const char* end = text.data() + text.size();
+        const auto parsed = std::from_chars(text.data(), end, value);
+        if (parsed.ec != std::errc() || parsed.ptr != end || value < low || value > high) {
+          return fmt::format("expected a whole number {}, got '{}'", range, text);
+        }
+        return {};
+      },
+      "");
+}
+
+// "iqdb-persist: Usage: ..." for a bad command line, like every other error.
+int usage_error(const CLI::App& app, const CLI::Error& error) {
+  if (error.get_exit_code() == 0) return app.exit(error);  // --help, --version
+  iqdb::tools::print_error("Usage", error.what());
+  std::fputs("Run with --help for more information.\n", stderr);
+  return iqdb::tools::kExitUsage;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app("Inspect, verify and demonstrate iqdb-persist snapshot files.", "iqdb-persist");
+  app.footer(std::string(iqdb::tools::exit_status_help()));
+  app.set_version_flag("--version", fmt::format("iqdb-persist {}", iqdb::persist::kVersion));
+  app.require_subcommand(1);
+
+  InspectOptions inspect;
+  CLI::App* inspect_command = app.add_subcommand(
+      "inspect", "Print a snapshot's header and section table (reads the header only).");
+  inspect_command->add_option("FILE", inspect.file, "Snapshot file")->required();
+  inspect_command->add_flag("--json", inspect.json, "Print one JSON object instead of text");
+
+  VerifyCommandOptions verify;
+  CLI::App* verify_command = app.add_subcommand(
+      "verify", "Check every byte of a snapshot: header, section CRC-32s and padding.");
+  verify_command->add_option("FILE", verify.file, "Snapshot file")->required();
+  verify_command
+      ->add_option("--threads", verify.threads, "Checking threads (0: one per hardware thread)")
+      ->type_name("N")
+      ->check(whole_number(0, kMaxThreads));
+
+  DemoOptions demo;
+  std::string metric_name = "cosine";
+  CLI::App* demo_command = app.add_subcommand(
+      "demo", "Build a random index, save it, and time zero-copy loads against a full read.");
+  demo_command->add_option("--vectors", demo.vectors, "Number of vectors (at least 1)")
+      ->type_name("N")
+      ->capture_default_str()
+      ->check(whole_number(1));
+  demo_command->add_option("--dim", demo.dim, "Vector dimension (1 to 65536)")
+      ->type_name("D")
+      ->capture_default_str()
+      ->check(whole_number(1, iqdb::tools::kMaxDemoDim));
+  demo_command
+      ->add_option("--dir", demo.dir,
+                   "Keep the snapshot in DIR (created if missing) instead of a temporary "
+                   "directory removed at exit")
+      ->type_name("DIR");
+  demo_command->add_option("--seed", demo.seed, "Seed of the random vectors")
+      ->type_name("S")
+      ->capture_default_str()
+      ->check(whole_number(0));
+  demo_command->add_option("--metric", metric_name, "Distance metric")
+      ->type_name("NAME")
+      ->capture_default_str()
+      ->check(
+          CLI::IsMember({"cosine", "dot", "euclidean", "manhattan", "hamming"}, CLI::ignore_case));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return usage_error(app, error);
+  }
+
+  if (inspect_command->parsed()) return iqdb::tools::run_inspect(inspect);
+  if (verify_command->parsed()) return iqdb::tools::run_verify(verify);
+  demo.metric = iqdb::tools::parse_metric_name(metric_name).value();
+  return iqdb::tools::run_demo(demo);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int status = iqdb::tools::kExitOther;
+  try {
+    status = run(argc, argv);
+  } catch (const std::exception& error) {
+    iqdb::tools::print_error("Internal", error.what());
+    return iqdb::tools::kExitOther;
+  }
+  if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
+    iqdb::tools::print_error("Io", "cannot write to standard output");
+    return iqdb::tools::kExitOther;
+  }
+  return status;
+}
