@@ -169,17 +169,24 @@ Result<void> check_host_is_little_endian(const std::filesystem::path& path) {
 
 std::vector<std::byte> encode_header(const FileHeader& header) {
   flatbuffers::FlatBufferBuilder builder(1024);
+  // Strings are passed with their lengths: names may contain NUL bytes.
+  const auto string = [&builder](const std::string& text) {
+    return builder.CreateString(text.data(), text.size());
+  };
   std::vector<flatbuffers::Offset<fb::Section>> sections;
   sections.reserve(header.sections.size());
   for (const SectionInfo& section : header.sections) {
-    sections.push_back(fb::CreateSectionDirect(
-        builder, section.name.c_str(), section.offset, section.stored_length,
-        section.logical_length, static_cast<std::uint8_t>(section.compression), section.crc32,
-        section.alignment));
+    sections.push_back(fb::CreateSection(builder, string(section.name), section.offset,
+                                         section.stored_length, section.logical_length,
+                                         static_cast<std::uint8_t>(section.compression),
+                                         section.crc32, section.alignment));
   }
-  const auto root = fb::CreateSnapshotHeaderDirect(
-      builder, header.index_type.c_str(), header.dim, static_cast<std::uint8_t>(header.metric),
-      header.n_vectors, header.crc32, header.wal_lsn, header.writer_version.c_str(), &sections);
+  const auto index_type = string(header.index_type);
+  const auto writer_version = string(header.writer_version);
+  const auto section_table = builder.CreateVector(sections);
+  const auto root = fb::CreateSnapshotHeader(
+      builder, index_type, header.dim, static_cast<std::uint8_t>(header.metric), header.n_vectors,
+      header.crc32, header.wal_lsn, writer_version, section_table);
   fb::FinishSnapshotHeaderBuffer(builder, root);
   const auto* data = reinterpret_cast<const std::byte*>(builder.GetBufferPointer());
   return {data, data + builder.GetSize()};
