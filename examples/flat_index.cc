@@ -12,8 +12,8 @@ namespace iqdb::examples {
 namespace {
 
 using persist::ErrorKind;
-using persist::Result;
 using persist::fail;
+using persist::Result;
 
 IndexResult<void> refuse(IndexErrc code, std::string message) {
   return IndexError{code, std::move(message)};
@@ -154,9 +154,9 @@ Result<void> check_shape(std::uint64_t dim, std::uint64_t count, std::string_vie
                 fmt::format("{}: dimension {} is outside 1..{}", context, dim, 1u << 24));
   }
   if (count > std::numeric_limits<std::size_t>::max() / sizeof(float) / dim) {
-    return fail(ErrorKind::InvalidPayload,
-                fmt::format("{}: {} vectors of dimension {} cannot be addressed", context, count,
-                            dim));
+    return fail(
+        ErrorKind::InvalidPayload,
+        fmt::format("{}: {} vectors of dimension {} cannot be addressed", context, count, dim));
   }
   return boost::outcome_v2::success();
 }
@@ -169,9 +169,9 @@ IndexResult<void> FlatIndex::insert(const VectorId& id, std::span<const float> v
     return refuse(IndexErrc::InvalidArgument, "the flat index stores integer ids only");
   }
   if (vector.size() != dim_) {
-    return refuse(IndexErrc::DimensionMismatch,
-                  fmt::format("vector has {} components, the index has dimension {}",
-                              vector.size(), dim_));
+    return refuse(
+        IndexErrc::DimensionMismatch,
+        fmt::format("vector has {} components, the index has dimension {}", vector.size(), dim_));
   }
   make_mutable();
   const std::uint64_t key = id.as_u64();
@@ -185,7 +185,9 @@ IndexResult<void> FlatIndex::insert(const VectorId& id, std::span<const float> v
 }
 
 IndexResult<void> FlatIndex::remove(const VectorId& id) {
-  if (!id.is_u64()) return refuse(IndexErrc::IdNotFound, fmt::format("id {} is absent", id.to_string()));
+  if (!id.is_u64()) {
+    return refuse(IndexErrc::IdNotFound, fmt::format("id {} is absent", id.to_string()));
+  }
   make_mutable();
   const auto found = slot_of_.find(id.as_u64());
   if (found == slot_of_.end()) {
@@ -234,7 +236,8 @@ std::vector<SearchHit> FlatIndex::search(std::span<const float> query, std::size
   std::vector<SearchHit> hits;
   hits.reserve(all_ids.size());
   for (std::size_t slot = 0; slot < all_ids.size(); ++slot) {
-    hits.push_back({all_ids[slot], distance(metric_, query, all_vectors.subspan(slot * dim_, dim_))});
+    hits.push_back(
+        {all_ids[slot], distance(metric_, query, all_vectors.subspan(slot * dim_, dim_))});
   }
   const auto nearer = [](const SearchHit& a, const SearchHit& b) {
     return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
@@ -298,9 +301,9 @@ persist::Result<FlatIndex> FlatIndex::load_from(persist::Reader& in) {
   IQDB_TRY_ASSIGN(auto count, in.read_value<std::uint64_t>());
   const auto metric = metric_from_tag(metric_tag);
   if (!metric) {
-    return fail(ErrorKind::InvalidMetric,
-                fmt::format("{}: metric tag {} is not a known distance metric", context,
-                            metric_tag));
+    return fail(
+        ErrorKind::InvalidMetric,
+        fmt::format("{}: metric tag {} is not a known distance metric", context, metric_tag));
   }
   IQDB_TRY(check_shape(dim, count, context));
   // Check the lengths against what is left before allocating anything.
