@@ -88,8 +88,9 @@ std::vector<std::uint32_t> crc32_ranges(std::span<const std::byte> bytes,
   for (const ByteRange& range : ranges) total += range.length;
   CrcJob job(bytes, cut_into_pieces(ranges));
 
-  const std::size_t helpers =
-      std::min<std::size_t>(resolve_thread_count(threads), job.piece_count()) - 1;
+  // Helper threads besides the caller; none when there is nothing to do.
+  const std::size_t used = std::min<std::size_t>(resolve_thread_count(threads), job.piece_count());
+  const std::size_t helpers = used > 0 ? used - 1 : 0;
   std::vector<std::thread> workers;
   workers.reserve(helpers);
   for (std::size_t i = 0; i < helpers; ++i) {

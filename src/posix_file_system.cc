@@ -15,13 +15,17 @@
 namespace iqdb::persist {
 namespace {
 
-PersistError os_error(std::string_view what, const std::filesystem::path& path, int err) {
-  return {err == ENOENT ? ErrorKind::NotFound : ErrorKind::Io,
+// Io, or `missing` when the OS reports ENOENT (NotFound only where the
+// FileSystem contract says so: opening a snapshot to read).
+PersistError os_error(std::string_view what, const std::filesystem::path& path, int err,
+                      ErrorKind missing = ErrorKind::Io) {
+  return {err == ENOENT ? missing : ErrorKind::Io,
           fmt::format("{}: {}: {}", path.string(), what, std::generic_category().message(err))};
 }
 
-auto os_failure(std::string_view what, const std::filesystem::path& path, int err = errno) {
-  return boost::outcome_v2::failure(os_error(what, path, err));
+auto os_failure(std::string_view what, const std::filesystem::path& path, int err = errno,
+                ErrorKind missing = ErrorKind::Io) {
+  return boost::outcome_v2::failure(os_error(what, path, err, missing));
 }
 
 class PosixMappedRegion final : public MappedRegion {
@@ -149,7 +153,7 @@ class PosixFileSystem final : public FileSystem {
 
   Result<std::unique_ptr<ReadableFile>> open_readable(const std::filesystem::path& path) override {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return os_failure("open", path);
+    if (fd < 0) return os_failure("open", path, errno, ErrorKind::NotFound);
     struct stat info {};
     if (::fstat(fd, &info) != 0) {
       const int err = errno;
