@@ -14,6 +14,8 @@ namespace iqdb::persist {
 std::uint32_t crc32(std::span<const std::byte> bytes, std::uint32_t crc = 0);
 
 // The CRC-32 of A followed by B, from crc(A), crc(B) and B's length.
+// Precondition: length_b < 2^63 (zlib's algorithm does not terminate beyond);
+// callers pass lengths already checked against a file's size.
 std::uint32_t crc32_combine(std::uint32_t crc_a, std::uint32_t crc_b, std::uint64_t length_b);
 
 }  // namespace iqdb::persist

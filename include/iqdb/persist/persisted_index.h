@@ -11,7 +11,9 @@
 //
 // save() is atomic: it writes a new temporary file beside the snapshot, syncs
 // it (per fsync_policy), renames it over the snapshot and syncs the directory.
-// A failed or interrupted save leaves the previous snapshot intact. A failed
+// A failed or interrupted save leaves the previous snapshot intact; the one
+// exception is a failed directory sync after the rename, reported as Io, when
+// the new snapshot is already in place but may not survive a power loss. A failed
 // save removes its temporary file; the temporary file of a save whose process
 // died is removed by the next save of the same path (temporary files record
 // their owner's pid, so run saves of one path from one host and PID namespace).

@@ -26,8 +26,10 @@ struct IndexFacts {
 using FillSections = std::function<Result<void>(SectionWriter&)>;
 
 // Writes a snapshot of `facts` whose sections `fill` provides, atomically
-// replacing config.path. On any error the previous file is untouched and the
-// temporary file removed. Precondition: config.validate() succeeded.
+// replacing config.path. An error up to and including the rename leaves the
+// previous file untouched and removes the temporary file. An error syncing the
+// directory after the rename means the new snapshot is in place but may not
+// survive a power loss. Precondition: config.validate() succeeded.
 [[nodiscard]] Result<void> save_snapshot(const PersistConfig& config, const IndexFacts& facts,
                                          const FillSections& fill);
 

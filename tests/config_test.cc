@@ -1,0 +1,108 @@
+#include "iqdb/persist/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "iqdb/persist/persisted_index.h"
+#include "mock_indexes.h"
+#include "test_util.h"
+
+namespace iqdb::persist::test {
+namespace {
+
+using std::chrono::milliseconds;
+
+class PersistConfigTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+  PersistConfig config_{dir_.file("x.iqdb")};
+};
+
+TEST_F(PersistConfigTest, DefaultsAreValid) {
+  EXPECT_THAT(config_.validate(), IsOk());
+  EXPECT_EQ(config_.fsync_policy, FsyncPolicy::always());
+  EXPECT_EQ(config_.compression, Compression::none());
+  EXPECT_EQ(config_.verify, VerifyMode::Eager);
+  EXPECT_EQ(config_.section_alignment, 4096u);
+}
+
+TEST_F(PersistConfigTest, EmptyPathIsInvalidConfig) {
+  EXPECT_THAT(PersistConfig().validate(), IsError(ErrorKind::InvalidConfig, "path is empty"));
+}
+
+TEST_F(PersistConfigTest, DirectoryPathIsInvalidConfig) {
+  PersistConfig config(dir_.path() / "");
+  EXPECT_THAT(config.validate(), IsError(ErrorKind::InvalidConfig, "names a directory"));
+}
+
+TEST_F(PersistConfigTest, BadAlignmentsAreInvalidConfig) {
+  for (const std::uint64_t alignment :
+       {std::uint64_t{0}, std::uint64_t{1000}, std::uint64_t{2048}, std::uint64_t{4097},
+        std::uint64_t{1} << 31, std::uint64_t{3} << 20}) {
+    config_.section_alignment = alignment;
+    EXPECT_THAT(config_.validate(),
+                IsError(ErrorKind::InvalidConfig,
+                        {"section_alignment " + std::to_string(alignment), config_.path.string()}));
+  }
+}
+
+TEST_F(PersistConfigTest, PowerOfTwoAlignmentsFrom4KiBTo1GiBAreValid) {
+  for (std::uint64_t alignment = 4096; alignment <= (std::uint64_t{1} << 30); alignment *= 2) {
+    config_.section_alignment = alignment;
+    EXPECT_THAT(config_.validate(), IsOk()) << alignment;
+  }
+}
+
+TEST_F(PersistConfigTest, NonPositivePeriodicIntervalIsInvalidConfig) {
+  config_.fsync_policy = FsyncPolicy::periodic(milliseconds(0));
+  EXPECT_THAT(config_.validate(), IsError(ErrorKind::InvalidConfig, "interval must be positive"));
+  config_.fsync_policy = FsyncPolicy::periodic(milliseconds(-5));
+  EXPECT_THAT(config_.validate(), IsError(ErrorKind::InvalidConfig, "got -5 ms"));
+  config_.fsync_policy = FsyncPolicy::periodic(milliseconds(100));
+  EXPECT_THAT(config_.validate(), IsOk());
+  EXPECT_EQ(config_.fsync_policy.interval(), milliseconds(100));
+}
+
+TEST_F(PersistConfigTest, FsyncPolicySyncsSnapshotsUnlessNever) {
+  EXPECT_TRUE(FsyncPolicy::always().syncs_snapshots());
+  EXPECT_TRUE(FsyncPolicy::periodic(milliseconds(5)).syncs_snapshots());
+  EXPECT_FALSE(FsyncPolicy::never().syncs_snapshots());
+}
+
+TEST_F(PersistConfigTest, WalIsUnsupported) {
+  config_.wal_enabled = true;
+  EXPECT_THAT(config_.validate(), IsError(ErrorKind::Unsupported, "wal_enabled"));
+}
+
+TEST_F(PersistConfigTest, CompressionIsUnsupported) {
+  config_.compression = Compression::zstd(5);
+  EXPECT_EQ(config_.compression.level(), 5);
+  EXPECT_THAT(config_.validate(), IsError(ErrorKind::Unsupported, "compression zstd"));
+  config_.compression = Compression::lz4();
+  EXPECT_THAT(config_.validate(), IsError(ErrorKind::Unsupported, "compression lz4"));
+}
+
+TEST_F(PersistConfigTest, OpenWithAndLoadRejectInvalidConfigBeforeTouchingDisk) {
+  using Db = PersistedIndex<StreamMapIndex>;
+  PersistConfig config = config_;
+  config.wal_enabled = true;
+  EXPECT_THAT(Db::open_with(StreamMapIndex(2, DistanceMetric::Cosine), config),
+              IsError(ErrorKind::Unsupported, "wal_enabled"));
+  EXPECT_THAT(Db::load(config), IsError(ErrorKind::Unsupported, "wal_enabled"));
+  config = config_;
+  config.section_alignment = 1000;
+  EXPECT_THAT(Db::open_with(StreamMapIndex(2, DistanceMetric::Cosine), config),
+              IsError(ErrorKind::InvalidConfig, "section_alignment"));
+  EXPECT_THAT(Db::load(config), IsError(ErrorKind::InvalidConfig, "section_alignment"));
+  config = config_;
+  config.compression = Compression::lz4();
+  EXPECT_THAT(Db::load(config), IsError(ErrorKind::Unsupported, "lz4"));
+  config = PersistConfig();
+  EXPECT_THAT(Db::load(config), IsError(ErrorKind::InvalidConfig, "path is empty"));
+  EXPECT_TRUE(dir_.entries().empty());
+}
+
+}  // namespace
+}  // namespace iqdb::persist::test

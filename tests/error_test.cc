@@ -1,0 +1,61 @@
+#include "iqdb/persist/error.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+namespace iqdb::persist {
+namespace {
+
+TEST(ErrorKindTest, EveryKindHasADistinctName) {
+  std::set<std::string> names;
+  for (int k = 0; k <= static_cast<int>(ErrorKind::InvalidArgument); ++k) {
+    const std::string name(to_string(static_cast<ErrorKind>(k)));
+    EXPECT_NE(name, "Unknown") << k;
+    EXPECT_TRUE(names.insert(name).second) << name;
+  }
+  EXPECT_EQ(to_string(ErrorKind::ChecksumMismatch), "ChecksumMismatch");
+}
+
+TEST(PersistErrorTest, IndexRefusalsMapToTheirKinds) {
+  const auto kind_of = [](IndexErrc code) {
+    return PersistError::from_index({code, "msg"}).kind();
+  };
+  EXPECT_EQ(kind_of(IndexErrc::DuplicateId), ErrorKind::DuplicateId);
+  EXPECT_EQ(kind_of(IndexErrc::IdNotFound), ErrorKind::IdNotFound);
+  EXPECT_EQ(kind_of(IndexErrc::DimensionMismatch), ErrorKind::DimensionMismatch);
+  EXPECT_EQ(kind_of(IndexErrc::InvalidArgument), ErrorKind::InvalidArgument);
+  EXPECT_EQ(PersistError::from_index({IndexErrc::IdNotFound, "no id 5"}).message(), "no id 5");
+}
+
+TEST(PersistErrorTest, ToStringAndContextPrefixTheMessage) {
+  const PersistError error(ErrorKind::InvalidPayload, "section 'ids': short");
+  EXPECT_EQ(error.to_string(), "InvalidPayload: section 'ids': short");
+  const PersistError with = error.with_context("/d/x.iqdb");
+  EXPECT_EQ(with.kind(), ErrorKind::InvalidPayload);
+  EXPECT_EQ(with.message(), "/d/x.iqdb: section 'ids': short");
+}
+
+Result<int> parse_positive(int value) {
+  if (value <= 0) return fail(ErrorKind::InvalidArgument, "not positive");
+  return value;
+}
+
+Result<int> doubled(int value) {
+  IQDB_TRY_ASSIGN(const int checked, parse_positive(value));
+  IQDB_TRY(parse_positive(checked));
+  return checked * 2;
+}
+
+TEST(PersistErrorTest, TryMacrosPropagateErrorsAndValues) {
+  ASSERT_TRUE(doubled(4).has_value());
+  EXPECT_EQ(doubled(4).value(), 8);
+  const auto failed = doubled(-1);
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.error().kind(), ErrorKind::InvalidArgument);
+  EXPECT_EQ(failed.error().message(), "not positive");
+}
+
+}  // namespace
+}  // namespace iqdb::persist

@@ -1,0 +1,114 @@
+// default_file_system(): the POSIX implementation of the I/O seam.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "iqdb/persist/file_system.h"
+#include "test_util.h"
+
+namespace iqdb::persist::test {
+namespace {
+
+using ::testing::UnorderedElementsAre;
+
+class PosixFileSystemTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<FileSystem> fs_ = default_file_system();
+  TempDir dir_;
+};
+
+TEST_F(PosixFileSystemTest, WritesPositionallyAndReadsBack) {
+  const auto path = dir_.file("f");
+  auto file = fs_->create_new(path);
+  ASSERT_THAT(file, IsOk());
+  const std::vector<std::byte> data = random_bytes(100, 1);
+  ASSERT_THAT(file.value()->write_at(50, data), IsOk());
+  ASSERT_THAT(file.value()->write_at(0, std::span(data).first(10)), IsOk());
+  ASSERT_THAT(file.value()->truncate(200), IsOk());
+  ASSERT_THAT(file.value()->sync(), IsOk());
+  ASSERT_THAT(file.value()->close(), IsOk());
+  EXPECT_EQ(file.value()->path(), path);
+
+  auto readable = fs_->open_readable(path);
+  ASSERT_THAT(readable, IsOk());
+  EXPECT_EQ(readable.value()->size(), 200u);
+  std::vector<std::byte> back(100);
+  ASSERT_THAT(readable.value()->read_at(50, back), IsOk());
+  EXPECT_EQ(back, data);
+  auto mapping = readable.value()->map();
+  ASSERT_THAT(mapping, IsOk());
+  const auto bytes = mapping.value()->bytes();
+  ASSERT_EQ(bytes.size(), 200u);
+  EXPECT_TRUE(std::equal(data.begin(), data.begin() + 10, bytes.begin()));
+  EXPECT_EQ(bytes[10], std::byte{0});
+  EXPECT_EQ(bytes[199], std::byte{0});
+  readable.value().reset();  // the mapping outlives the file object
+  EXPECT_TRUE(std::equal(data.begin(), data.end(), bytes.begin() + 50));
+}
+
+TEST_F(PosixFileSystemTest, CreateNewRefusesAnExistingFile) {
+  const auto path = dir_.file("f");
+  ASSERT_THAT(fs_->create_new(path), IsOk());
+  EXPECT_THAT(fs_->create_new(path), IsError(ErrorKind::Io, {path.string(), "create", "exists"}));
+}
+
+TEST_F(PosixFileSystemTest, OpeningAMissingFileIsNotFoundButOtherMissingPathsAreIo) {
+  const auto missing = dir_.file("missing");
+  EXPECT_THAT(fs_->open_readable(missing),
+              IsError(ErrorKind::NotFound, {missing.string(), "open"}));
+  EXPECT_THAT(fs_->remove(missing), IsError(ErrorKind::Io, {missing.string(), "unlink"}));
+  EXPECT_THAT(fs_->rename(missing, dir_.file("x")), IsError(ErrorKind::Io, "rename"));
+  EXPECT_THAT(fs_->sync_dir(missing), IsError(ErrorKind::Io, "open directory"));
+  EXPECT_THAT(fs_->list_dir(missing), IsError(ErrorKind::Io, "open directory"));
+  EXPECT_THAT(fs_->create_new(missing / "f"), IsError(ErrorKind::Io, "create"));
+}
+
+TEST_F(PosixFileSystemTest, OpeningADirectoryIsIo) {
+  EXPECT_THAT(fs_->open_readable(dir_.path()), IsError(ErrorKind::Io, "not a regular file"));
+}
+
+TEST_F(PosixFileSystemTest, ReadingPastTheEndIsIo) {
+  const auto path = dir_.file("f");
+  write_file(path, random_bytes(10, 2));
+  auto file = fs_->open_readable(path);
+  ASSERT_THAT(file, IsOk());
+  std::vector<std::byte> out(5);
+  EXPECT_THAT(file.value()->read_at(6, out),
+              IsError(ErrorKind::Io, {path.string(), "5 bytes at offset 6", "10-byte file"}));
+  EXPECT_THAT(file.value()->read_at(UINT64_MAX, out), IsError(ErrorKind::Io, "past the end"));
+  EXPECT_THAT(file.value()->read_at(5, out), IsOk());
+}
+
+TEST_F(PosixFileSystemTest, EmptyFileMapsToNoBytes) {
+  const auto path = dir_.file("empty");
+  write_file(path, {});
+  auto file = fs_->open_readable(path);
+  ASSERT_THAT(file, IsOk());
+  auto mapping = file.value()->map();
+  ASSERT_THAT(mapping, IsOk());
+  EXPECT_TRUE(mapping.value()->bytes().empty());
+}
+
+TEST_F(PosixFileSystemTest, RenameReplacesAndDirectoryOperationsWork) {
+  write_file(dir_.file("a"), random_bytes(3, 1));
+  write_file(dir_.file("b"), random_bytes(4, 1));
+  ASSERT_THAT(fs_->rename(dir_.file("a"), dir_.file("b")), IsOk());
+  EXPECT_EQ(read_file(dir_.file("b")), random_bytes(3, 1));
+  ASSERT_THAT(fs_->sync_dir(dir_.path()), IsOk());
+  write_file(dir_.file("c"), {});
+  auto names = fs_->list_dir(dir_.path());
+  ASSERT_THAT(names, IsOk());
+  EXPECT_THAT(names.value(), UnorderedElementsAre("b", "c"));
+  ASSERT_THAT(fs_->remove(dir_.file("c")), IsOk());
+  EXPECT_THAT(dir_.entries(), ::testing::ElementsAre("b"));
+}
+
+TEST_F(PosixFileSystemTest, DefaultFileSystemIsOneSharedInstance) {
+  EXPECT_EQ(default_file_system().get(), fs_.get());
+}
+
+}  // namespace
+}  // namespace iqdb::persist::test
