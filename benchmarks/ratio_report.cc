@@ -1,0 +1,223 @@
+#include "ratio_report.h"
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+
+namespace iqdb::bench {
+namespace {
+
+constexpr double kMiB = 1024.0 * 1024.0;
+
+enum class Unit { Times, Percent, MiB };
+
+struct Target {
+  bool at_most = true;
+  double limit = 0;
+};
+
+std::string format_value(double value, Unit unit) {
+  switch (unit) {
+    case Unit::Times:
+      return value >= 100 ? fmt::format("{:.0f}x", value) : fmt::format("{:.2f}x", value);
+    case Unit::Percent:
+      return fmt::format("{:.1f}%", value * 100);
+    case Unit::MiB:
+      return fmt::format("{:.2f} MiB", value);
+  }
+  return {};
+}
+
+std::string format_seconds(double seconds) {
+  if (seconds < 1e-3) return fmt::format("{:.2f} us", seconds * 1e6);
+  if (seconds < 1) return fmt::format("{:.2f} ms", seconds * 1e3);
+  return fmt::format("{:.3f} s", seconds);
+}
+
+class Report {
+ public:
+  Report(std::ostream& out, const std::map<std::string, Measured>& results)
+      : out_(out), results_(results) {}
+
+  std::optional<double> seconds(const std::string& name) const {
+    const auto found = results_.find(name);
+    if (found == results_.end() || found->second.seconds <= 0) return std::nullopt;
+    return found->second.seconds;
+  }
+
+  std::optional<double> counter(const std::string& name, const std::string& counter) const {
+    const auto found = results_.find(name);
+    if (found == results_.end()) return std::nullopt;
+    const auto value = found->second.counters.find(counter);
+    if (value == found->second.counters.end()) return std::nullopt;
+    return value->second;
+  }
+
+  // time(numerator) / time(denominator), if both ran.
+  std::optional<double> ratio(const std::string& numerator, const std::string& denominator) const {
+    const auto a = seconds(numerator);
+    const auto b = seconds(denominator);
+    if (!a || !b) return std::nullopt;
+    return *a / *b;
+  }
+
+  void line(const std::string& label, std::optional<double> value, Unit unit,
+            std::optional<Target> target) {
+    if (!value) return;
+    std::string verdict = "(info)";
+    if (target) {
+      const bool pass = target->at_most ? *value <= target->limit : *value >= target->limit;
+      if (!pass) all_pass_ = false;
+      const std::string bound = fmt::format(
+          "(target {} {})", target->at_most ? "<=" : ">=", format_value(target->limit, unit));
+      verdict = fmt::format("{:<24} {}", bound, pass ? "PASS" : "FAIL");
+    }
+    fmt::print(out_, "  {:<52} = {:>11}  {}\n", label, format_value(*value, unit), verdict);
+  }
+
+  bool all_pass() const { return all_pass_; }
+
+ private:
+  std::ostream& out_;
+  const std::map<std::string, Measured>& results_;
+  bool all_pass_ = true;
+};
+
+// "/proc/loadavg" without the task counts: the 1, 5 and 15 minute averages.
+std::string load_average() {
+  std::FILE* file = std::fopen("/proc/loadavg", "r");
+  if (file == nullptr) return "unknown";
+  double one = 0, five = 0, fifteen = 0;
+  const int read = std::fscanf(file, "%lf %lf %lf", &one, &five, &fifteen);
+  std::fclose(file);
+  return read == 3 ? fmt::format("{:.2f} {:.2f} {:.2f}", one, five, fifteen) : "unknown";
+}
+
+std::string sized(std::string_view name, std::uint64_t vectors) {
+  return fmt::format("{}/vectors:{}", name, vectors);
+}
+
+std::string threaded(std::string_view name, int threads) {
+  return fmt::format("{}/threads:{}", name, threads);
+}
+
+}  // namespace
+
+bool CollectingReporter::ReportContext(const Context& context) {
+  return display_.ReportContext(context);
+}
+
+void CollectingReporter::ReportRuns(const std::vector<Run>& runs) {
+  for (const Run& run : runs) {
+    if (run.error_occurred) continue;
+    const std::string key = run.run_name.function_name + "/" + run.run_name.args;
+    const double seconds =
+        run.GetAdjustedRealTime() / benchmark::GetTimeUnitMultiplier(run.time_unit);
+    Collected& entry = collected_[key];
+    if (run.run_type == Run::RT_Aggregate) {
+      if (run.aggregate_name != "median") continue;
+      entry.has_median = true;
+      entry.median.seconds = seconds;
+      for (const auto& [name, value] : run.counters) entry.median.counters[name] = value.value;
+    } else {
+      entry.seconds.push_back(seconds);
+      for (const auto& [name, value] : run.counters) {
+        const auto [slot, fresh] = entry.counters.emplace(name, value.value);
+        if (!fresh) slot->second = std::max(slot->second, value.value);
+      }
+    }
+  }
+  display_.ReportRuns(runs);
+}
+
+void CollectingReporter::Finalize() { display_.Finalize(); }
+
+std::map<std::string, Measured> CollectingReporter::results() const {
+  std::map<std::string, Measured> results;
+  for (const auto& [key, entry] : collected_) {
+    Measured measured;
+    if (entry.has_median) {
+      measured = entry.median;
+    } else if (!entry.seconds.empty()) {
+      std::vector<double> sorted = entry.seconds;
+      std::sort(sorted.begin(), sorted.end());
+      measured.seconds = sorted[sorted.size() / 2];
+    } else {
+      continue;
+    }
+    if (!entry.counters.empty()) measured.counters = entry.counters;
+    results.emplace(key, std::move(measured));
+  }
+  return results;
+}
+
+bool print_ratio_report(std::ostream& out, const std::map<std::string, Measured>& results,
+                        const ReportSetup& setup) {
+  const std::uint64_t n = setup.vectors;
+  const std::uint64_t small = setup.small_vectors;
+  fmt::print(out, "\nRATIO REPORT: {} x {} float32, snapshot {:.1f} MiB", n, setup.dim,
+             static_cast<double>(setup.file_bytes) / kMiB);
+  if (small != 0) {
+    fmt::print(out, "; small {} vectors, {:.1f} MiB", small,
+               static_cast<double>(setup.small_file_bytes) / kMiB);
+  }
+  fmt::print(out, "\nLoad average now: {} (other work on the machine skews the ratios)\n",
+             load_average());
+
+  Report report(out, results);
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> sizes = {{n, setup.file_bytes}};
+  if (small != 0) sizes.emplace_back(small, setup.small_file_bytes);
+
+  for (const auto& [vectors, bytes] : sizes) {
+    report.line(fmt::format("LoadSkip / OpenFloor [{}]", vectors),
+                report.ratio(sized("BM_LoadSkip", vectors), sized("BM_OpenFloor", vectors)),
+                Unit::Times, Target{true, 3});
+  }
+  if (small != 0) {
+    report.line(fmt::format("LoadSkip [{}] / LoadSkip [{}]", n, small),
+                report.ratio(sized("BM_LoadSkip", n), sized("BM_LoadSkip", small)), Unit::Times,
+                Target{true, 1.5});
+  }
+  report.line(fmt::format("LoadNaive / LoadSkip [{}]", n),
+              report.ratio(sized("BM_LoadNaive", n), sized("BM_LoadSkip", n)), Unit::Times,
+              Target{false, 1000});
+
+  // Speeds over the same bytes: speed(a) / speed(b) = time(b) / time(a).
+  const std::string floor1 = threaded("BM_CrcFloor", 1);
+  report.line("LoadEager/1 speed / CrcFloor/1 speed",
+              report.ratio(floor1, threaded("BM_LoadEager", 1)), Unit::Percent, Target{false, 0.9});
+  report.line("LoadEager/2 speed / CrcFloor/1 speed",
+              report.ratio(floor1, threaded("BM_LoadEager", 2)), Unit::Times, Target{false, 1.6});
+  report.line("CrcFloor/2 speed / CrcFloor/1 speed",
+              report.ratio(floor1, threaded("BM_CrcFloor", 2)), Unit::Times, std::nullopt);
+  report.line("LoadEager/2 speed / CrcFloor/2 speed",
+              report.ratio(threaded("BM_CrcFloor", 2), threaded("BM_LoadEager", 2)), Unit::Percent,
+              std::nullopt);
+
+  for (const auto& [vectors, bytes] : sizes) {
+    // The time target is stated for the main size; smaller saves are shown for information.
+    report.line(fmt::format("SaveAlways / WriteFsyncFloor [{}]", vectors),
+                report.ratio(sized("BM_SaveAlways", vectors), sized("BM_WriteFsyncFloor", vectors)),
+                Unit::Times, vectors == n ? std::optional(Target{true, 1.15}) : std::nullopt);
+  }
+  for (const auto& [vectors, bytes] : sizes) {
+    report.line(fmt::format("LoadSkip anon memory [{}]", vectors),
+                report.counter(sized("BM_LoadSkip", vectors), "anon_MiB"), Unit::MiB,
+                Target{true, 16 + 0.01 * static_cast<double>(bytes) / kMiB});
+    report.line(fmt::format("SaveAlways extra anon memory [{}]", vectors),
+                report.counter(sized("BM_SaveAlways", vectors), "extra_anon_MiB"), Unit::MiB,
+                Target{true, 64});
+  }
+
+  fmt::print(out, "Raw real times per iteration:\n");
+  for (const auto& [name, measured] : results) {
+    fmt::print(out, "  {:<40} {:>12}\n", name, format_seconds(measured.seconds));
+  }
+  fmt::print(out, "Targets: {}\n", report.all_pass() ? "all met" : "SOME MISSED");
+  return report.all_pass();
+}
+
+}  // namespace iqdb::bench
