@@ -23,10 +23,8 @@ std::string format_value(double value, Unit unit) {
   switch (unit) {
     case Unit::Times:
       return value >= 100 ? fmt::format("{:.0f}x", value) : fmt::format("{:.2f}x", value);
-    case Unit::Percent:
-      return fmt::format("{:.1f}%", value * 100);
-    case Unit::MiB:
-      return fmt::format("{:.2f} MiB", value);
+    case Unit::Percent: return fmt::format("{:.1f}%", value * 100);
+    case Unit::MiB: return fmt::format("{:.2f} MiB", value);
   }
   return {};
 }

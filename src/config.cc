@@ -11,16 +11,16 @@ namespace iqdb::persist {
 Result<void> PersistConfig::validate() const {
   if (path.empty()) return fail(ErrorKind::InvalidConfig, "PersistConfig::path is empty");
   if (path.filename().empty()) {
-    return fail(ErrorKind::InvalidConfig,
-                fmt::format("PersistConfig::path '{}' names a directory, not a file", path.string()));
+    return fail(
+        ErrorKind::InvalidConfig,
+        fmt::format("PersistConfig::path '{}' names a directory, not a file", path.string()));
   }
-  if (!std::has_single_bit(section_alignment) ||
-      section_alignment < format::kMinSectionAlignment ||
+  if (!std::has_single_bit(section_alignment) || section_alignment < format::kMinSectionAlignment ||
       section_alignment > format::kMaxSectionAlignment) {
-    return fail(ErrorKind::InvalidConfig,
-                fmt::format("{}: section_alignment {} is not a power of two from {} to {}",
-                            path.string(), section_alignment, format::kMinSectionAlignment,
-                            format::kMaxSectionAlignment));
+    return fail(
+        ErrorKind::InvalidConfig,
+        fmt::format("{}: section_alignment {} is not a power of two from {} to {}", path.string(),
+                    section_alignment, format::kMinSectionAlignment, format::kMaxSectionAlignment));
   }
   if (fsync_policy.kind() == FsyncPolicy::Kind::Periodic && fsync_policy.interval().count() <= 0) {
     return fail(ErrorKind::InvalidConfig,
@@ -34,11 +34,11 @@ Result<void> PersistConfig::validate() const {
                             path.string()));
   }
   if (compression.kind() != Compression::Kind::None) {
-    return fail(ErrorKind::Unsupported,
-                fmt::format("{}: compression {}: compressed snapshots are not available in this "
-                            "version of iqdb-persist",
-                            path.string(),
-                            compression.kind() == Compression::Kind::Zstd ? "zstd" : "lz4"));
+    return fail(
+        ErrorKind::Unsupported,
+        fmt::format("{}: compression {}: compressed snapshots are not available in this "
+                    "version of iqdb-persist",
+                    path.string(), compression.kind() == Compression::Kind::Zstd ? "zstd" : "lz4"));
   }
   return boost::outcome_v2::success();
 }

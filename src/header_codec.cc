@@ -33,9 +33,7 @@ std::string_view as_chars(std::span<const std::byte> bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
-std::string_view view_of(const flatbuffers::String* text) {
-  return {text->data(), text->size()};
-}
+std::string_view view_of(const flatbuffers::String* text) { return {text->data(), text->size()}; }
 
 // True when [offset, offset + length) lies within a file of `file_size` bytes.
 bool fits_in_file(std::uint64_t offset, std::uint64_t length, std::uint64_t file_size) {
@@ -79,8 +77,7 @@ Result<SectionInfo> decode_section(const fb::Section& entry, std::size_t index,
   section.logical_length = entry.logical_length();
   section.crc32 = entry.crc32();
   section.alignment = entry.alignment();
-  if (!std::has_single_bit(section.alignment) ||
-      section.alignment < format::kMinSectionAlignment ||
+  if (!std::has_single_bit(section.alignment) || section.alignment < format::kMinSectionAlignment ||
       section.alignment > format::kMaxSectionAlignment) {
     return fail(ErrorKind::InvalidHeader,
                 fmt::format("{}: section '{}' has alignment {} (expected a power of two from {} "
@@ -193,7 +190,7 @@ std::vector<std::byte> encode_header(const FileHeader& header) {
 }
 
 std::array<std::byte, format::kPrefixSize> encode_prefix(std::span<const std::byte> header_bytes,
-                                                        std::uint64_t header_offset) {
+                                                         std::uint64_t header_offset) {
   std::array<std::byte, format::kPrefixSize> prefix{};
   std::memcpy(prefix.data() + format::kMagicOffset, kMagic.data(), kMagic.size());
   store_le(prefix, format::kVersionOffset, kCurrentVersion, 4);
@@ -218,11 +215,11 @@ Result<HeaderLocation> decode_prefix(std::span<const std::byte> prefix, std::uin
   if (available >= format::kVersionOffset + 4) {
     const auto version = static_cast<std::uint32_t>(load_le(prefix, format::kVersionOffset, 4));
     if (version != kCurrentVersion) {
-      return fail(ErrorKind::UnsupportedVersion,
-                  fmt::format("{}: format version {} (this build reads version {}{})", path,
-                              version, kCurrentVersion,
-                              version == 2 ? "; version 2 is the original Rust crate's format"
-                                           : ""));
+      return fail(
+          ErrorKind::UnsupportedVersion,
+          fmt::format("{}: format version {} (this build reads version {}{})", path, version,
+                      kCurrentVersion,
+                      version == 2 ? "; version 2 is the original Rust crate's format" : ""));
     }
   }
   if (available < format::kPrefixSize) {
@@ -244,9 +241,8 @@ Result<HeaderLocation> decode_prefix(std::span<const std::byte> prefix, std::uin
   location.offset = load_le(prefix, format::kHeaderOffsetOffset, 8);
   location.crc32 = static_cast<std::uint32_t>(load_le(prefix, format::kHeaderCrcOffset, 4));
   if (location.length == 0 || location.length > format::kMaxHeaderLength) {
-    return fail(ErrorKind::InvalidHeader,
-                fmt::format("{}: header length {} is outside 1..{}", path, location.length,
-                            format::kMaxHeaderLength));
+    return fail(ErrorKind::InvalidHeader, fmt::format("{}: header length {} is outside 1..{}", path,
+                                                      location.length, format::kMaxHeaderLength));
   }
   if (location.offset < format::kPrefixSize || location.offset % format::kHeaderAlignment != 0) {
     return fail(ErrorKind::InvalidHeader,
@@ -323,11 +319,11 @@ Result<FileHeader> read_header(const ReadableFile& file) {
   const std::string path = file.path().string();
   IQDB_TRY(check_host_is_little_endian(file.path()));
   std::array<std::byte, format::kPrefixSize> prefix{};
-  const auto prefix_length = static_cast<std::size_t>(
-      std::min<std::uint64_t>(file.size(), format::kPrefixSize));
+  const auto prefix_length =
+      static_cast<std::size_t>(std::min<std::uint64_t>(file.size(), format::kPrefixSize));
   IQDB_TRY(file.read_at(0, std::span(prefix).first(prefix_length)));
   IQDB_TRY_ASSIGN(auto location,
-                    decode_prefix(std::span(prefix).first(prefix_length), file.size(), path));
+                  decode_prefix(std::span(prefix).first(prefix_length), file.size(), path));
   std::vector<std::byte> header_bytes(location.length);  // bounded by kMaxHeaderLength
   IQDB_TRY(file.read_at(location.offset, header_bytes));
   return decode_header(location, header_bytes, file.size(), path);

@@ -29,7 +29,7 @@ std::vector<std::byte> encode_header(const FileHeader& header);
 
 // The prefix for `header_bytes` stored at `header_offset`.
 std::array<std::byte, format::kPrefixSize> encode_prefix(std::span<const std::byte> header_bytes,
-                                                        std::uint64_t header_offset);
+                                                         std::uint64_t header_offset);
 
 // Where the header lies, as recorded by a validated prefix.
 struct HeaderLocation {

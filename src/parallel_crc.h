@@ -28,11 +28,10 @@ inline constexpr std::uint64_t kCrcPieceSize = std::uint64_t{8} << 20;
 // `threads` threads including the caller (0 = one per hardware thread).
 // `progress`, if set, is called on the calling thread about every `interval`
 // and once at the end with done == total.
-std::vector<std::uint32_t> crc32_ranges(std::span<const std::byte> bytes,
-                                        std::span<const ByteRange> ranges, unsigned threads,
-                                        const ProgressCallback& progress = nullptr,
-                                        std::chrono::milliseconds interval =
-                                            std::chrono::milliseconds(200));
+std::vector<std::uint32_t> crc32_ranges(
+    std::span<const std::byte> bytes, std::span<const ByteRange> ranges, unsigned threads,
+    const ProgressCallback& progress = nullptr,
+    std::chrono::milliseconds interval = std::chrono::milliseconds(200));
 
 // One per hardware thread when `requested` is 0, else `requested`.
 unsigned resolve_thread_count(unsigned requested);

@@ -129,7 +129,8 @@ class PosixReadableFile final : public ReadableFile {
 
   Result<std::shared_ptr<const MappedRegion>> map() const override {
     if (size_ == 0) return std::make_shared<PosixMappedRegion>(nullptr, 0);
-    if (size_ > SIZE_MAX) return fail(ErrorKind::Unsupported, path_.string() + ": too large to map");
+    if (size_ > SIZE_MAX)
+      return fail(ErrorKind::Unsupported, path_.string() + ": too large to map");
     void* address = ::mmap(nullptr, static_cast<std::size_t>(size_), PROT_READ, MAP_SHARED, fd_, 0);
     if (address == MAP_FAILED) return os_failure("mmap", path_);
     return std::make_shared<PosixMappedRegion>(address, static_cast<std::size_t>(size_));

@@ -33,7 +33,8 @@ Result<SectionView> SnapshotView::section(std::string_view name) const {
   }
   const std::string context = fmt::format("{}: section '{}'", path_.string(), name);
   // The header was validated against the file size; this guards views built by hand.
-  if (info->offset > file_bytes_.size() || info->stored_length > file_bytes_.size() - info->offset) {
+  if (info->offset > file_bytes_.size() ||
+      info->stored_length > file_bytes_.size() - info->offset) {
     return fail(ErrorKind::TruncatedPayload,
                 fmt::format("{} (offset {}, {} bytes) lies outside the {}-byte mapping", context,
                             info->offset, info->stored_length, file_bytes_.size()));

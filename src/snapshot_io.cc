@@ -107,9 +107,8 @@ Result<SnapshotView> open_snapshot(const PersistConfig& config, std::string_view
   IQDB_TRY_ASSIGN(auto file, file_system_of(config).open_readable(config.path));
   IQDB_TRY_ASSIGN(auto header, read_header(*file));
   if (header.index_type != index_type) {
-    return fail(ErrorKind::InvalidIndexType,
-                fmt::format("{}: holds a '{}' index, expected '{}'", path, header.index_type,
-                            index_type));
+    return fail(ErrorKind::InvalidIndexType, fmt::format("{}: holds a '{}' index, expected '{}'",
+                                                         path, header.index_type, index_type));
   }
   IQDB_TRY_ASSIGN(auto mapping, file->map());
   const auto bytes = mapping->bytes();

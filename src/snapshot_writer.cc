@@ -112,10 +112,10 @@ Result<std::uint64_t> SnapshotWriter::place_section(std::string_view name,
   }
   if (!std::has_single_bit(alignment) || alignment < format::kMinSectionAlignment ||
       alignment > format::kMaxSectionAlignment) {
-    return fail(ErrorKind::InvalidArgument,
-                fmt::format("{}: section '{}' alignment {} is not a power of two from {} to {}",
-                            where, name, alignment, format::kMinSectionAlignment,
-                            format::kMaxSectionAlignment));
+    return fail(
+        ErrorKind::InvalidArgument,
+        fmt::format("{}: section '{}' alignment {} is not a power of two from {} to {}", where,
+                    name, alignment, format::kMinSectionAlignment, format::kMaxSectionAlignment));
   }
   return align_up(end_, alignment);
 }
@@ -123,8 +123,8 @@ Result<std::uint64_t> SnapshotWriter::place_section(std::string_view name,
 void SnapshotWriter::record_section(std::string_view name, std::uint64_t offset,
                                     std::uint64_t length, std::uint32_t crc,
                                     std::uint64_t alignment) {
-  sections_.push_back({std::string(name), offset, length, length, SectionCompression::None, crc,
-                       alignment});
+  sections_.push_back(
+      {std::string(name), offset, length, length, SectionCompression::None, crc, alignment});
   end_ = offset + length;
 }
 
@@ -133,16 +133,16 @@ Result<void> SnapshotWriter::add_section(std::string_view name, std::span<const 
   if (alignment == 0) alignment = default_alignment_;
   IQDB_TRY_ASSIGN(auto offset, place_section(name, alignment));
   IQDB_TRY_ASSIGN(auto crc, write_with_crc(bytes, [&]() -> Result<void> {
-                      if (bytes.empty()) return boost::outcome_v2::success();
-                      return file_.write_at(offset, bytes);
-                    }));
+                    if (bytes.empty()) return boost::outcome_v2::success();
+                    return file_.write_at(offset, bytes);
+                  }));
   record_section(name, offset, bytes.size(), crc, alignment);
   return boost::outcome_v2::success();
 }
 
-Result<void> SnapshotWriter::add_streamed_section(
-    std::string_view name, const std::function<Result<void>(Writer&)>& fill,
-    std::uint64_t alignment) {
+Result<void> SnapshotWriter::add_streamed_section(std::string_view name,
+                                                  const std::function<Result<void>(Writer&)>& fill,
+                                                  std::uint64_t alignment) {
   if (alignment == 0) alignment = default_alignment_;
   IQDB_TRY_ASSIGN(auto offset, place_section(name, alignment));
   SectionStream stream(file_, offset);
@@ -160,8 +160,9 @@ Result<void> SnapshotWriter::finish(const detail::IndexFacts& facts) {
                             kMaxIndexTypeLength));
   }
   if (facts.dim > UINT32_MAX) {
-    return fail(ErrorKind::InvalidArgument,
-                fmt::format("{}: dimension {} does not fit the format's 32 bits", where, facts.dim));
+    return fail(
+        ErrorKind::InvalidArgument,
+        fmt::format("{}: dimension {} does not fit the format's 32 bits", where, facts.dim));
   }
   FileHeader header;
   header.index_type = std::string(facts.index_type);

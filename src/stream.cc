@@ -9,8 +9,8 @@ namespace iqdb::persist {
 Result<void> Reader::check_available(std::size_t length) const {
   if (length <= remaining()) return boost::outcome_v2::success();
   return fail(ErrorKind::InvalidPayload,
-              fmt::format("{}: payload ends early: {} bytes needed at offset {}, {} left",
-                          context_, length, position_, remaining()));
+              fmt::format("{}: payload ends early: {} bytes needed at offset {}, {} left", context_,
+                          length, position_, remaining()));
 }
 
 Result<void> Reader::read(std::span<std::byte> out) {

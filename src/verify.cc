@@ -22,10 +22,10 @@ std::size_t first_nonzero(std::span<const std::byte> bytes) {
     const std::size_t n = std::min(kZeros.size(), bytes.size() - checked);
     if (std::memcmp(bytes.data() + checked, kZeros.data(), n) != 0) {
       const auto block = bytes.subspan(checked, n);
-      return checked + static_cast<std::size_t>(
-                           std::find_if(block.begin(), block.end(),
-                                        [](std::byte b) { return b != std::byte{0}; }) -
-                           block.begin());
+      return checked +
+             static_cast<std::size_t>(std::find_if(block.begin(), block.end(),
+                                                   [](std::byte b) { return b != std::byte{0}; }) -
+                                      block.begin());
     }
     checked += n;
   }
@@ -95,9 +95,8 @@ Result<VerifyReport> verify_snapshot(const std::filesystem::path& path,
   IQDB_TRY_ASSIGN(auto mapping, file->map());
   const auto started = std::chrono::steady_clock::now();
   IQDB_TRY_ASSIGN(auto bytes_checked,
-                    verify_mapped_snapshot(mapping->bytes(), header, path.string(),
-                                           options.threads, options.progress,
-                                           options.progress_interval));
+                  verify_mapped_snapshot(mapping->bytes(), header, path.string(), options.threads,
+                                         options.progress, options.progress_interval));
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
   return VerifyReport{std::move(header), bytes_checked, elapsed.count()};
 }

@@ -17,12 +17,10 @@ namespace iqdb::persist {
 // Checks every section CRC and that all padding is zero. `file` is the whole
 // mapped file described by the validated `header`. Returns the bytes checked.
 // Errors: ChecksumMismatch (naming the section), InvalidPayload (padding).
-Result<std::uint64_t> verify_mapped_snapshot(std::span<const std::byte> file,
-                                             const FileHeader& header, const std::string& path,
-                                             unsigned threads,
-                                             const ProgressCallback& progress = nullptr,
-                                             std::chrono::milliseconds progress_interval =
-                                                 std::chrono::milliseconds(200));
+Result<std::uint64_t> verify_mapped_snapshot(
+    std::span<const std::byte> file, const FileHeader& header, const std::string& path,
+    unsigned threads, const ProgressCallback& progress = nullptr,
+    std::chrono::milliseconds progress_interval = std::chrono::milliseconds(200));
 
 }  // namespace iqdb::persist
 

@@ -40,26 +40,16 @@ class FaultInjectionWritableFile final : public WritableFile {
 
 std::string_view to_string(FsOp op) {
   switch (op) {
-    case FsOp::CreateNew:
-      return "create_new";
-    case FsOp::WriteAt:
-      return "write_at";
-    case FsOp::Truncate:
-      return "truncate";
-    case FsOp::Sync:
-      return "sync";
-    case FsOp::Close:
-      return "close";
-    case FsOp::OpenReadable:
-      return "open_readable";
-    case FsOp::Rename:
-      return "rename";
-    case FsOp::Remove:
-      return "remove";
-    case FsOp::SyncDir:
-      return "sync_dir";
-    case FsOp::ListDir:
-      return "list_dir";
+    case FsOp::CreateNew: return "create_new";
+    case FsOp::WriteAt: return "write_at";
+    case FsOp::Truncate: return "truncate";
+    case FsOp::Sync: return "sync";
+    case FsOp::Close: return "close";
+    case FsOp::OpenReadable: return "open_readable";
+    case FsOp::Rename: return "rename";
+    case FsOp::Remove: return "remove";
+    case FsOp::SyncDir: return "sync_dir";
+    case FsOp::ListDir: return "list_dir";
   }
   return "unknown";
 }

@@ -106,20 +106,20 @@ inline auto fail(ErrorKind kind, std::string message) {
 //   IQDB_TRY_ASSIGN(auto header, read_file_header(p)); // declares `header`
 // (Boost's own BOOST_OUTCOME_TRY changed its syntax between Boost releases;
 // these spell the same thing the same way on every release.)
-#define IQDB_TRY(...)                                                         \
-  do {                                                                        \
-    auto&& iqdb_try_result_ = (__VA_ARGS__);                                  \
-    if (!iqdb_try_result_) {                                                  \
+#define IQDB_TRY(...)                                                           \
+  do {                                                                          \
+    auto&& iqdb_try_result_ = (__VA_ARGS__);                                    \
+    if (!iqdb_try_result_) {                                                    \
       return ::boost::outcome_v2::failure(std::move(iqdb_try_result_).error()); \
-    }                                                                         \
+    }                                                                           \
   } while (false)
 
 #define IQDB_TRY_ASSIGN(declaration, ...) \
   IQDB_TRY_ASSIGN_IMPL_(IQDB_TRY_CONCAT_(iqdb_try_, __COUNTER__), declaration, __VA_ARGS__)
 #define IQDB_TRY_CONCAT_(a, b) IQDB_TRY_CONCAT_IMPL_(a, b)
 #define IQDB_TRY_CONCAT_IMPL_(a, b) a##b
-#define IQDB_TRY_ASSIGN_IMPL_(temporary, declaration, ...)                 \
-  auto&& temporary = (__VA_ARGS__);                                        \
+#define IQDB_TRY_ASSIGN_IMPL_(temporary, declaration, ...)                           \
+  auto&& temporary = (__VA_ARGS__);                                                  \
   if (!temporary) return ::boost::outcome_v2::failure(std::move(temporary).error()); \
   declaration = std::move(temporary).value()
 

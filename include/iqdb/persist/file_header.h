@@ -42,7 +42,7 @@ struct SectionInfo {
   std::uint64_t stored_length = 0;   // bytes in the file
   std::uint64_t logical_length = 0;  // bytes once decoded
   SectionCompression compression = SectionCompression::None;
-  std::uint32_t crc32 = 0;           // CRC-32 of the stored bytes
+  std::uint32_t crc32 = 0;  // CRC-32 of the stored bytes
   std::uint64_t alignment = 4096;
 
   friend bool operator==(const SectionInfo&, const SectionInfo&) = default;

@@ -67,9 +67,11 @@ class FileSystem {
   // Creates `path`, which must not exist (O_EXCL), for writing.
   virtual Result<std::unique_ptr<WritableFile>> create_new(const std::filesystem::path& path) = 0;
   // Opens an existing file for reading. NotFound if it does not exist.
-  virtual Result<std::unique_ptr<ReadableFile>> open_readable(const std::filesystem::path& path) = 0;
+  virtual Result<std::unique_ptr<ReadableFile>> open_readable(
+      const std::filesystem::path& path) = 0;
   // Atomically replaces `to` with `from` (rename(2)).
-  virtual Result<void> rename(const std::filesystem::path& from, const std::filesystem::path& to) = 0;
+  virtual Result<void> rename(const std::filesystem::path& from,
+                              const std::filesystem::path& to) = 0;
   virtual Result<void> remove(const std::filesystem::path& path) = 0;
   // Makes the directory's entries (creations, renames) durable.
   virtual Result<void> sync_dir(const std::filesystem::path& dir) = 0;

@@ -42,22 +42,21 @@ concept HasIndexType = requires {
 };
 
 template <class I>
-concept StreamPersistable =
-    HasIndexType<I> && requires(const I& index, Writer& writer, Reader& reader) {
-      { index.save_to(writer) } -> std::same_as<Result<void>>;
-      { I::load_from(reader) } -> std::same_as<Result<I>>;
-    };
+concept StreamPersistable = HasIndexType<I> &&
+    requires(const I& index, Writer& writer, Reader& reader) {
+  { index.save_to(writer) } -> std::same_as<Result<void>>;
+  { I::load_from(reader) } -> std::same_as<Result<I>>;
+};
 
 template <class I>
-concept SectionPersistable =
-    HasIndexType<I> && requires(const I& index, SectionWriter& writer, const SnapshotView& view) {
-      { index.save_sections(writer) } -> std::same_as<Result<void>>;
-      { I::load_sections(view) } -> std::same_as<Result<I>>;
-    };
+concept SectionPersistable = HasIndexType<I> &&
+    requires(const I& index, SectionWriter& writer, const SnapshotView& view) {
+  { index.save_sections(writer) } -> std::same_as<Result<void>>;
+  { I::load_sections(view) } -> std::same_as<Result<I>>;
+};
 
 template <class I>
-concept Persistable =
-    Index<I> && std::movable<I> && (StreamPersistable<I> || SectionPersistable<I>);
+concept Persistable = Index<I> && std::movable<I> &&(StreamPersistable<I> || SectionPersistable<I>);
 
 }  // namespace iqdb::persist
 

@@ -62,7 +62,7 @@ class SectionWriter {
       std::uint64_t alignment = 0) = 0;
 
   template <class T>
-    requires std::is_trivially_copyable_v<T>
+  requires std::is_trivially_copyable_v<T>
   [[nodiscard]] Result<void> add_array(std::string_view name, std::span<const T> values,
                                        std::uint64_t alignment = 0) {
     return add_section(name, std::as_bytes(values), alignment);
@@ -89,16 +89,15 @@ class SectionView {
   // The bytes as an array of T. InvalidPayload if the length is not a multiple
   // of sizeof(T) or the data is not aligned for T.
   template <class T>
-    requires std::is_trivially_copyable_v<T>
+  requires std::is_trivially_copyable_v<T>
   [[nodiscard]] Result<std::span<const T>> as_span() const {
     IQDB_TRY(check_array(sizeof(T), alignof(T), nullptr));
-    return std::span<const T>(reinterpret_cast<const T*>(bytes_.data()),
-                              bytes_.size() / sizeof(T));
+    return std::span<const T>(reinterpret_cast<const T*>(bytes_.data()), bytes_.size() / sizeof(T));
   }
 
   // As above, and InvalidPayload unless it holds exactly `expected_count` elements.
   template <class T>
-    requires std::is_trivially_copyable_v<T>
+  requires std::is_trivially_copyable_v<T>
   [[nodiscard]] Result<std::span<const T>> as_span(std::size_t expected_count) const {
     IQDB_TRY(check_array(sizeof(T), alignof(T), &expected_count));
     return std::span<const T>(reinterpret_cast<const T*>(bytes_.data()), expected_count);

@@ -36,13 +36,13 @@ class Writer {
   [[nodiscard]] virtual Result<void> write(std::span<const std::byte> bytes) = 0;
 
   template <class T>
-    requires std::is_trivially_copyable_v<T>
+  requires std::is_trivially_copyable_v<T>
   [[nodiscard]] Result<void> write_value(const T& value) {
     return write(std::as_bytes(std::span<const T, 1>(&value, 1)));
   }
 
   template <class T>
-    requires std::is_trivially_copyable_v<T>
+  requires std::is_trivially_copyable_v<T>
   [[nodiscard]] Result<void> write_array(std::span<const T> values) {
     return write(std::as_bytes(values));
   }
@@ -66,7 +66,7 @@ class Reader {
   [[nodiscard]] Result<std::span<const std::byte>> read_view(std::size_t length);
 
   template <class T>
-    requires std::is_trivially_copyable_v<T>
+  requires std::is_trivially_copyable_v<T>
   [[nodiscard]] Result<T> read_value() {
     T value;
     IQDB_TRY(read(std::as_writable_bytes(std::span<T, 1>(&value, 1))));
@@ -74,7 +74,7 @@ class Reader {
   }
 
   template <class T>
-    requires std::is_trivially_copyable_v<T>
+  requires std::is_trivially_copyable_v<T>
   [[nodiscard]] Result<void> read_array(std::span<T> out) {
     return read(std::as_writable_bytes(out));
   }
