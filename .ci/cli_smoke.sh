@@ -22,11 +22,12 @@ snapshot=$(find "$work/demo" -name '*.iqdb' | head -n 1)
 expect_exit 0 "$tool" inspect "$snapshot"
 grep -q vectors "$work/out" || { echo "FAIL: inspect shows no 'vectors' section"; exit 1; }
 expect_exit 0 "$tool" inspect --json "$snapshot"
-python3 -m json.tool "$work/out" >/dev/null || { echo "FAIL: inspect --json is not JSON"; exit 1; }
+cp "$work/out" "$work/header.json"
+python3 -m json.tool "$work/header.json" >/dev/null || { echo "FAIL: inspect --json is not JSON"; exit 1; }
 expect_exit 0 "$tool" verify "$snapshot"
 
 # Flip one byte in the middle of the 'vectors' section: verify names it.
-offset=$(python3 -c 'import json,sys; h=json.load(open(sys.argv[1])); s=[x for x in h["sections"] if x["name"]=="vectors"][0]; print(s["offset"]+s["stored_length"]//2)' "$work/out")
+offset=$(python3 -c 'import json,sys; h=json.load(open(sys.argv[1])); s=[x for x in h["sections"] if x["name"]=="vectors"][0]; print(s["offset"]+s["stored_length"]//2)' "$work/header.json")
 cp "$snapshot" "$work/damaged.iqdb"
 python3 - "$work/damaged.iqdb" "$offset" <<'PY'
 import sys
