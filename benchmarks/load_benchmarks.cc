@@ -134,6 +134,18 @@ void BM_OpenFloor(benchmark::State& state, const SnapshotFile* file) {
   set_bytes(state, *file);
 }
 
+// The timed loop of the load benchmarks: one full load per iteration.
+void time_loads(benchmark::State& state, const PersistConfig& config) {
+  for (auto _ : state) {
+    auto loaded = PersistedIndex<FlatIndex>::load(config);
+    if (!loaded) {
+      state.SkipWithError(loaded.error().to_string().c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(loaded.value().index().vectors().data());
+  }
+}
+
 void BM_LoadSkip(benchmark::State& state, const SnapshotFile* file) {
   PersistConfig config(file->path);
   config.verify = VerifyMode::Skip;
@@ -148,14 +160,7 @@ void BM_LoadSkip(benchmark::State& state, const SnapshotFile* file) {
     }
     anon_growth = after > before ? after - before : 0;
   }
-  for (auto _ : state) {
-    auto loaded = PersistedIndex<FlatIndex>::load(config);
-    if (!loaded) {
-      state.SkipWithError(loaded.error().to_string().c_str());
-      break;
-    }
-    benchmark::DoNotOptimize(loaded.value().index().vectors().data());
-  }
+  time_loads(state, config);
   set_bytes(state, *file);
   state.counters["anon_MiB"] = static_cast<double>(anon_growth) / kMiB;
 }
@@ -184,14 +189,7 @@ void BM_LoadEager(benchmark::State& state, const SnapshotFile* file) {
   PersistConfig config(file->path);
   config.verify = VerifyMode::Eager;
   config.verify_threads = static_cast<unsigned>(state.range(0));
-  for (auto _ : state) {
-    auto loaded = PersistedIndex<FlatIndex>::load(config);
-    if (!loaded) {
-      state.SkipWithError(loaded.error().to_string().c_str());
-      break;
-    }
-    benchmark::DoNotOptimize(loaded.value().index().vectors().data());
-  }
+  time_loads(state, config);
   set_bytes(state, *file);
 }
 
