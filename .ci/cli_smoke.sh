@@ -43,4 +43,11 @@ expect_exit 1 "$tool" inspect "$work/foreign"
 grep -q BadMagic "$work/out" || { echo "FAIL: foreign file not reported as BadMagic"; exit 1; }
 expect_exit 3 "$tool" verify "$work/missing.iqdb"
 grep -q NotFound "$work/out" || { echo "FAIL: missing file not reported as NotFound"; exit 1; }
-echo "cli smoke: 7 checks passed"
+# Logs written from docs/FORMAT.md by an independent writer.
+python3 "$(dirname "$0")/write_test_wal.py" "$work"
+expect_exit 0 "$tool" wal "$work/crashed.iqdb"
+grep -q "TolerateCorruptedTail  opens at LSN 3" "$work/out" || { echo "FAIL: wal on a crashed log"; cat "$work/out"; exit 1; }
+expect_exit 1 "$tool" wal "$work/damaged.iqdb"
+grep -q "CORRUPTION at offset" "$work/out" || { echo "FAIL: wal did not show the corruption"; cat "$work/out"; exit 1; }
+grep -q "SkipCorruptedRecords   opens at LSN 8" "$work/out" || { echo "FAIL: wal skip mode"; cat "$work/out"; exit 1; }
+echo "cli smoke: 10 checks passed"

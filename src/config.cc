@@ -8,6 +8,16 @@
 
 namespace iqdb::persist {
 
+std::string_view to_string(WalRecoveryMode mode) {
+  switch (mode) {
+    case WalRecoveryMode::TolerateCorruptedTail: return "TolerateCorruptedTail";
+    case WalRecoveryMode::AbsoluteConsistency: return "AbsoluteConsistency";
+    case WalRecoveryMode::PointInTime: return "PointInTime";
+    case WalRecoveryMode::SkipCorruptedRecords: return "SkipCorruptedRecords";
+  }
+  return "Unknown";
+}
+
 Result<void> PersistConfig::validate() const {
   if (path.empty()) return fail(ErrorKind::InvalidConfig, "PersistConfig::path is empty");
   if (path.filename().empty()) {

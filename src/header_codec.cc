@@ -9,25 +9,11 @@
 #include <fmt/format.h>
 
 #include "crc32.h"
+#include "little_endian.h"
 #include "snapshot_header_generated.h"
 
 namespace iqdb::persist {
 namespace {
-
-std::uint64_t load_le(std::span<const std::byte> bytes, std::size_t offset, std::size_t width) {
-  std::uint64_t value = 0;
-  for (std::size_t i = 0; i < width; ++i) {
-    value |= static_cast<std::uint64_t>(bytes[offset + i]) << (8 * i);
-  }
-  return value;
-}
-
-void store_le(std::span<std::byte> bytes, std::size_t offset, std::uint64_t value,
-              std::size_t width) {
-  for (std::size_t i = 0; i < width; ++i) {
-    bytes[offset + i] = static_cast<std::byte>(value >> (8 * i));
-  }
-}
 
 std::string_view as_chars(std::span<const std::byte> bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};

@@ -15,12 +15,14 @@
 #include "inspect_command.h"
 #include "iqdb/persist/version.h"
 #include "verify_command.h"
+#include "wal_command.h"
 
 namespace {
 
 using iqdb::tools::DemoOptions;
 using iqdb::tools::InspectOptions;
 using iqdb::tools::VerifyCommandOptions;
+using iqdb::tools::WalCommandOptions;
 
 constexpr unsigned kMaxThreads = 1024;
 
@@ -72,6 +74,11 @@ int run(int argc, char** argv) {
       ->type_name("N")
       ->check(whole_number(0, kMaxThreads));
 
+  WalCommandOptions wal;
+  CLI::App* wal_command = app.add_subcommand(
+      "wal", "Report on a snapshot's write-ahead log and what each recovery mode would keep.");
+  wal_command->add_option("FILE", wal.file, "Snapshot file (its log is FILE.wal-*)")->required();
+
   DemoOptions demo;
   std::string metric_name = "cosine";
   CLI::App* demo_command = app.add_subcommand(
@@ -107,6 +114,7 @@ int run(int argc, char** argv) {
 
   if (inspect_command->parsed()) return iqdb::tools::run_inspect(inspect);
   if (verify_command->parsed()) return iqdb::tools::run_verify(verify);
+  if (wal_command->parsed()) return iqdb::tools::run_wal(wal);
   demo.metric = iqdb::tools::parse_metric_name(metric_name).value();
   return iqdb::tools::run_demo(demo);
 }

@@ -19,6 +19,7 @@
 #include "iqdb/persist/stream.h"
 #include "iqdb/persist/verify.h"
 #include "iqdb/persist/version.h"
+#include "iqdb/persist/wal.h"
 #include "iqdb/types.h"
 
 #endif  // IQDB_PERSIST_H_

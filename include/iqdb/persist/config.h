@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <string_view>
 
 #include "iqdb/persist/error.h"
 
@@ -87,6 +88,33 @@ class Compression {
 //          the library; flipped payload bits reach the index unnoticed.
 enum class VerifyMode { Eager, Skip };
 
+// What a load does with a damaged write-ahead log. Two kinds of damage are
+// told apart: a torn tail (a bad last record with nothing valid after it:
+// what a crash leaves behind) and corruption (a bad record followed by valid
+// ones: data that was written, and maybe acknowledged, and later damaged).
+//   TolerateCorruptedTail (default): drop a torn tail; refuse to open on
+//       corruption, naming the file and offset. Right for almost everyone: a
+//       crash never stops a restart, and damage is never silently skipped.
+//   AbsoluteConsistency: refuse on any damage, torn tail included. For
+//       deployments that sync every write and want to hear about any loss.
+//   PointInTime: keep every record before the first damage and drop
+//       everything after it, valid or not. Recovers a consistent earlier state
+//       after corruption, at the price of the later records.
+//   SkipCorruptedRecords: drop only the damaged records and keep every valid
+//       one after them. Salvage: the result may reflect a write without the
+//       ones before it.
+// A load that dropped anything other than a torn tail writes a checkpoint
+// right away, so that the next load sees a clean log.
+enum class WalRecoveryMode {
+  TolerateCorruptedTail,
+  AbsoluteConsistency,
+  PointInTime,
+  SkipCorruptedRecords,
+};
+
+// The mode's name as written here ("TolerateCorruptedTail", ...).
+std::string_view to_string(WalRecoveryMode mode);
+
 struct PersistConfig {
   PersistConfig() = default;
   // NOLINTNEXTLINE(google-explicit-constructor): "a config is a path" (Tier 1).
@@ -103,6 +131,7 @@ struct PersistConfig {
   FsyncPolicy fsync_policy = FsyncPolicy::always();
   Compression compression = Compression::none();
   VerifyMode verify = VerifyMode::Eager;
+  WalRecoveryMode wal_recovery = WalRecoveryMode::TolerateCorruptedTail;
 
   // Threads for Eager verification; 0 means one per hardware thread.
   unsigned verify_threads = 0;

@@ -1,0 +1,71 @@
+// inspect_wal(): a report on a snapshot's write-ahead log without applying it,
+// for tools (`iqdb-persist wal FILE`) and for operators deciding how to
+// recover a damaged log. It lists the segments with their LSN ranges and any
+// damage, and says what a load in each WalRecoveryMode would do: replay what,
+// drop what, or refuse and why. docs/FORMAT.md ("Write-ahead log") specifies
+// the files and the recovery rules.
+//
+// Read-only: it maps each segment and never writes. Thread-safety: reentrant.
+#ifndef IQDB_PERSIST_WAL_H_
+#define IQDB_PERSIST_WAL_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "iqdb/persist/config.h"
+#include "iqdb/persist/error.h"
+
+namespace iqdb::persist {
+
+class FileSystem;
+
+struct WalDamageInfo {
+  bool torn_tail = false;        // else corruption: valid frames follow it
+  std::uint64_t offset = 0;      // first damaged byte
+  std::uint64_t length = 0;      // damaged bytes
+  std::uint64_t lsn_before = 0;  // LSN of the last valid frame before it
+  std::string reason;
+};
+
+struct WalSegmentInfo {
+  std::filesystem::path path;
+  std::uint64_t size = 0;
+  // Set when the segment's header is unreadable; the fields below are then 0.
+  std::optional<PersistError> header_error;
+  std::uint64_t number = 0;
+  std::uint64_t first_lsn = 0;
+  std::uint64_t last_lsn = 0;  // of the last valid frame; first_lsn - 1 when none
+  std::uint64_t frames = 0;    // valid frames
+  std::vector<WalDamageInfo> damages;
+};
+
+// What a load in `mode` would do with this log.
+struct WalModeOutcome {
+  WalRecoveryMode mode = WalRecoveryMode::TolerateCorruptedTail;
+  std::optional<PersistError> refusal;  // set when the load would refuse to open
+  std::uint64_t last_lsn = 0;           // the LSN the recovered state would end at
+  std::uint64_t frames_replayed = 0;
+  std::uint64_t frames_dropped = 0;  // valid frames given up
+  std::uint64_t bytes_dropped = 0;   // damaged bytes given up
+  std::vector<std::string> notes;    // what is dropped, naming file and offset
+};
+
+struct WalReport {
+  bool snapshot_found = false;
+  std::uint64_t snapshot_lsn = 0;        // the snapshot's wal_lsn; 0 without a snapshot
+  std::vector<WalSegmentInfo> segments;  // in segment-number order
+  std::vector<WalModeOutcome> modes;     // one per WalRecoveryMode, default first
+};
+
+// Errors: those of read_file_header() for a snapshot that exists but is
+// damaged; Io when the directory or a segment cannot be read. A log with no
+// segments gives an empty report, not an error.
+[[nodiscard]] Result<WalReport> inspect_wal(const std::filesystem::path& snapshot_path,
+                                            FileSystem* file_system = nullptr);
+
+}  // namespace iqdb::persist
+
+#endif  // IQDB_PERSIST_WAL_H_

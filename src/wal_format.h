@@ -1,0 +1,55 @@
+// Byte layout of write-ahead-log segments and the limits a reader enforces.
+// docs/FORMAT.md ("Write-ahead log") is the specification; this is its code
+// form, shared by the writer, the reader and the tests.
+//
+// The log of snapshot "<dir>/<name>" is a sequence of segment files
+// "<dir>/<name>.wal-<number as 16 lowercase hex digits>". A segment is a
+// header followed by frames; each frame holds one record body (wal_record.h)
+// and carries the next log sequence number (LSN) of the log: LSNs increase by
+// exactly one from frame to frame, across segments too.
+#ifndef IQDB_PERSIST_SRC_WAL_FORMAT_H_
+#define IQDB_PERSIST_SRC_WAL_FORMAT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace iqdb::persist::wal_format {
+
+// Segment header, 48 bytes, integers little-endian:
+//   [0, 8)   magic "IQDBWLOG"
+//   [8, 12)  format version (u32) = kVersion
+//   [12, 16) frame checksum (u32) = kChecksumCrc32
+//   [16, 24) segment number (u64), >= 1
+//   [24, 32) first LSN (u64): the LSN of the segment's first frame, >= 1
+//   [32, 44) reserved, zero
+//   [44, 48) CRC-32 of bytes [0, 44)
+inline constexpr std::string_view kMagic = "IQDBWLOG";
+inline constexpr std::uint32_t kVersion = 1;
+inline constexpr std::uint32_t kChecksumCrc32 = 1;  // CRC-32 (IEEE), as the snapshot
+inline constexpr std::size_t kVersionOffset = 8;
+inline constexpr std::size_t kChecksumOffset = 12;
+inline constexpr std::size_t kSegmentNumberOffset = 16;
+inline constexpr std::size_t kFirstLsnOffset = 24;
+inline constexpr std::size_t kHeaderCrcOffset = 44;
+inline constexpr std::size_t kHeaderSize = 48;
+static_assert(kHeaderCrcOffset + 4 == kHeaderSize);
+
+// Frame, integers little-endian:
+//   [0, 4)   CRC-32 of frame bytes [4, 16 + body length)
+//   [4, 8)   body length (u32), 1 ..= kMaxBodyLength
+//   [8, 16)  LSN (u64)
+//   [16, 16 + body length) body
+inline constexpr std::size_t kFrameCrcOffset = 0;
+inline constexpr std::size_t kFrameLengthOffset = 4;
+inline constexpr std::size_t kFrameLsnOffset = 8;
+inline constexpr std::size_t kFrameHeaderSize = 16;
+inline constexpr std::uint32_t kMaxBodyLength = std::uint32_t{64} << 20;
+
+// Segment files are named "<snapshot file name>" + kSegmentInfix + 16 hex digits.
+inline constexpr std::string_view kSegmentInfix = ".wal-";
+inline constexpr std::size_t kSegmentDigits = 16;
+
+}  // namespace iqdb::persist::wal_format
+
+#endif  // IQDB_PERSIST_SRC_WAL_FORMAT_H_

@@ -1,0 +1,147 @@
+#include "wal_recovery.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "wal_format.h"
+
+namespace iqdb::persist {
+namespace {
+
+// How many valid frames of `scan` have LSNs in [low, high].
+std::uint64_t count_valid(const WalSegmentScan& scan, std::uint64_t low, std::uint64_t high) {
+  low = std::max(low, scan.first_lsn);
+  high = std::min(high, scan.last_lsn);
+  if (scan.frame_count == 0 || low > high) return 0;
+  std::uint64_t count = high - low + 1;
+  for (const WalDamage& damage : scan.damages) {
+    if (damage.kind != WalDamageKind::Corruption) continue;
+    // LSNs (lsn_before, lsn_after) have no valid frame.
+    const std::uint64_t gap_low = std::max(low, damage.lsn_before + 1);
+    const std::uint64_t gap_high = std::min(high, damage.lsn_after - 1);
+    if (gap_low <= gap_high) count -= gap_high - gap_low + 1;
+  }
+  return count;
+}
+
+class Planner {
+ public:
+  Planner(std::span<const WalSegmentInput> segments, std::uint64_t snapshot_lsn,
+          WalRecoveryMode mode)
+      : segments_(segments), mode_(mode), expected_(snapshot_lsn + 1) {}
+
+  Result<WalRecoveryPlan> run() {
+    for (std::size_t i = 0; i < segments_.size() && !stopped_; ++i) {
+      IQDB_TRY(plan_segment(i));
+    }
+    plan_.last_lsn = expected_ - 1;
+    for (const WalSegmentInput& input : segments_) {
+      if (input.scan) plan_.max_lsn = std::max(plan_.max_lsn, input.scan.value().last_lsn);
+    }
+    return std::move(plan_);
+  }
+
+ private:
+  // Refuses, stops or skips, as the mode says, after finding `damage`.
+  Result<void> corruption(PersistError damage, std::uint64_t bytes) {
+    if (mode_ == WalRecoveryMode::TolerateCorruptedTail ||
+        mode_ == WalRecoveryMode::AbsoluteConsistency) {
+      return boost::outcome_v2::failure(std::move(damage));
+    }
+    plan_.dropped_corruption = true;
+    plan_.bytes_dropped += bytes;
+    plan_.notes.push_back(damage.to_string());
+    if (mode_ == WalRecoveryMode::PointInTime) stopped_ = true;
+    return boost::outcome_v2::success();
+  }
+
+  Result<void> torn_tail(const std::string& what, std::uint64_t bytes) {
+    if (mode_ == WalRecoveryMode::AbsoluteConsistency) {
+      return fail(ErrorKind::TruncatedPayload, what);
+    }
+    plan_.bytes_dropped += bytes;
+    plan_.notes.push_back("dropped " + what);
+    return boost::outcome_v2::success();
+  }
+
+  Result<void> plan_segment(std::size_t index) {
+    const WalSegmentInput& input = segments_[index];
+    const bool last = index + 1 == segments_.size();
+    const std::string path = input.path.string();
+    if (!input.scan) {
+      if (last && (input.size < wal_format::kHeaderSize || input.all_zero)) {
+        stopped_ = true;
+        return torn_tail(fmt::format("{}: log segment of {} bytes without a complete header "
+                                     "(its creation was cut short)",
+                                     path, input.size),
+                         input.size);
+      }
+      return corruption(input.scan.error(), input.size);
+    }
+    const WalSegmentScan& scan = input.scan.value();
+    if (scan.first_lsn > expected_) {
+      IQDB_TRY(corruption({ErrorKind::TruncatedPayload,
+                           fmt::format("{}: log records {}..{} are missing: the segment starts at "
+                                       "LSN {}",
+                                       path, expected_, scan.first_lsn - 1, scan.first_lsn)},
+                          0));
+      if (stopped_) return boost::outcome_v2::success();
+      expected_ = scan.first_lsn;
+    }
+    std::uint64_t upto = scan.last_lsn;
+    for (const WalDamage& damage : scan.damages) {
+      if (damage.kind == WalDamageKind::Corruption) {
+        if (damage.lsn_after <= expected_) continue;  // every damaged LSN is already held
+        IQDB_TRY(corruption(
+            {ErrorKind::ChecksumMismatch,
+             fmt::format("{}: corrupted log record at offset {} ({}), followed by valid records "
+                         "from LSN {}: records {}..{} are damaged",
+                         path, damage.offset, damage.reason, damage.lsn_after,
+                         damage.lsn_before + 1, damage.lsn_after - 1)},
+            damage.length));
+        if (stopped_) {
+          upto = damage.lsn_before;
+          break;
+        }
+      } else if (last && damage.lsn_before + 1 >= expected_) {
+        // Not last: the next segment continues the sequence (checked there),
+        // so an earlier recovery already sealed this tail.
+        IQDB_TRY(torn_tail(fmt::format("{}: torn log tail of {} bytes at offset {} ({})", path,
+                                       damage.length, damage.offset, damage.reason),
+                           damage.length));
+      }
+    }
+    if (stopped_) count_dropped(index, upto);
+    if (upto >= expected_) {
+      plan_.replay.push_back({index, expected_, upto});
+      plan_.frames_replayed += count_valid(scan, expected_, upto);
+      expected_ = upto + 1;
+    }
+    return boost::outcome_v2::success();
+  }
+
+  // Counts the valid frames after LSN `kept` that stopping drops.
+  void count_dropped(std::size_t from, std::uint64_t kept) {
+    for (std::size_t i = from; i < segments_.size(); ++i) {
+      if (segments_[i].scan) {
+        plan_.frames_dropped += count_valid(segments_[i].scan.value(), kept + 1, UINT64_MAX);
+      }
+    }
+  }
+
+  std::span<const WalSegmentInput> segments_;
+  WalRecoveryMode mode_;
+  std::uint64_t expected_;  // the next LSN the recovered state needs
+  bool stopped_ = false;
+  WalRecoveryPlan plan_;
+};
+
+}  // namespace
+
+Result<WalRecoveryPlan> plan_wal_recovery(std::span<const WalSegmentInput> segments,
+                                          std::uint64_t snapshot_lsn, WalRecoveryMode mode) {
+  return Planner(segments, snapshot_lsn, mode).run();
+}
+
+}  // namespace iqdb::persist

@@ -1,0 +1,69 @@
+#include "wal_segments.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "wal_format.h"
+#include "wal_reader.h"
+
+namespace iqdb::persist {
+namespace {
+
+namespace wf = wal_format;
+
+std::filesystem::path directory_of(const std::filesystem::path& path) {
+  const auto parent = path.parent_path();
+  return parent.empty() ? std::filesystem::path(".") : parent;
+}
+
+}  // namespace
+
+std::filesystem::path wal_segment_path(const std::filesystem::path& snapshot_path,
+                                       std::uint64_t number) {
+  std::filesystem::path path = snapshot_path;
+  path += fmt::format("{}{:016x}", wf::kSegmentInfix, number);
+  return path;
+}
+
+Result<std::vector<std::uint64_t>> list_wal_segments(FileSystem& fs,
+                                                     const std::filesystem::path& snapshot_path) {
+  IQDB_TRY_ASSIGN(auto names, fs.list_dir(directory_of(snapshot_path)));
+  const std::string prefix = snapshot_path.filename().string() + std::string(wf::kSegmentInfix);
+  std::vector<std::uint64_t> numbers;
+  for (const std::string& name : names) {
+    if (name.size() != prefix.size() + wf::kSegmentDigits || !name.starts_with(prefix)) continue;
+    const char* digits = name.data() + prefix.size();
+    const char* end = name.data() + name.size();
+    if (!std::all_of(digits, end,
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); })) {
+      continue;
+    }
+    std::uint64_t number = 0;
+    std::from_chars(digits, end, number, 16);
+    numbers.push_back(number);
+  }
+  std::sort(numbers.begin(), numbers.end());
+  return numbers;
+}
+
+Result<std::vector<OpenedWalSegment>> open_wal_segments(
+    FileSystem& fs, const std::filesystem::path& snapshot_path) {
+  IQDB_TRY_ASSIGN(auto numbers, list_wal_segments(fs, snapshot_path));
+  std::vector<OpenedWalSegment> segments;
+  segments.reserve(numbers.size());
+  for (const std::uint64_t number : numbers) {
+    const std::filesystem::path path = wal_segment_path(snapshot_path, number);
+    IQDB_TRY_ASSIGN(auto file, fs.open_readable(path));
+    IQDB_TRY_ASSIGN(auto mapping, file->map());
+    const auto bytes = mapping->bytes();
+    const bool all_zero =
+        std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{0}; });
+    segments.push_back(
+        {std::move(mapping), {path, bytes.size(), all_zero, scan_wal_segment(bytes, path)}});
+  }
+  return segments;
+}
+
+}  // namespace iqdb::persist

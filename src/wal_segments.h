@@ -1,0 +1,39 @@
+// Finding, naming and opening the segment files of a snapshot's write-ahead
+// log (docs/FORMAT.md, "Write-ahead log"): "<snapshot>.wal-<16 hex digits>".
+#ifndef IQDB_PERSIST_SRC_WAL_SEGMENTS_H_
+#define IQDB_PERSIST_SRC_WAL_SEGMENTS_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "iqdb/persist/error.h"
+#include "iqdb/persist/file_system.h"
+#include "wal_recovery.h"
+
+namespace iqdb::persist {
+
+// The path of segment `number` of the log of `snapshot_path`.
+std::filesystem::path wal_segment_path(const std::filesystem::path& snapshot_path,
+                                       std::uint64_t number);
+
+// The numbers of the log's segments present beside the snapshot, ascending.
+// Names that merely resemble a segment's are ignored. Errors: Io.
+[[nodiscard]] Result<std::vector<std::uint64_t>> list_wal_segments(
+    FileSystem& fs, const std::filesystem::path& snapshot_path);
+
+// A segment mapped read-only and scanned; `input.scan` holds its header error
+// when it has one. The mapping backs the frames the scan describes.
+struct OpenedWalSegment {
+  std::shared_ptr<const MappedRegion> mapping;
+  WalSegmentInput input;
+};
+
+// Maps and scans every segment of the log, in number order. Errors: Io.
+[[nodiscard]] Result<std::vector<OpenedWalSegment>> open_wal_segments(
+    FileSystem& fs, const std::filesystem::path& snapshot_path);
+
+}  // namespace iqdb::persist
+
+#endif  // IQDB_PERSIST_SRC_WAL_SEGMENTS_H_

@@ -1,0 +1,94 @@
+#include "wal_writer.h"
+
+#include <array>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "crc32.h"
+#include "little_endian.h"
+#include "wal_format.h"
+#include "wal_segments.h"
+
+namespace iqdb::persist {
+
+namespace wf = wal_format;
+
+WalWriter::WalWriter(std::unique_ptr<WritableFile> file, std::uint64_t first_lsn)
+    : file_(std::move(file)), next_lsn_(first_lsn) {}
+
+Result<std::unique_ptr<WalWriter>> WalWriter::create(FileSystem& fs,
+                                                     const std::filesystem::path& snapshot_path,
+                                                     std::uint64_t number, std::uint64_t first_lsn,
+                                                     bool sync) {
+  const std::filesystem::path path = wal_segment_path(snapshot_path, number);
+  IQDB_TRY_ASSIGN(auto file, fs.create_new(path));
+  std::unique_ptr<WalWriter> writer(new WalWriter(std::move(file), first_lsn));
+
+  std::array<std::byte, wf::kHeaderSize> header{};
+  std::memcpy(header.data(), wf::kMagic.data(), wf::kMagic.size());
+  store_le(header, wf::kVersionOffset, wf::kVersion, 4);
+  store_le(header, wf::kChecksumOffset, wf::kChecksumCrc32, 4);
+  store_le(header, wf::kSegmentNumberOffset, number, 8);
+  store_le(header, wf::kFirstLsnOffset, first_lsn, 8);
+  store_le(header, wf::kHeaderCrcOffset,
+           crc32(std::span<const std::byte>(header).first(wf::kHeaderCrcOffset)), 4);
+  IQDB_TRY(writer->write(header));
+  if (sync) {
+    IQDB_TRY(writer->sync());
+    const auto parent = path.parent_path();
+    IQDB_TRY(fs.sync_dir(parent.empty() ? std::filesystem::path(".") : parent));
+  }
+  return writer;
+}
+
+Result<void> WalWriter::check_usable() const {
+  if (failure_.empty()) return boost::outcome_v2::success();
+  return fail(ErrorKind::Io,
+              fmt::format("{}: log segment no longer writable: {}", path().string(), failure_));
+}
+
+Result<void> WalWriter::write(std::span<const std::byte> bytes) {
+  IQDB_TRY(check_usable());
+  auto written = file_->write_at(size_, bytes);
+  if (!written) {
+    failure_ = written.error().message();
+    return written;
+  }
+  size_ += bytes.size();
+  return boost::outcome_v2::success();
+}
+
+Result<std::uint64_t> WalWriter::append(std::span<const std::byte> body) {
+  if (body.empty() || body.size() > wf::kMaxBodyLength) {
+    return fail(ErrorKind::InvalidArgument,
+                fmt::format("{}: a log record of {} bytes (expected 1..{})", path().string(),
+                            body.size(), wf::kMaxBodyLength));
+  }
+  const std::uint64_t lsn = next_lsn_;
+  frame_.resize(wf::kFrameHeaderSize + body.size());
+  store_le(frame_, wf::kFrameLengthOffset, body.size(), 4);
+  store_le(frame_, wf::kFrameLsnOffset, lsn, 8);
+  std::memcpy(frame_.data() + wf::kFrameHeaderSize, body.data(), body.size());
+  const auto covered = std::span<const std::byte>(frame_).subspan(wf::kFrameLengthOffset);
+  store_le(frame_, wf::kFrameCrcOffset, crc32(covered), 4);
+  IQDB_TRY(write(frame_));
+  ++next_lsn_;
+  return lsn;
+}
+
+Result<void> WalWriter::sync() {
+  IQDB_TRY(check_usable());
+  auto synced = file_->sync();
+  if (!synced) failure_ = synced.error().message();
+  return synced;
+}
+
+Result<void> WalWriter::close() {
+  IQDB_TRY(check_usable());
+  auto closed = file_->close();
+  failure_ = closed ? "it was closed" : closed.error().message();
+  return closed;
+}
+
+}  // namespace iqdb::persist

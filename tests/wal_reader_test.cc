@@ -1,0 +1,189 @@
+// Scanning log segments: torn tails are told apart from mid-log corruption,
+// and no damage, anywhere, yields a frame that was not written.
+#include "wal_reader.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+#include "wal_format.h"
+#include "wal_segments.h"
+#include "wal_writer.h"
+
+namespace iqdb::persist::test {
+namespace {
+
+constexpr std::uint64_t kFirstLsn = 40;
+
+// lsn -> body of every valid frame for_each_wal_frame() visits.
+std::map<std::uint64_t, std::string> visit_all(std::span<const std::byte> bytes,
+                                               const WalSegmentScan& scan) {
+  std::map<std::uint64_t, std::string> frames;
+  const auto visited = for_each_wal_frame(
+      bytes, scan, UINT64_MAX, [&](std::uint64_t lsn, std::span<const std::byte> body) {
+        frames.emplace(lsn, std::string(reinterpret_cast<const char*>(body.data()), body.size()));
+        return Result<void>(boost::outcome_v2::success());
+      });
+  EXPECT_THAT(visited, IsOk());
+  return frames;
+}
+
+class WalReaderTest : public ::testing::Test {
+ protected:
+  // Writes a segment of `count` frames with distinct bodies of varying length.
+  void SetUp() override {
+    const auto snapshot = dir_.file("db.iqdb");
+    auto writer = WalWriter::create(*default_file_system(), snapshot, 7, kFirstLsn, false);
+    ASSERT_THAT(writer, IsOk());
+    for (int i = 0; i < 5; ++i) {
+      const std::string body = "record-" + std::to_string(i) + std::string(3 * i, 'z');
+      frame_offsets_.push_back(writer.value()->size());
+      ASSERT_THAT(writer.value()->append(std::as_bytes(std::span(body.data(), body.size()))),
+                  IsOk());
+      bodies_.emplace(kFirstLsn + i, body);
+    }
+    ASSERT_THAT(writer.value()->close(), IsOk());
+    segment_ = read_file(wal_segment_path(snapshot, 7));
+  }
+
+  // The index of the frame holding byte `offset` (offset >= header).
+  std::size_t frame_of(std::uint64_t offset) const {
+    std::size_t frame = 0;
+    while (frame + 1 < frame_offsets_.size() && frame_offsets_[frame + 1] <= offset) ++frame;
+    return frame;
+  }
+
+  TempDir dir_;
+  std::vector<std::byte> segment_;
+  std::vector<std::uint64_t> frame_offsets_;
+  std::map<std::uint64_t, std::string> bodies_;
+};
+
+TEST_F(WalReaderTest, IntactSegmentYieldsEveryFrame) {
+  auto scan = scan_wal_segment(segment_, "seg");
+  ASSERT_THAT(scan, IsOk());
+  EXPECT_TRUE(scan.value().intact());
+  EXPECT_EQ(scan.value().frame_count, 5u);
+  EXPECT_EQ(scan.value().last_lsn, kFirstLsn + 4);
+  EXPECT_EQ(visit_all(segment_, scan.value()), bodies_);
+}
+
+TEST_F(WalReaderTest, VisitingStopsAfterTheRequestedLsn) {
+  auto scan = scan_wal_segment(segment_, "seg");
+  ASSERT_THAT(scan, IsOk());
+  std::vector<std::uint64_t> lsns;
+  ASSERT_THAT(for_each_wal_frame(segment_, scan.value(), kFirstLsn + 1,
+                                 [&](std::uint64_t lsn, std::span<const std::byte>) {
+                                   lsns.push_back(lsn);
+                                   return Result<void>(boost::outcome_v2::success());
+                                 }),
+              IsOk());
+  EXPECT_EQ(lsns, (std::vector<std::uint64_t>{kFirstLsn, kFirstLsn + 1}));
+}
+
+TEST_F(WalReaderTest, ZeroFilledTailIsATornTail) {
+  segment_.resize(segment_.size() + 4096);
+  auto scan = scan_wal_segment(segment_, "seg");
+  ASSERT_THAT(scan, IsOk());
+  ASSERT_EQ(scan.value().damages.size(), 1u);
+  EXPECT_EQ(scan.value().damages[0].kind, WalDamageKind::TornTail);
+  EXPECT_EQ(scan.value().damages[0].reason, "zero-filled tail");
+  EXPECT_EQ(scan.value().damages[0].length, 4096u);
+  EXPECT_EQ(visit_all(segment_, scan.value()), bodies_);
+}
+
+TEST_F(WalReaderTest, GarbageAfterTheLastFrameIsATornTail) {
+  const auto garbage = random_bytes(300, 11);
+  segment_.insert(segment_.end(), garbage.begin(), garbage.end());
+  auto scan = scan_wal_segment(segment_, "seg");
+  ASSERT_THAT(scan, IsOk());
+  ASSERT_EQ(scan.value().damages.size(), 1u);
+  EXPECT_EQ(scan.value().damages[0].kind, WalDamageKind::TornTail);
+  EXPECT_EQ(visit_all(segment_, scan.value()), bodies_);
+}
+
+TEST_F(WalReaderTest, DamagedMiddleFrameIsCorruptionAndLaterFramesStillScan) {
+  segment_[frame_offsets_[2] + 20] ^= std::byte{0x40};
+  auto scan = scan_wal_segment(segment_, "seg");
+  ASSERT_THAT(scan, IsOk());
+  ASSERT_EQ(scan.value().damages.size(), 1u);
+  const WalDamage& damage = scan.value().damages[0];
+  EXPECT_EQ(damage.kind, WalDamageKind::Corruption);
+  EXPECT_EQ(damage.offset, frame_offsets_[2]);
+  EXPECT_EQ(damage.length, frame_offsets_[3] - frame_offsets_[2]);
+  EXPECT_THAT(damage.reason, ::testing::HasSubstr("checksum"));
+  auto expected = bodies_;
+  expected.erase(kFirstLsn + 2);
+  EXPECT_EQ(visit_all(segment_, scan.value()), expected);
+  EXPECT_EQ(scan.value().last_lsn, kFirstLsn + 4);
+}
+
+TEST_F(WalReaderTest, BadHeadersAreRefusedWithTheirKinds) {
+  EXPECT_THAT(scan_wal_segment(std::span(segment_).first(47), "seg"),
+              IsError(ErrorKind::TruncatedHeader, "seg"));
+  auto foreign = segment_;
+  foreign[0] = std::byte{'X'};
+  EXPECT_THAT(scan_wal_segment(foreign, "seg"), IsError(ErrorKind::BadMagic, "seg"));
+  auto newer = segment_;
+  newer[wal_format::kVersionOffset] = std::byte{2};
+  EXPECT_THAT(scan_wal_segment(newer, "seg"), IsError(ErrorKind::UnsupportedVersion, "seg"));
+  auto damaged = segment_;
+  damaged[wal_format::kFirstLsnOffset] ^= std::byte{1};
+  EXPECT_THAT(scan_wal_segment(damaged, "seg"), IsError(ErrorKind::ChecksumMismatch, "seg"));
+}
+
+// Exhaustive: a flipped byte in a frame is a torn tail when it is in the last
+// frame and corruption otherwise; exactly that frame is lost; every frame
+// visited is one that was written, with its LSN.
+TEST_F(WalReaderTest, EveryFlippedByteLosesExactlyItsFrameAndIsClassifiedByPosition) {
+  for (const auto mask : {std::byte{0x01}, std::byte{0x80}, std::byte{0xff}}) {
+    for (std::size_t offset = 0; offset < segment_.size(); ++offset) {
+      auto damaged = segment_;
+      damaged[offset] ^= mask;
+      auto scan = scan_wal_segment(damaged, "seg");
+      if (offset < wal_format::kHeaderSize) {
+        EXPECT_FALSE(scan.has_value()) << "header offset " << offset;
+        continue;
+      }
+      ASSERT_THAT(scan, IsOk()) << "offset " << offset;
+      const std::size_t frame = frame_of(offset);
+      const bool last = frame + 1 == frame_offsets_.size();
+      ASSERT_EQ(scan.value().damages.size(), 1u) << "offset " << offset;
+      EXPECT_EQ(scan.value().damages[0].kind,
+                last ? WalDamageKind::TornTail : WalDamageKind::Corruption)
+          << "offset " << offset;
+      EXPECT_EQ(scan.value().damages[0].offset, frame_offsets_[frame]) << "offset " << offset;
+      auto expected = bodies_;
+      expected.erase(kFirstLsn + frame);
+      EXPECT_EQ(visit_all(damaged, scan.value()), expected) << "offset " << offset;
+    }
+  }
+}
+
+// Exhaustive: every truncation keeps exactly the complete frames before it.
+TEST_F(WalReaderTest, EveryTruncationIsATornTailKeepingTheCompleteFrames) {
+  for (std::size_t length = 0; length <= segment_.size(); ++length) {
+    const auto truncated = std::span<const std::byte>(segment_).first(length);
+    auto scan = scan_wal_segment(truncated, "seg");
+    if (length < wal_format::kHeaderSize) {
+      EXPECT_THAT(scan, IsError(ErrorKind::TruncatedHeader, "seg")) << "length " << length;
+      continue;
+    }
+    ASSERT_THAT(scan, IsOk()) << "length " << length;
+    EXPECT_FALSE(scan.value().has_corruption()) << "length " << length;
+    std::map<std::uint64_t, std::string> expected;
+    for (std::size_t i = 0; i < frame_offsets_.size(); ++i) {
+      const std::uint64_t end =
+          i + 1 < frame_offsets_.size() ? frame_offsets_[i + 1] : segment_.size();
+      if (end <= length) expected.emplace(kFirstLsn + i, bodies_.at(kFirstLsn + i));
+    }
+    EXPECT_EQ(visit_all(truncated, scan.value()), expected) << "length " << length;
+  }
+}
+
+}  // namespace
+}  // namespace iqdb::persist::test

@@ -1,0 +1,180 @@
+// The recovery policy: what each WalRecoveryMode replays, drops or refuses
+// for clean logs, torn tails, mid-log corruption and missing records.
+#include "wal_recovery.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+#include "wal_format.h"
+#include "wal_segments.h"
+#include "wal_writer.h"
+
+namespace iqdb::persist::test {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::FieldsAre;
+
+class WalRecoveryTest : public ::testing::Test {
+ protected:
+  // Writes segment `number` holding `count` frames from LSN `first_lsn`;
+  // returns each frame's offset.
+  std::vector<std::uint64_t> write_segment(std::uint64_t number, std::uint64_t first_lsn,
+                                           int count) {
+    auto writer = WalWriter::create(*default_file_system(), snapshot_, number, first_lsn, false);
+    EXPECT_THAT(writer, IsOk());
+    std::vector<std::uint64_t> offsets;
+    for (int i = 0; i < count; ++i) {
+      offsets.push_back(writer.value()->size());
+      const std::string body = "frame " + std::to_string(first_lsn + i);
+      EXPECT_THAT(writer.value()->append(std::as_bytes(std::span(body.data(), body.size()))),
+                  IsOk());
+    }
+    EXPECT_THAT(writer.value()->close(), IsOk());
+    return offsets;
+  }
+
+  std::filesystem::path segment(std::uint64_t number) const {
+    return wal_segment_path(snapshot_, number);
+  }
+
+  // Reads and scans segments 1..count.
+  std::vector<WalSegmentInput> inputs(std::uint64_t count) {
+    std::vector<WalSegmentInput> result;
+    contents_.clear();
+    contents_.reserve(count);
+    for (std::uint64_t number = 1; number <= count; ++number) {
+      contents_.push_back(read_file(segment(number)));
+      const auto& bytes = contents_.back();
+      const bool zero =
+          std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{0}; });
+      result.push_back(
+          {segment(number), bytes.size(), zero, scan_wal_segment(bytes, segment(number))});
+    }
+    return result;
+  }
+
+  Result<WalRecoveryPlan> plan(std::uint64_t segments, std::uint64_t snapshot_lsn,
+                               WalRecoveryMode mode = WalRecoveryMode::TolerateCorruptedTail) {
+    const auto found = inputs(segments);
+    return plan_wal_recovery(found, snapshot_lsn, mode);
+  }
+
+  TempDir dir_;
+  std::filesystem::path snapshot_ = dir_.file("db.iqdb");
+  std::vector<std::vector<std::byte>> contents_;
+};
+
+TEST_F(WalRecoveryTest, CleanLogReplaysEveryFrameAfterTheSnapshot) {
+  write_segment(1, 1, 3);
+  write_segment(2, 4, 3);
+  auto result = plan(2, 2);
+  ASSERT_THAT(result, IsOk());
+  EXPECT_THAT(result.value().replay, ElementsAre(FieldsAre(0, 3, 3), FieldsAre(1, 4, 6)));
+  EXPECT_EQ(result.value().last_lsn, 6u);
+  EXPECT_EQ(result.value().frames_replayed, 4u);
+  EXPECT_TRUE(result.value().notes.empty());
+}
+
+TEST_F(WalRecoveryTest, SegmentsTheSnapshotAlreadyHoldsReplayNothing) {
+  write_segment(1, 1, 3);
+  write_segment(2, 4, 3);
+  auto result = plan(2, 6);
+  ASSERT_THAT(result, IsOk());
+  EXPECT_TRUE(result.value().replay.empty());
+  EXPECT_EQ(result.value().last_lsn, 6u);
+}
+
+TEST_F(WalRecoveryTest, TornTailOfTheLastSegmentIsDroppedExceptUnderAbsoluteConsistency) {
+  write_segment(1, 1, 3);
+  truncate_file(segment(1), std::filesystem::file_size(segment(1)) - 2);
+  for (const auto mode : {WalRecoveryMode::TolerateCorruptedTail, WalRecoveryMode::PointInTime,
+                          WalRecoveryMode::SkipCorruptedRecords}) {
+    auto result = plan(1, 0, mode);
+    ASSERT_THAT(result, IsOk()) << to_string(mode);
+    EXPECT_EQ(result.value().last_lsn, 2u) << to_string(mode);
+    EXPECT_FALSE(result.value().dropped_corruption);
+    EXPECT_THAT(result.value().notes, ElementsAre(::testing::HasSubstr("torn log tail")));
+  }
+  EXPECT_THAT(plan(1, 0, WalRecoveryMode::AbsoluteConsistency),
+              IsError(ErrorKind::TruncatedPayload, {segment(1).string(), "torn log tail"}));
+}
+
+TEST_F(WalRecoveryTest, TornTailSealedByAContinuingSegmentIsNotDamage) {
+  write_segment(1, 1, 3);
+  truncate_file(segment(1), std::filesystem::file_size(segment(1)) - 2);  // LSN 3 torn
+  write_segment(2, 3, 2);                                                 // recovery went on at 3
+  auto result = plan(2, 0, WalRecoveryMode::AbsoluteConsistency);
+  ASSERT_THAT(result, IsOk());
+  EXPECT_THAT(result.value().replay, ElementsAre(FieldsAre(0, 1, 2), FieldsAre(1, 3, 4)));
+  EXPECT_EQ(result.value().last_lsn, 4u);
+}
+
+TEST_F(WalRecoveryTest, MidLogCorruptionIsRefusedOrHandledAsEachModeSays) {
+  const auto offsets = write_segment(1, 1, 5);
+  write_segment(2, 6, 2);
+  flip_byte(segment(1), offsets[2] + 17, 0x20);  // LSN 3
+  EXPECT_THAT(plan(2, 0), IsError(ErrorKind::ChecksumMismatch,
+                                  {segment(1).string(), "offset " + std::to_string(offsets[2]),
+                                   "records 3..3"}));
+  EXPECT_THAT(plan(2, 0, WalRecoveryMode::AbsoluteConsistency),
+              IsError(ErrorKind::ChecksumMismatch, segment(1).string()));
+
+  auto point_in_time = plan(2, 0, WalRecoveryMode::PointInTime);
+  ASSERT_THAT(point_in_time, IsOk());
+  EXPECT_THAT(point_in_time.value().replay, ElementsAre(FieldsAre(0, 1, 2)));
+  EXPECT_EQ(point_in_time.value().last_lsn, 2u);
+  EXPECT_EQ(point_in_time.value().frames_dropped, 4u);  // LSNs 4, 5, 6, 7
+  EXPECT_TRUE(point_in_time.value().dropped_corruption);
+  EXPECT_EQ(point_in_time.value().max_lsn, 7u);
+
+  auto skip = plan(2, 0, WalRecoveryMode::SkipCorruptedRecords);
+  ASSERT_THAT(skip, IsOk());
+  EXPECT_THAT(skip.value().replay, ElementsAre(FieldsAre(0, 1, 5), FieldsAre(1, 6, 7)));
+  EXPECT_EQ(skip.value().frames_replayed, 6u);
+  EXPECT_TRUE(skip.value().dropped_corruption);
+}
+
+TEST_F(WalRecoveryTest, CorruptionAmongRecordsTheSnapshotHoldsIsIrrelevant) {
+  const auto offsets = write_segment(1, 1, 5);
+  flip_byte(segment(1), offsets[1] + 17, 0x20);  // LSN 2
+  auto result = plan(1, 3);
+  ASSERT_THAT(result, IsOk());
+  EXPECT_THAT(result.value().replay, ElementsAre(FieldsAre(0, 4, 5)));
+}
+
+TEST_F(WalRecoveryTest, MissingRecordsBetweenSegmentsAreRefused) {
+  write_segment(1, 1, 3);
+  write_segment(2, 6, 2);  // 4 and 5 missing
+  EXPECT_THAT(plan(2, 0), IsError(ErrorKind::TruncatedPayload, {"records 4..5 are missing"}));
+  EXPECT_THAT(plan(2, 0, WalRecoveryMode::SkipCorruptedRecords), IsOk());
+}
+
+TEST_F(WalRecoveryTest, LogStartingAfterTheSnapshotMeansMissingRecords) {
+  write_segment(1, 5, 2);
+  EXPECT_THAT(plan(1, 2), IsError(ErrorKind::TruncatedPayload, {"records 3..4 are missing"}));
+}
+
+TEST_F(WalRecoveryTest, LastSegmentCutShortAtCreationIsDropped) {
+  write_segment(1, 1, 2);
+  write_file(segment(2), std::vector<std::byte>(20));  // a crash during creation
+  auto result = plan(2, 0);
+  ASSERT_THAT(result, IsOk());
+  EXPECT_EQ(result.value().last_lsn, 2u);
+  EXPECT_THAT(plan(2, 0, WalRecoveryMode::AbsoluteConsistency),
+              IsError(ErrorKind::TruncatedPayload, segment(2).string()));
+}
+
+TEST_F(WalRecoveryTest, DamagedHeaderOfAnEarlierSegmentIsRefused) {
+  write_segment(1, 1, 2);
+  write_segment(2, 3, 2);
+  flip_byte(segment(1), 20, 0x01);
+  EXPECT_THAT(plan(2, 0), IsError(ErrorKind::ChecksumMismatch, segment(1).string()));
+}
+
+}  // namespace
+}  // namespace iqdb::persist::test

@@ -1,0 +1,102 @@
+// inspect_wal(): the read-only report behind `iqdb-persist wal`.
+#include "iqdb/persist/wal.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "iqdb/persist.h"
+#include "mock_indexes.h"
+#include "test_util.h"
+#include "wal_segments.h"
+#include "wal_writer.h"
+
+namespace iqdb::persist::test {
+namespace {
+
+class InspectWalTest : public ::testing::Test {
+ protected:
+  // Segment `number` with `count` frames from `first_lsn`; returns frame offsets.
+  std::vector<std::uint64_t> write_segment(std::uint64_t number, std::uint64_t first_lsn,
+                                           int count) {
+    auto writer = WalWriter::create(*default_file_system(), snapshot_, number, first_lsn, false);
+    EXPECT_THAT(writer, IsOk());
+    std::vector<std::uint64_t> offsets;
+    for (int i = 0; i < count; ++i) {
+      offsets.push_back(writer.value()->size());
+      const std::string body = "body";
+      EXPECT_THAT(writer.value()->append(std::as_bytes(std::span(body.data(), body.size()))),
+                  IsOk());
+    }
+    EXPECT_THAT(writer.value()->close(), IsOk());
+    return offsets;
+  }
+
+  TempDir dir_;
+  std::filesystem::path snapshot_ = dir_.file("db.iqdb");
+};
+
+TEST_F(InspectWalTest, NoSnapshotAndNoLogIsAnEmptyReport) {
+  auto report = inspect_wal(snapshot_);
+  ASSERT_THAT(report, IsOk());
+  EXPECT_FALSE(report.value().snapshot_found);
+  EXPECT_TRUE(report.value().segments.empty());
+}
+
+TEST_F(InspectWalTest, ListsSegmentsInOrderAndIgnoresLookalikes) {
+  write_segment(2, 4, 2);
+  write_segment(1, 1, 3);
+  write_file(dir_.file("db.iqdb.wal-xyz"), random_bytes(10, 1));
+  write_file(dir_.file("other.iqdb.wal-0000000000000001"), random_bytes(10, 2));
+  auto report = inspect_wal(snapshot_);
+  ASSERT_THAT(report, IsOk());
+  ASSERT_EQ(report.value().segments.size(), 2u);
+  EXPECT_EQ(report.value().segments[0].path, wal_segment_path(snapshot_, 1));
+  EXPECT_EQ(report.value().segments[0].frames, 3u);
+  EXPECT_EQ(report.value().segments[1].first_lsn, 4u);
+  EXPECT_EQ(report.value().segments[1].last_lsn, 5u);
+  ASSERT_EQ(report.value().modes.size(), 4u);
+  for (const WalModeOutcome& outcome : report.value().modes) {
+    EXPECT_FALSE(outcome.refusal) << to_string(outcome.mode);
+    EXPECT_EQ(outcome.last_lsn, 5u);
+    EXPECT_EQ(outcome.frames_replayed, 5u);
+  }
+}
+
+TEST_F(InspectWalTest, ReportsWhatEachModeDoesWithMidLogCorruption) {
+  const auto offsets = write_segment(1, 1, 4);
+  flip_byte(wal_segment_path(snapshot_, 1), offsets[1] + 18, 0x04);
+  auto report = inspect_wal(snapshot_);
+  ASSERT_THAT(report, IsOk());
+  const auto& segment = report.value().segments.at(0);
+  ASSERT_EQ(segment.damages.size(), 1u);
+  EXPECT_FALSE(segment.damages[0].torn_tail);
+  EXPECT_EQ(segment.damages[0].offset, offsets[1]);
+  const auto& modes = report.value().modes;
+  EXPECT_EQ(modes[0].mode, WalRecoveryMode::TolerateCorruptedTail);
+  ASSERT_TRUE(modes[0].refusal.has_value());
+  EXPECT_EQ(modes[0].refusal->kind(), ErrorKind::ChecksumMismatch);
+  EXPECT_EQ(modes[2].mode, WalRecoveryMode::PointInTime);
+  EXPECT_EQ(modes[2].last_lsn, 1u);
+  EXPECT_EQ(modes[2].frames_dropped, 2u);
+  EXPECT_EQ(modes[3].mode, WalRecoveryMode::SkipCorruptedRecords);
+  EXPECT_EQ(modes[3].last_lsn, 4u);
+  EXPECT_EQ(modes[3].frames_replayed, 3u);
+}
+
+TEST_F(InspectWalTest, ReadsTheSnapshotsLsnAndRefusesADamagedSnapshot) {
+  auto db = PersistedIndex<StreamMapIndex>::open_with(StreamMapIndex(2, DistanceMetric::Cosine),
+                                                      PersistConfig(snapshot_));
+  ASSERT_THAT(db, IsOk());
+  ASSERT_THAT(db.value().save(), IsOk());
+  auto report = inspect_wal(snapshot_);
+  ASSERT_THAT(report, IsOk());
+  EXPECT_TRUE(report.value().snapshot_found);
+  EXPECT_EQ(report.value().snapshot_lsn, 0u);
+  flip_byte(snapshot_, 0, 0x01);
+  EXPECT_THAT(inspect_wal(snapshot_), IsError(ErrorKind::BadMagic, snapshot_.string()));
+}
+
+}  // namespace
+}  // namespace iqdb::persist::test

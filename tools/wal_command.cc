@@ -1,0 +1,87 @@
+#include "wal_command.h"
+
+#include <cstdio>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "exit_status.h"
+#include "iqdb/persist/wal.h"
+#include "table.h"
+#include "text_format.h"
+
+namespace iqdb::tools {
+namespace {
+
+using persist::WalModeOutcome;
+using persist::WalReport;
+using persist::WalSegmentInfo;
+
+std::string describe_damage(const WalSegmentInfo& segment) {
+  if (segment.header_error) return escape_for_terminal(segment.header_error->to_string());
+  if (segment.damages.empty()) return "intact";
+  std::string text;
+  for (const auto& damage : segment.damages) {
+    if (!text.empty()) text += "; ";
+    text +=
+        fmt::format("{} at offset {} ({} bytes: {})", damage.torn_tail ? "torn tail" : "CORRUPTION",
+                    damage.offset, damage.length, damage.reason);
+  }
+  return escape_for_terminal(text);
+}
+
+void print_segments(const WalReport& report) {
+  TextTable table({{"segment"},
+                   {"bytes", TextTable::Align::Right},
+                   {"frames", TextTable::Align::Right},
+                   {"LSNs"},
+                   {"state"}});
+  for (const WalSegmentInfo& segment : report.segments) {
+    const std::string lsns = segment.header_error || segment.frames == 0
+                                 ? std::string("-")
+                                 : fmt::format("{}..{}", segment.first_lsn, segment.last_lsn);
+    table.add_row({escape_for_terminal(segment.path.filename().string()),
+                   std::to_string(segment.size), std::to_string(segment.frames), lsns,
+                   describe_damage(segment)});
+  }
+  std::fputs(table.render().c_str(), stdout);
+}
+
+void print_outcome(const WalModeOutcome& outcome) {
+  const std::string_view mode = persist::to_string(outcome.mode);
+  if (outcome.refusal) {
+    fmt::print("  {:<22} refuses to open: {}\n", mode,
+               escape_for_terminal(outcome.refusal->to_string()));
+    return;
+  }
+  fmt::print(
+      "  {:<22} opens at LSN {}: replays {} records, drops {} valid records and {} "
+      "damaged bytes\n",
+      mode, outcome.last_lsn, outcome.frames_replayed, outcome.frames_dropped,
+      outcome.bytes_dropped);
+  for (const std::string& note : outcome.notes) {
+    fmt::print("  {:<22}   {}\n", "", escape_for_terminal(note));
+  }
+}
+
+}  // namespace
+
+int run_wal(const WalCommandOptions& options) {
+  auto report_or_error = persist::inspect_wal(options.file);
+  if (!report_or_error) return report(report_or_error.error());
+  const WalReport& wal = report_or_error.value();
+  fmt::print("snapshot  {}: {}\n", escape_for_terminal(options.file.string()),
+             wal.snapshot_found ? fmt::format("holds the log up to LSN {}", wal.snapshot_lsn)
+                                : std::string("not found (replay would start from LSN 1)"));
+  if (wal.segments.empty()) {
+    fmt::print("log       no segments\n");
+    return kExitOk;
+  }
+  fmt::print("log       {} segments\n\n", wal.segments.size());
+  print_segments(wal);
+  fmt::print("\nwhat a load would do, by recovery mode:\n");
+  for (const WalModeOutcome& outcome : wal.modes) print_outcome(outcome);
+  return wal.modes.front().refusal ? kExitIntegrity : kExitOk;
+}
+
+}  // namespace iqdb::tools
