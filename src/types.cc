@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "quoted.h"
+
 namespace iqdb {
 
 std::string_view to_string(DistanceMetric metric) {
@@ -22,20 +24,7 @@ std::optional<VectorId> VectorId::from_bytes(std::string bytes) {
 
 std::string VectorId::to_string() const {
   if (is_u64()) return fmt::format("{}", as_u64());
-  std::string out = "\"";
-  for (const char c : as_bytes()) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte == '"' || byte == '\\') {
-      out += '\\';
-      out += c;
-    } else if (byte < 0x20 || byte >= 0x7f) {
-      out += fmt::format("\\x{:02x}", byte);
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  return out;
+  return quote_bytes(as_bytes());
 }
 
 }  // namespace iqdb

@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "quoted.h"
+
 namespace iqdb::persist {
 namespace {
 
@@ -83,26 +85,8 @@ void put_remove(std::vector<std::byte>& out, const VectorId& id) {
   put_id(out, id);
 }
 
-// A byte string for an error message: quoted, non-printable bytes escaped,
-// long strings cut short.
-std::string printable(std::string_view bytes) {
-  constexpr std::size_t kShown = 64;
-  std::string out = "\"";
-  for (const char c : bytes.substr(0, kShown)) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte == '"' || byte == '\\') {
-      out += '\\';
-      out += c;
-    } else if (byte < 0x20 || byte >= 0x7f) {
-      out += fmt::format("\\x{:02x}", byte);
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  if (bytes.size() > kShown) out += fmt::format(" (first {} of {} bytes)", kShown, bytes.size());
-  return out;
-}
+// A byte string for an error message, cut short when long.
+std::string printable(std::string_view bytes) { return quote_bytes(bytes, 64); }
 
 }  // namespace
 
