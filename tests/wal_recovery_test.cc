@@ -11,7 +11,7 @@
 #include "test_util.h"
 #include "wal_format.h"
 #include "wal_segments.h"
-#include "wal_writer.h"
+#include "wal_test_util.h"
 
 namespace iqdb::persist::test {
 namespace {
@@ -21,21 +21,9 @@ using ::testing::FieldsAre;
 
 class WalRecoveryTest : public ::testing::Test {
  protected:
-  // Writes segment `number` holding `count` frames from LSN `first_lsn`;
-  // returns each frame's offset.
   std::vector<std::uint64_t> write_segment(std::uint64_t number, std::uint64_t first_lsn,
                                            int count) {
-    auto writer = WalWriter::create(*default_file_system(), snapshot_, number, first_lsn, false);
-    EXPECT_THAT(writer, IsOk());
-    std::vector<std::uint64_t> offsets;
-    for (int i = 0; i < count; ++i) {
-      offsets.push_back(writer.value()->size());
-      const std::string body = "frame " + std::to_string(first_lsn + i);
-      EXPECT_THAT(writer.value()->append(std::as_bytes(std::span(body.data(), body.size()))),
-                  IsOk());
-    }
-    EXPECT_THAT(writer.value()->close(), IsOk());
-    return offsets;
+    return write_wal_segment(snapshot_, number, first_lsn, count);
   }
 
   std::filesystem::path segment(std::uint64_t number) const {
