@@ -138,13 +138,13 @@ TEST_F(WalRecoveryTest, CorruptionAmongRecordsTheSnapshotHoldsIsIrrelevant) {
 TEST_F(WalRecoveryTest, MissingRecordsBetweenSegmentsAreRefused) {
   write_segment(1, 1, 3);
   write_segment(2, 6, 2);  // 4 and 5 missing
-  EXPECT_THAT(plan(2, 0), IsError(ErrorKind::TruncatedPayload, {"records 4..5 are missing"}));
+  EXPECT_THAT(plan(2, 0), IsError(ErrorKind::TruncatedPayload, "records 4..5 are missing"));
   EXPECT_THAT(plan(2, 0, WalRecoveryMode::SkipCorruptedRecords), IsOk());
 }
 
 TEST_F(WalRecoveryTest, LogStartingAfterTheSnapshotMeansMissingRecords) {
   write_segment(1, 5, 2);
-  EXPECT_THAT(plan(1, 2), IsError(ErrorKind::TruncatedPayload, {"records 3..4 are missing"}));
+  EXPECT_THAT(plan(1, 2), IsError(ErrorKind::TruncatedPayload, "records 3..4 are missing"));
 }
 
 TEST_F(WalRecoveryTest, LastSegmentCutShortAtCreationIsDropped) {
