@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "file_paths.h"
 #include "header_codec.h"
 #include "iqdb/persist/file_system.h"
 #include "snapshot_writer.h"
@@ -21,11 +22,6 @@ namespace {
 
 FileSystem& file_system_of(const PersistConfig& config) {
   return config.file_system ? *config.file_system : *default_file_system();
-}
-
-std::filesystem::path directory_of(const std::filesystem::path& path) {
-  const auto parent = path.parent_path();
-  return parent.empty() ? std::filesystem::path(".") : parent;
 }
 
 // Temporary files are named "<snapshot name>.tmp-<pid>-<counter>-<clock>":

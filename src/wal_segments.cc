@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "file_paths.h"
 #include "wal_format.h"
 #include "wal_reader.h"
 
@@ -12,11 +13,6 @@ namespace iqdb::persist {
 namespace {
 
 namespace wf = wal_format;
-
-std::filesystem::path directory_of(const std::filesystem::path& path) {
-  const auto parent = path.parent_path();
-  return parent.empty() ? std::filesystem::path(".") : parent;
-}
 
 }  // namespace
 

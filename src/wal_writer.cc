@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "crc32.h"
+#include "file_paths.h"
 #include "little_endian.h"
 #include "wal_format.h"
 #include "wal_segments.h"
@@ -36,8 +37,7 @@ Result<std::unique_ptr<WalWriter>> WalWriter::create(FileSystem& fs,
   IQDB_TRY(writer->write(header));
   if (sync) {
     IQDB_TRY(writer->sync());
-    const auto parent = path.parent_path();
-    IQDB_TRY(fs.sync_dir(parent.empty() ? std::filesystem::path(".") : parent));
+    IQDB_TRY(fs.sync_dir(directory_of(path)));
   }
   return writer;
 }
