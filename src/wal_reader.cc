@@ -131,11 +131,11 @@ Result<WalSegmentScan> scan_wal_segment(std::span<const std::byte> segment,
       continue;
     }
     const auto rest = segment.subspan(offset);
-    const auto next =
-        all_zero(rest) ? std::nullopt : find_next_frame(segment, offset, scan.last_lsn);
+    const bool zero_filled = all_zero(rest);
+    const auto next = zero_filled ? std::nullopt : find_next_frame(segment, offset, scan.last_lsn);
     if (!next) {
       scan.damages.push_back({WalDamageKind::TornTail, offset, rest.size(), scan.last_lsn, 0,
-                              all_zero(rest) ? std::string("zero-filled tail") : frame.problem});
+                              zero_filled ? std::string("zero-filled tail") : frame.problem});
       break;
     }
     expected_lsn = load_le(segment, *next + wf::kFrameLsnOffset, 8);

@@ -33,7 +33,7 @@ namespace iqdb::persist {
 struct WalSegmentInput {
   std::filesystem::path path;
   std::uint64_t size = 0;
-  bool all_zero = false;        // every byte of the file is zero
+  bool all_zero = false;        // every byte is zero (looked at only when the header is bad)
   Result<WalSegmentScan> scan;  // the header error, if the header is bad
 };
 

@@ -54,10 +54,12 @@ Result<std::vector<OpenedWalSegment>> open_wal_segments(
     IQDB_TRY_ASSIGN(auto file, fs.open_readable(path));
     IQDB_TRY_ASSIGN(auto mapping, file->map());
     const auto bytes = mapping->bytes();
-    const bool all_zero =
-        std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{0}; });
-    segments.push_back(
-        {std::move(mapping), {path, bytes.size(), all_zero, scan_wal_segment(bytes, path)}});
+    auto scan = scan_wal_segment(bytes, path);
+    // Only a segment with a bad header needs this pass (recovery asks whether
+    // its creation was cut short); an intact one is read once, by the scan.
+    const bool all_zero = !scan && std::all_of(bytes.begin(), bytes.end(),
+                                               [](std::byte b) { return b == std::byte{0}; });
+    segments.push_back({std::move(mapping), {path, bytes.size(), all_zero, std::move(scan)}});
   }
   return segments;
 }
