@@ -63,6 +63,7 @@ class MemoryFileSystem final : public FileSystem {
     return refuse(from);
   }
   Result<void> remove(const std::filesystem::path& path) override { return refuse(path); }
+  Result<void> sync_file(const std::filesystem::path& path) override { return refuse(path); }
   Result<void> sync_dir(const std::filesystem::path& dir) override { return refuse(dir); }
   Result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) override {
     return refuse(dir);

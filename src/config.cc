@@ -37,12 +37,6 @@ Result<void> PersistConfig::validate() const {
                 fmt::format("{}: FsyncPolicy::periodic interval must be positive, got {} ms",
                             path.string(), fsync_policy.interval().count()));
   }
-  if (wal_enabled) {
-    return fail(ErrorKind::Unsupported,
-                fmt::format("{}: wal_enabled: the write-ahead log is not available in this "
-                            "version of iqdb-persist",
-                            path.string()));
-  }
   if (compression.kind() != Compression::Kind::None) {
     return fail(
         ErrorKind::Unsupported,

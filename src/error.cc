@@ -22,6 +22,7 @@ std::string_view to_string(ErrorKind kind) {
     case ErrorKind::IndexBuild: return "IndexBuild";
     case ErrorKind::Unsupported: return "Unsupported";
     case ErrorKind::InvalidConfig: return "InvalidConfig";
+    case ErrorKind::AlreadyExists: return "AlreadyExists";
     case ErrorKind::DuplicateId: return "DuplicateId";
     case ErrorKind::IdNotFound: return "IdNotFound";
     case ErrorKind::DimensionMismatch: return "DimensionMismatch";

@@ -180,6 +180,16 @@ class PosixFileSystem final : public FileSystem {
     return boost::outcome_v2::success();
   }
 
+  Result<void> sync_file(const std::filesystem::path& path) override {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return os_failure("open for fdatasync", path);
+    const int rc = ::fdatasync(fd);
+    const int err = errno;
+    ::close(fd);
+    if (rc != 0) return os_failure("fdatasync", path, err);
+    return boost::outcome_v2::success();
+  }
+
   Result<void> sync_dir(const std::filesystem::path& dir) override {
     const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return os_failure("open directory", dir);

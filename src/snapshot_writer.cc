@@ -169,6 +169,7 @@ Result<void> SnapshotWriter::finish(const detail::IndexFacts& facts) {
   header.dim = static_cast<std::uint32_t>(facts.dim);
   header.metric = facts.metric;
   header.n_vectors = facts.n_vectors;
+  header.wal_lsn = facts.wal_lsn;
   header.writer_version = std::string(kWriterVersion);
   for (const SectionInfo& section : sections_) {
     header.crc32 = crc32_combine(header.crc32, section.crc32, section.stored_length);

@@ -100,6 +100,7 @@ class WalBodyParser {
     out_.op_count_ = 0;
     out_.floats_used_ = 0;
     out_.aborted_lsn_ = 0;
+    out_.aborted_applied_ops_ = 0;
     auto result = parse_body();
     if (!result) out_.op_count_ = 0;
     return result;
@@ -162,6 +163,7 @@ class WalBodyParser {
         break;
       case WalRecordType::Abort: {
         IQDB_TRY_ASSIGN(out_.aborted_lsn_, read<std::uint64_t>("the aborted LSN"));
+        IQDB_TRY_ASSIGN(out_.aborted_applied_ops_, read<std::uint32_t>("the applied op count"));
         break;
       }
       default: return invalid(0, "unknown record type {}", type);
@@ -370,9 +372,10 @@ void encode_batch(std::vector<std::byte>& out, std::span<const WalOp> ops) {
   }
 }
 
-void encode_abort(std::vector<std::byte>& out, std::uint64_t lsn) {
+void encode_abort(std::vector<std::byte>& out, std::uint64_t lsn, std::uint32_t applied_ops) {
   put(out, WalRecordType::Abort);
   put(out, lsn);
+  put(out, applied_ops);
 }
 
 }  // namespace iqdb::persist

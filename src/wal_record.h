@@ -6,7 +6,9 @@
 //   type 1 Insert : id dim:u32 dim*f32 metadata
 //   type 2 Remove : id
 //   type 3 Batch  : count:u32 (>= 1) count*op ; op := (1 id dim:u32 dim*f32 metadata) | (2 id)
-//   type 4 Abort  : lsn:u64   ; the mutation logged at this LSN was refused: never apply it
+//   type 4 Abort  : lsn:u64 applied:u32 ; the index refused the mutation logged at
+//                   this LSN after applying its first `applied` ops (0 unless a
+//                   batch): replay applies exactly those and no more
 //   id       := 0 value:u64 | 1 length:u32 (1..=65536) bytes
 //   metadata := count:u32 count*(key_length:u32 key_bytes tag:u8 value), keys distinct
 //   value    := 0 null | 1 length:u32 bytes | 2 int64 | 3 float64 | 4 bool:u8 (0 or 1)
@@ -31,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "iqdb/persist/detail/wal_op.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/types.h"
 
@@ -43,23 +46,8 @@ enum class WalRecordType : std::uint8_t { Insert = 1, Remove = 2, Batch = 3, Abo
 inline constexpr std::uint32_t kWalMaxDimension = std::uint32_t{1} << 24;
 inline constexpr std::uint32_t kWalMaxByteIdLength = 65536;
 
-// One mutation to encode, as views: the caller keeps `*id`, the floats behind
-// `vector` and `*metadata` alive until the encode call returns. Like a
-// string_view, a WalOp made from temporaries dangles after the full expression.
-struct WalOp {
-  // On-disk op tags inside a batch; equal to the matching WalRecordType.
-  enum class Kind : std::uint8_t { Insert = 1, Remove = 2 };
-
-  static WalOp insert(const VectorId& id, std::span<const float> vector, const Metadata& metadata) {
-    return {Kind::Insert, &id, vector, &metadata};
-  }
-  static WalOp remove(const VectorId& id) { return {Kind::Remove, &id, {}, nullptr}; }
-
-  Kind kind = Kind::Remove;
-  const VectorId* id = nullptr;        // never null
-  std::span<const float> vector;       // Insert only
-  const Metadata* metadata = nullptr;  // Insert only; null means no metadata
-};
+// Mutations are encoded from WalOps (iqdb/persist/detail/wal_op.h), whose
+// kinds double as record types.
 static_assert(static_cast<int>(WalOp::Kind::Insert) == static_cast<int>(WalRecordType::Insert));
 static_assert(static_cast<int>(WalOp::Kind::Remove) == static_cast<int>(WalRecordType::Remove));
 
@@ -76,8 +64,9 @@ void encode_insert(std::vector<std::byte>& out, const VectorId& id, std::span<co
                    const Metadata& metadata);
 void encode_remove(std::vector<std::byte>& out, const VectorId& id);
 void encode_batch(std::vector<std::byte>& out, std::span<const WalOp> ops);
-// `lsn` is the LSN of the refused mutation.
-void encode_abort(std::vector<std::byte>& out, std::uint64_t lsn);
+// `lsn` is the LSN of the refused mutation, `applied_ops` how many of its
+// leading ops the index had applied before it refused one.
+void encode_abort(std::vector<std::byte>& out, std::uint64_t lsn, std::uint32_t applied_ops);
 
 // One decoded mutation. `vector` points into the DecodedRecord's float buffer
 // (aligned for float) and stays valid until the record is decoded into again.
@@ -102,12 +91,15 @@ class DecodedRecord {
   std::span<const DecodedOp> ops() const { return {ops_.data(), op_count_}; }
   // Abort only: the LSN of the mutation never to apply.
   std::uint64_t aborted_lsn() const { return aborted_lsn_; }
+  // Abort only: how many leading ops of that mutation were applied.
+  std::uint32_t aborted_applied_ops() const { return aborted_applied_ops_; }
 
  private:
   friend class WalBodyParser;
 
   WalRecordType type_ = WalRecordType::Abort;
   std::uint64_t aborted_lsn_ = 0;
+  std::uint32_t aborted_applied_ops_ = 0;
   // ops_ and floats_ only grow: their first op_count_ / floats_used_ elements
   // are live, the rest is capacity kept for the next record.
   std::vector<DecodedOp> ops_;

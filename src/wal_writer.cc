@@ -42,7 +42,13 @@ Result<std::unique_ptr<WalWriter>> WalWriter::create(FileSystem& fs,
   return writer;
 }
 
+void WalWriter::set_failure(std::string why) {
+  std::lock_guard lock(failure_mutex_);
+  failure_ = std::move(why);
+}
+
 Result<void> WalWriter::check_usable() const {
+  std::lock_guard lock(failure_mutex_);
   if (failure_.empty()) return boost::outcome_v2::success();
   return fail(ErrorKind::Io,
               fmt::format("{}: log segment no longer writable: {}", path().string(), failure_));
@@ -52,7 +58,7 @@ Result<void> WalWriter::write(std::span<const std::byte> bytes) {
   IQDB_TRY(check_usable());
   auto written = file_->write_at(size_, bytes);
   if (!written) {
-    failure_ = written.error().message();
+    set_failure(written.error().message());
     return written;
   }
   size_ += bytes.size();
@@ -80,14 +86,14 @@ Result<std::uint64_t> WalWriter::append(std::span<const std::byte> body) {
 Result<void> WalWriter::sync() {
   IQDB_TRY(check_usable());
   auto synced = file_->sync();
-  if (!synced) failure_ = synced.error().message();
+  if (!synced) set_failure(synced.error().message());
   return synced;
 }
 
 Result<void> WalWriter::close() {
   IQDB_TRY(check_usable());
   auto closed = file_->close();
-  failure_ = closed ? "it was closed" : closed.error().message();
+  set_failure(closed ? "it was closed" : closed.error().message());
   return closed;
 }
 

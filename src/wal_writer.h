@@ -10,13 +10,16 @@
 // rather than retrying and pretending (after a failed fsync the kernel may
 // have dropped the dirty pages: a retried fsync can succeed without the data).
 //
-// Thread-safety: none; callers serialise access.
+// Thread-safety: callers serialise append() and close(); sync() may run
+// concurrently with one append() (group commit syncs while the next frame is
+// written).
 #ifndef IQDB_PERSIST_SRC_WAL_WRITER_H_
 #define IQDB_PERSIST_SRC_WAL_WRITER_H_
 
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -66,6 +69,9 @@ class WalWriter {
   std::unique_ptr<WritableFile> file_;
   std::uint64_t next_lsn_;
   std::uint64_t size_ = 0;
+  void set_failure(std::string why);
+
+  mutable std::mutex failure_mutex_;
   std::string failure_;           // why the writer is unusable; empty while it is usable
   std::vector<std::byte> frame_;  // reused: one write_at per frame
 };

@@ -71,9 +71,9 @@ TEST_F(PersistConfigTest, FsyncPolicySyncsSnapshotsUnlessNever) {
   EXPECT_FALSE(FsyncPolicy::never().syncs_snapshots());
 }
 
-TEST_F(PersistConfigTest, WalIsUnsupported) {
+TEST_F(PersistConfigTest, WalIsAValidChoice) {
   config_.wal_enabled = true;
-  EXPECT_THAT(config_.validate(), IsError(ErrorKind::Unsupported, "wal_enabled"));
+  EXPECT_THAT(config_.validate(), IsOk());
 }
 
 TEST_F(PersistConfigTest, CompressionIsUnsupported) {
@@ -88,10 +88,6 @@ TEST_F(PersistConfigTest, OpenWithAndLoadRejectInvalidConfigBeforeTouchingDisk) 
   using Db = PersistedIndex<StreamMapIndex>;
   PersistConfig config = config_;
   config.wal_enabled = true;
-  EXPECT_THAT(Db::open_with(StreamMapIndex(2, DistanceMetric::Cosine), config),
-              IsError(ErrorKind::Unsupported, "wal_enabled"));
-  EXPECT_THAT(Db::load(config), IsError(ErrorKind::Unsupported, "wal_enabled"));
-  config = config_;
   config.section_alignment = 1000;
   EXPECT_THAT(Db::open_with(StreamMapIndex(2, DistanceMetric::Cosine), config),
               IsError(ErrorKind::InvalidConfig, "section_alignment"));

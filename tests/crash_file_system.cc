@@ -413,6 +413,22 @@ Result<void> CrashFileSystem::remove(const std::filesystem::path& path) {
   return boost::outcome_v2::success();
 }
 
+Result<void> CrashFileSystem::sync_file(const std::filesystem::path& path) {
+  std::lock_guard lock(state_->mutex);
+  if (auto verdict = state_->begin_mutation("sync_file", path, "fdatasync"); verdict.error) {
+    return *verdict.error;
+  }
+  const Location at = locate(path);
+  Directory* dir = state_->find_dir(at.dir);
+  const auto entry = dir == nullptr ? Namespace::iterator() : dir->visible.find(at.name);
+  if (dir == nullptr || entry == dir->visible.end()) {
+    return io_error(path, "fdatasync", "no such file");
+  }
+  entry->second->durable = entry->second->visible;
+  entry->second->unsynced.clear();
+  return boost::outcome_v2::success();
+}
+
 Result<void> CrashFileSystem::sync_dir(const std::filesystem::path& dir) {
   std::lock_guard lock(state_->mutex);
   if (auto verdict = state_->begin_mutation("sync_dir", dir, "fsync directory"); verdict.error) {

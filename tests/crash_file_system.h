@@ -40,7 +40,7 @@
 // never makes.
 //
 // Crash points: every mutating call (create_new, write_at, truncate, sync,
-// close, rename, remove, sync_dir) is counted by call_count(). crash_after(n)
+// close, rename, remove, sync_file, sync_dir) is counted by call_count(). crash_after(n)
 // makes the n-th mutating call from now fail with Io without taking effect
 // (or, for a write_at with CrashingCall::TornWrite, after writing a random
 // proper prefix of its bytes); from then on the machine is down and every call,
@@ -129,6 +129,7 @@ class CrashFileSystem final : public FileSystem {
   Result<std::unique_ptr<ReadableFile>> open_readable(const std::filesystem::path& path) override;
   Result<void> rename(const std::filesystem::path& from, const std::filesystem::path& to) override;
   Result<void> remove(const std::filesystem::path& path) override;
+  Result<void> sync_file(const std::filesystem::path& path) override;
   Result<void> sync_dir(const std::filesystem::path& dir) override;
   Result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) override;
 

@@ -50,6 +50,7 @@ std::string_view to_string(FsOp op) {
     case FsOp::Remove: return "remove";
     case FsOp::SyncDir: return "sync_dir";
     case FsOp::ListDir: return "list_dir";
+    case FsOp::SyncFile: return "sync_file";
   }
   return "unknown";
 }
@@ -119,6 +120,11 @@ Result<void> FaultInjectionFileSystem::rename(const std::filesystem::path& from,
 Result<void> FaultInjectionFileSystem::remove(const std::filesystem::path& path) {
   if (auto error = on_call(FsOp::Remove, path)) return *error;
   return base_->remove(path);
+}
+
+Result<void> FaultInjectionFileSystem::sync_file(const std::filesystem::path& path) {
+  if (auto error = on_call(FsOp::SyncFile, path)) return *error;
+  return base_->sync_file(path);
 }
 
 Result<void> FaultInjectionFileSystem::sync_dir(const std::filesystem::path& dir) {

@@ -37,8 +37,9 @@ enum class FsOp {
   Remove,
   SyncDir,
   ListDir,
+  SyncFile,
 };
-inline constexpr std::size_t kFsOpCount = 10;
+inline constexpr std::size_t kFsOpCount = 11;
 
 std::string_view to_string(FsOp op);
 
@@ -61,6 +62,7 @@ class FaultInjectionFileSystem final : public FileSystem {
   Result<std::unique_ptr<ReadableFile>> open_readable(const std::filesystem::path& path) override;
   Result<void> rename(const std::filesystem::path& from, const std::filesystem::path& to) override;
   Result<void> remove(const std::filesystem::path& path) override;
+  Result<void> sync_file(const std::filesystem::path& path) override;
   Result<void> sync_dir(const std::filesystem::path& dir) override;
   Result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) override;
 

@@ -143,14 +143,15 @@ TEST(WalRecordTest, RemoveRoundTripsWithBothIdKinds) {
   }
 }
 
-TEST(WalRecordTest, AbortRoundTripsTheRefusedLsn) {
+TEST(WalRecordTest, AbortRoundTripsTheRefusedLsnAndAppliedOps) {
   std::vector<std::byte> body;
-  encode_abort(body, 0x0102030405060708ull);
-  EXPECT_EQ(body.size(), 9u);
+  encode_abort(body, 0x0102030405060708ull, 3);
+  EXPECT_EQ(body.size(), 13u);
   DecodedRecord record;
   ASSERT_THAT(decode(body, record), IsOk());
   EXPECT_EQ(record.type(), WalRecordType::Abort);
   EXPECT_EQ(record.aborted_lsn(), 0x0102030405060708ull);
+  EXPECT_EQ(record.aborted_applied_ops(), 3u);
   EXPECT_TRUE(record.ops().empty());
 }
 
@@ -230,7 +231,7 @@ TEST(WalRecordTest, OneDecodedRecordIsReusedAcrossRecordsOfDifferentShapes) {
   encode_insert(insert_big, byte, big, rich);
   encode_insert(insert_small, 3, small, Metadata{});
   encode_remove(remove, 4);
-  encode_abort(abort, 77);
+  encode_abort(abort, 77, 0);
 
   DecodedRecord record;
   ASSERT_THAT(decode(batch, record), IsOk());
@@ -297,7 +298,7 @@ std::vector<std::vector<std::byte>> small_bodies() {
   encode_remove(bodies[2], id);
   encode_batch(bodies[3],
                std::array{WalOp::insert(3, vector, metadata), WalOp::remove(4), WalOp::remove(id)});
-  encode_abort(bodies[4], 99);
+  encode_abort(bodies[4], 99, 0);
   return bodies;
 }
 

@@ -25,13 +25,19 @@ class FileSystem;
 
 // How aggressively data is forced to stable storage.
 //   always():  fsync the snapshot file and its directory before save() returns;
-//              a power loss after that cannot lose the snapshot.
+//              a power loss after that cannot lose the snapshot. With the
+//              write-ahead log, every mutation is synced before it is applied
+//              and acknowledged; concurrent writers share fsyncs.
 //   periodic(interval): for snapshots, the same as always(): a save is one
-//              large write and is synced before it is acknowledged. (The
-//              interval bounds the unsynced window of the write-ahead log.)
+//              large write and is synced before it is acknowledged. With the
+//              write-ahead log, a mutation returns once it is written (it
+//              survives a process crash), and a background thread syncs the
+//              log every `interval`: a power loss loses at most the records
+//              of the last interval, even if no further write comes.
 //   never():   no fsync at all. The rename is still atomic with respect to a
 //              process crash, but after a power loss the file may hold the
-//              previous snapshot or, on some file systems, be empty.
+//              previous snapshot or, on some file systems, be empty. Logged
+//              mutations survive a process crash, not a power loss.
 class FsyncPolicy {
  public:
   enum class Kind { Always, Periodic, Never };
@@ -124,8 +130,11 @@ struct PersistConfig {
   // beside it so that the final rename stays within one file system.
   std::filesystem::path path;
 
-  // The write-ahead log. Not available in this version: true is rejected with
-  // Unsupported rather than ignored.
+  // The write-ahead log: insert/remove/apply_batch are logged, and made
+  // durable per fsync_policy, before they are applied; load() replays the log
+  // onto the snapshot; checkpoint() folds it into a new snapshot. Its files
+  // are "<path>.wal-<16 hex digits>" beside the snapshot. Without it, load()
+  // reads the snapshot alone and ignores any log.
   bool wal_enabled = false;
 
   FsyncPolicy fsync_policy = FsyncPolicy::always();
@@ -146,7 +155,7 @@ struct PersistConfig {
   std::shared_ptr<FileSystem> file_system;
 
   // InvalidConfig for an empty path, a bad alignment or a non-positive
-  // periodic interval; Unsupported for wal_enabled or compression.
+  // periodic interval; Unsupported for compression.
   Result<void> validate() const;
 };
 

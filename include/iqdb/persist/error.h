@@ -26,6 +26,8 @@
 //   IndexBuild          the index failed to rebuild for a reason of its own.
 //   Unsupported         a feature this build or this host does not offer.
 //   InvalidConfig       a PersistConfig value is out of range.
+//   AlreadyExists       open_with() with the write-ahead log found a database
+//                       at the path and was not asked to overwrite it.
 //   DuplicateId, IdNotFound, DimensionMismatch, InvalidArgument
 //                       the index refused a mutation (see iqdb/index.h).
 #ifndef IQDB_PERSIST_ERROR_H_
@@ -57,6 +59,7 @@ enum class ErrorKind {
   IndexBuild,
   Unsupported,
   InvalidConfig,
+  AlreadyExists,
   DuplicateId,
   IdNotFound,
   DimensionMismatch,

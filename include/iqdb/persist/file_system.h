@@ -8,7 +8,9 @@
 //
 // Thread-safety: default_file_system() may be used from any thread. A
 // WritableFile or ReadableFile must not be used by two threads at once, except
-// that ReadableFile::read_at() may be called concurrently.
+// that ReadableFile::read_at() may be called concurrently, and
+// WritableFile::sync() may run concurrently with one write_at() (a log's group
+// commit syncs while the next record is written).
 #ifndef IQDB_PERSIST_FILE_SYSTEM_H_
 #define IQDB_PERSIST_FILE_SYSTEM_H_
 
@@ -73,6 +75,9 @@ class FileSystem {
   virtual Result<void> rename(const std::filesystem::path& from,
                               const std::filesystem::path& to) = 0;
   virtual Result<void> remove(const std::filesystem::path& path) = 0;
+  // Makes the data of the existing file `path` durable (fdatasync), e.g. a
+  // log segment written by a process that has since died.
+  virtual Result<void> sync_file(const std::filesystem::path& path) = 0;
   // Makes the directory's entries (creations, renames) durable.
   virtual Result<void> sync_dir(const std::filesystem::path& dir) = 0;
   // The names (not paths) of the entries of `dir`, excluding "." and "..".

@@ -2,85 +2,163 @@
 // persisted (Tier 1 of the API).
 //
 //   PersistConfig config("/data/products.iqdb");
+//   config.wal_enabled = true;      // optional: every mutation durable at once
 //   auto opened = PersistedIndex<FlatIndex>::open_with(FlatIndex(128, metric), config);
 //   if (!opened) return report(opened.error());
 //   PersistedIndex<FlatIndex> db = std::move(opened).value();
-//   db.insert(42, vector);          // applied to the index
-//   if (auto saved = db.save(); !saved) ...;
-//   auto loaded = PersistedIndex<FlatIndex>::load(config);  // mmap, verify, rebuild
+//   db.insert(42, vector);          // logged and synced, then applied
+//   if (auto done = db.checkpoint(); !done) ...;     // fold the log into a snapshot
+//   auto loaded = PersistedIndex<FlatIndex>::load(config);  // mmap, verify, replay
 //
-// save() is atomic: it writes a new temporary file beside the snapshot, syncs
-// it (per fsync_policy), renames it over the snapshot and syncs the directory.
-// A failed or interrupted save leaves the previous snapshot intact; the one
-// exception is a failed directory sync after the rename, reported as Io, when
-// the new snapshot is already in place but may not survive a power loss. A failed
-// save removes its temporary file; the temporary file of a save whose process
-// died is removed by the next save of the same path (temporary files record
-// their owner's pid, so run saves of one path from one host and PID namespace).
-// It never writes into an existing file, so processes that have the old
-// snapshot mapped keep reading it unharmed.
+// Snapshots. save() is atomic: it writes a new temporary file beside the
+// snapshot, syncs it (per fsync_policy), renames it over the snapshot and
+// syncs the directory. A failed or interrupted save leaves the previous
+// snapshot intact; the one exception is a failed directory sync after the
+// rename, reported as Io, when the new snapshot is already in place but may
+// not survive a power loss. A failed save removes its temporary file; the
+// temporary file of a save whose process died is removed by the next save of
+// the same path (temporary files record their owner's pid, so run saves of one
+// path from one host and PID namespace). It never writes into an existing
+// file, so processes that have the old snapshot mapped keep reading it
+// unharmed.
 //
-// Thread-safety: none of its own. Calls that mutate (insert, remove,
-// index_mut) need exclusive access; save() and checkpoint() may run
-// concurrently with const access to the index but not with mutation.
+// The write-ahead log (config.wal_enabled). open_with() creates a new
+// database: it saves the index as the first snapshot and starts the log, and
+// refuses (AlreadyExists) when a snapshot or log is already at the path,
+// unless given OpenMode::Overwrite. insert(), remove() and apply_batch() log
+// the mutation, make it durable per fsync_policy (FsyncPolicy::always(): on
+// stable storage before the call returns), and only then apply it; when the
+// index refuses it, the refusal is logged too, so replay never applies it.
+// A mutation that returns Io was not applied; after a crash it may or may not
+// be replayed. After a failed log write or fsync every mutation fails with Io
+// until a checkpoint() succeeds. load() replays the log onto the snapshot
+// (docs/FORMAT.md, "Recovery"; config.wal_recovery says what to do with
+// damage). checkpoint() (and save(), which is the same with the log) writes a
+// snapshot recording the last log sequence number it holds, then replaces the
+// log with an empty one. A crash at any point of any of these loses nothing
+// acknowledged under FsyncPolicy::always() and leaves a database that loads.
+//
+// Thread-safety. Without the log: none of its own; calls that mutate (insert,
+// remove, apply_batch, index_mut) need exclusive access; save() and
+// checkpoint() may run concurrently with const access to the index but not
+// with mutation. With the log: insert, remove, apply_batch, checkpoint, save
+// and sync may be called from several threads at once; they are applied one at
+// a time in log order, and concurrent writers under FsyncPolicy::always()
+// share fsyncs (group commit). Reading the index while another thread mutates
+// it is safe only if the index itself is thread-safe.
 #ifndef IQDB_PERSIST_PERSISTED_INDEX_H_
 #define IQDB_PERSIST_PERSISTED_INDEX_H_
 
 #include <bit>
+#include <memory>
 #include <span>
 #include <utility>
+#include <vector>
 
 #include "iqdb/index.h"
 #include "iqdb/persist/config.h"
 #include "iqdb/persist/detail/snapshot_io.h"
+#include "iqdb/persist/detail/wal_log.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/persistable.h"
+#include "iqdb/persist/wal.h"
+#include "iqdb/persist/write_batch.h"
 
 namespace iqdb::persist {
+
+// What open_with() does when the write-ahead log is on and a database already
+// exists at the path.
+enum class OpenMode {
+  CreateNew,  // refuse with AlreadyExists
+  Overwrite,  // discard the existing snapshot and log
+};
 
 template <Persistable I>
 class PersistedIndex {
  public:
-  // Wraps an in-memory index for later save(). Nothing is written yet.
-  // Errors: those of PersistConfig::validate().
-  [[nodiscard]] static Result<PersistedIndex> open_with(I index, PersistConfig config) {
+  // Wraps an in-memory index. Without the log nothing is written yet; with it,
+  // the index is saved as the first snapshot and an empty log is started.
+  // Errors: those of PersistConfig::validate(); with the log, AlreadyExists
+  // (see OpenMode) and those of save().
+  [[nodiscard]] static Result<PersistedIndex> open_with(I index, PersistConfig config,
+                                                        OpenMode mode = OpenMode::CreateNew) {
     IQDB_TRY(config.validate());
-    return PersistedIndex(std::move(index), std::move(config));
+    PersistedIndex db(std::move(index), std::move(config));
+    if (db.config_.wal_enabled) {
+      IQDB_TRY_ASSIGN(db.wal_, detail::WalLog::create(db.config_, mode == OpenMode::Overwrite,
+                                                       db.snapshot_saver()));
+    }
+    return db;
   }
 
-  // Rebuilds the index saved at config.path. Errors: NotFound when there is no
-  // file; every error of read_file_header() and verify_snapshot();
-  // InvalidIndexType when the file holds another index type; InvalidPayload or
-  // the index's own error when it cannot be rebuilt.
+  // Rebuilds the index saved at config.path and, with the log, replays the
+  // log onto it (wal_replay() says what that did). Errors: NotFound when there
+  // is no snapshot; every error of read_file_header() and verify_snapshot();
+  // InvalidIndexType when the file holds another index type; InvalidPayload
+  // or the index's own error when it cannot be rebuilt; with the log, damage
+  // that config.wal_recovery refuses (ChecksumMismatch or TruncatedPayload,
+  // naming the segment file and offset).
   [[nodiscard]] static Result<PersistedIndex> load(PersistConfig config) {
     IQDB_TRY(config.validate());
     IQDB_TRY_ASSIGN(auto snapshot, detail::open_snapshot(config, I::kIndexType));
     IQDB_TRY_ASSIGN(auto index, rebuild(snapshot));
-    IQDB_TRY(detail::check_rebuilt(snapshot, facts_of(index)));
-    return PersistedIndex(std::move(index), std::move(config));
+    IQDB_TRY(detail::check_rebuilt(snapshot, facts_of(index, snapshot.header().wal_lsn)));
+    PersistedIndex db(std::move(index), std::move(config));
+    db.snapshot_lsn_ = snapshot.header().wal_lsn;
+    if (db.config_.wal_enabled) {
+      IQDB_TRY_ASSIGN(db.wal_,
+                      detail::WalLog::recover(db.config_, db.snapshot_lsn_, db.applier()));
+      if (db.wal_->needs_checkpoint()) IQDB_TRY(db.checkpoint());
+    }
+    return db;
   }
 
-  // Writes a snapshot of the index to config().path, atomically.
+  // Writes a snapshot of the index to config().path, atomically. With the
+  // log, the same as checkpoint().
   [[nodiscard]] Result<void> save() const {
-    return detail::save_snapshot(config_, facts_of(index_), [this](SectionWriter& out) {
-      return write_sections(index_, out);
-    });
+    if (wal_) return wal_->checkpoint(snapshot_saver());
+    return snapshot_saver()(snapshot_lsn_);
   }
 
-  // Applies the mutation to the index. (With the write-ahead log these will
-  // also log it durably first.) Errors: the index's refusal as DuplicateId,
-  // DimensionMismatch or InvalidArgument; the index is then unchanged.
+  // Inserts a vector. Errors: the index's refusal as DuplicateId,
+  // DimensionMismatch or InvalidArgument (the index is then unchanged); with
+  // the log, InvalidArgument for what the log cannot hold (e.g. a byte id
+  // over 64 KiB) and Io (the log failed; nothing applied).
   [[nodiscard]] Result<void> insert(const VectorId& id, std::span<const float> vector,
                                     const Metadata& metadata = {}) {
-    return from_index(index_.insert(id, vector, metadata));
+    const WalOp op = WalOp::insert(id, vector, metadata);
+    return mutate({&op, 1}, false);
   }
 
-  // Errors: IdNotFound when the index has no such id.
-  [[nodiscard]] Result<void> remove(const VectorId& id) { return from_index(index_.remove(id)); }
+  // Errors: IdNotFound when the index has no such id; with the log, Io.
+  [[nodiscard]] Result<void> remove(const VectorId& id) {
+    const WalOp op = WalOp::remove(id);
+    return mutate({&op, 1}, false);
+  }
 
-  // Makes every applied mutation durable in a new snapshot (without the
-  // write-ahead log, the same as save()).
+  // Applies the batch's ops in order; with the log, as one record and one
+  // sync, so a crash leaves all of it or none. If the index refuses an op,
+  // the ops before it stay applied (and are replayed as such), the rest are
+  // not, and the refusal is returned naming the op.
+  [[nodiscard]] Result<void> apply_batch(const WriteBatch& batch) {
+    if (batch.empty()) return boost::outcome_v2::success();
+    const std::vector<WalOp> ops = batch.ops();
+    return mutate(ops, true);
+  }
+
+  // Makes every applied mutation durable in a new snapshot and, with the log,
+  // starts an empty log (without it, the same as save()).
   [[nodiscard]] Result<void> checkpoint() { return save(); }
+
+  // With the log: makes every logged mutation durable now, whatever the
+  // fsync policy. Without it: nothing to do. Errors: Io.
+  [[nodiscard]] Result<void> sync() {
+    if (wal_) return wal_->sync();
+    return boost::outcome_v2::success();
+  }
+
+  // What load() replayed from the log; all zero without it.
+  WalReplayReport wal_replay() const { return wal_ ? wal_->replay_report() : WalReplayReport{}; }
 
   const I& index() const { return index_; }
   I& index_mut() { return index_; }
@@ -95,9 +173,29 @@ class PersistedIndex {
   PersistedIndex(I index, PersistConfig config)
       : index_(std::move(index)), config_(std::move(config)) {}
 
-  static detail::IndexFacts facts_of(const I& index) {
+  static detail::IndexFacts facts_of(const I& index, std::uint64_t wal_lsn) {
     return {I::kIndexType, static_cast<std::uint64_t>(index.dim()), index.metric(),
-            static_cast<std::uint64_t>(index.size())};
+            static_cast<std::uint64_t>(index.size()), wal_lsn};
+  }
+
+  detail::SaveSnapshot snapshot_saver() const {
+    return [this](std::uint64_t wal_lsn) {
+      return detail::save_snapshot(config_, facts_of(index_, wal_lsn),
+                                   [this](SectionWriter& out) { return write_sections(index_, out); });
+    };
+  }
+
+  detail::ApplyOp applier() {
+    return [this](const WalOp& op) -> Result<void> {
+      if (op.kind == WalOp::Kind::Remove) return from_index(index_.remove(*op.id));
+      static const Metadata kNoMetadata;
+      return from_index(index_.insert(*op.id, op.vector, op.metadata ? *op.metadata : kNoMetadata));
+    };
+  }
+
+  Result<void> mutate(std::span<const WalOp> ops, bool as_batch) {
+    if (wal_) return wal_->commit(ops, as_batch, applier());
+    return detail::apply_in_order(ops, applier()).outcome;
   }
 
   static Result<void> write_sections(const I& index, SectionWriter& out) {
@@ -131,6 +229,8 @@ class PersistedIndex {
 
   I index_;
   PersistConfig config_;
+  std::uint64_t snapshot_lsn_ = 0;  // of the snapshot loaded; saves without the log keep it
+  std::unique_ptr<detail::WalLog> wal_;
 };
 
 }  // namespace iqdb::persist

@@ -60,6 +60,23 @@ struct WalReport {
   std::vector<WalModeOutcome> modes;     // one per WalRecoveryMode, default first
 };
 
+// What a load with the write-ahead log did to bring the index up to date
+// (PersistedIndex::wal_replay()).
+struct WalReplayReport {
+  std::uint64_t snapshot_lsn = 0;    // the LSN the snapshot already held
+  std::uint64_t last_lsn = 0;        // the LSN the recovered index holds
+  std::uint64_t segments = 0;        // segment files found
+  std::uint64_t records_replayed = 0;  // mutation records applied (all or part)
+  std::uint64_t ops_applied = 0;     // inserts and removes applied
+  // Ops the index refused on replay with no Abort record for them: the writer
+  // had logged them and stopped before it could record the refusal.
+  std::uint64_t ops_refused = 0;
+  std::uint64_t frames_dropped = 0;  // valid records a lossy WalRecoveryMode gave up
+  std::uint64_t bytes_dropped = 0;   // damaged bytes dropped (torn tail included)
+  bool checkpointed = false;         // the load wrote a checkpoint (after a lossy recovery)
+  std::vector<std::string> notes;    // one line per thing dropped, naming file and offset
+};
+
 // Errors: those of read_file_header() for a snapshot that exists but is
 // damaged; Io when the directory or a segment cannot be read. A log with no
 // segments gives an empty report, not an error.

@@ -21,6 +21,7 @@ struct IndexFacts {
   std::uint64_t dim = 0;
   DistanceMetric metric = DistanceMetric::Cosine;
   std::uint64_t n_vectors = 0;
+  std::uint64_t wal_lsn = 0;  // the last log record the index holds; 0 = none
 };
 
 using FillSections = std::function<Result<void>(SectionWriter&)>;

@@ -1,0 +1,148 @@
+// WalLog: the non-template half of PersistedIndex's write-ahead log, compiled
+// once in the library. Not part of the public API; call PersistedIndex.
+//
+// A mutation is logged, made durable per the FsyncPolicy, and only then
+// applied to the index (through an ApplyOp callback, in LSN order). A refusal
+// by the index is logged as an Abort record naming how many of the record's
+// ops were applied, so that replay reproduces exactly what the index holds.
+//
+// Durability by policy:
+//   Always:   commit() returns once the record is on stable storage. Concurrent
+//             committers share fsyncs (group commit): whoever finds no sync
+//             running syncs everything written so far, for everyone waiting.
+//   Periodic: commit() returns once the record is written (it survives a
+//             process crash); a background thread syncs every `interval`, so a
+//             power loss loses at most the last interval's records.
+//   Never:    written, never synced by the log.
+// After a failed write or fsync the log refuses every commit with Io (the
+// kernel may have dropped the dirty pages; a retried fsync could succeed
+// without the data) until a checkpoint() starts a new segment.
+//
+// Files: segments "<snapshot>.wal-<number>" (docs/FORMAT.md). The log never
+// writes into a file it did not create in this process, and never truncates:
+// a checkpoint writes the snapshot (carrying the last LSN), removes the old
+// segments and starts a new one, so every crash point leaves a state that
+// recovers (old segments are either gone or entirely covered by the snapshot).
+//
+// Thread-safety: every method may be called from several threads at once;
+// commits are applied one at a time, in LSN order, under the log's lock.
+#ifndef IQDB_PERSIST_DETAIL_WAL_LOG_H_
+#define IQDB_PERSIST_DETAIL_WAL_LOG_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "iqdb/persist/config.h"
+#include "iqdb/persist/detail/wal_op.h"
+#include "iqdb/persist/error.h"
+#include "iqdb/persist/wal.h"
+
+namespace iqdb::persist {
+class WalWriter;
+}
+
+namespace iqdb::persist::detail {
+
+// Applies one op to the index; an error is the index's refusal.
+using ApplyOp = std::function<Result<void>(const WalOp& op)>;
+// Saves a snapshot of the index whose header records `wal_lsn`.
+using SaveSnapshot = std::function<Result<void>(std::uint64_t wal_lsn)>;
+
+// Applies `ops` in order until the index refuses one. Returns how many were
+// applied and the refusal (with its position named for a batch of several).
+struct AppliedOps {
+  std::uint32_t applied = 0;
+  Result<void> outcome = boost::outcome_v2::success();
+};
+AppliedOps apply_in_order(std::span<const WalOp> ops, const ApplyOp& apply);
+
+class WalLog {
+ public:
+  // A new database at config.path: refuses (AlreadyExists) if a snapshot or
+  // log segments exist there, unless `overwrite`, which removes the segments
+  // first. Then saves the initial snapshot and starts segment 1.
+  [[nodiscard]] static Result<std::unique_ptr<WalLog>> create(const PersistConfig& config,
+                                                              bool overwrite,
+                                                              const SaveSnapshot& save);
+
+  // Replays the log of config.path onto an index rebuilt from a snapshot that
+  // holds LSNs up to `snapshot_lsn`, per config.wal_recovery, makes what it
+  // replayed durable, and starts a new segment, unless a lossy recovery mode
+  // dropped records: then needs_checkpoint() is true and the caller must
+  // checkpoint() before anything else. Errors: those of plan_wal_recovery()
+  // (damage, naming file and offset); InvalidPayload for a record that does
+  // not decode or an op the index refuses although the log says it was
+  // applied; Io.
+  [[nodiscard]] static Result<std::unique_ptr<WalLog>> recover(const PersistConfig& config,
+                                                               std::uint64_t snapshot_lsn,
+                                                               const ApplyOp& apply);
+
+  WalLog(const WalLog&) = delete;
+  WalLog& operator=(const WalLog&) = delete;
+  // Stops the Periodic flusher after a last sync; never throws or blocks on errors.
+  ~WalLog();
+
+  // Logs `ops` as one record (a batch record when `as_batch`, else exactly
+  // one op), waits for durability per the policy, applies them. Errors:
+  // InvalidArgument for an op the format cannot hold (nothing logged); Io
+  // (nothing applied); the index's refusal (the ops before it stay applied).
+  [[nodiscard]] Result<void> commit(std::span<const WalOp> ops, bool as_batch,
+                                    const ApplyOp& apply);
+
+  // Waits for commits in flight, then: save(last LSN), remove every old
+  // segment, start a new one. Blocks commits meanwhile. A failed save
+  // leaves the log as it was.
+  [[nodiscard]] Result<void> checkpoint(const SaveSnapshot& save);
+
+  // Makes every committed record durable now, whatever the policy. Errors: Io.
+  [[nodiscard]] Result<void> sync();
+
+  bool needs_checkpoint() const;
+  const WalReplayReport& replay_report() const { return replay_; }
+
+ private:
+  WalLog(PersistConfig config, std::uint64_t next_segment, std::uint64_t next_lsn);
+
+  Result<void> check_writable() const;
+  // Starts segment next_segment_ with first LSN next_lsn_.
+  Result<void> start_segment();
+  // Waits until every record up to `lsn` is durable, syncing if nobody is.
+  Result<void> wait_durable(std::unique_lock<std::mutex>& lock, std::uint64_t lsn);
+  Result<void> log_abort(std::unique_lock<std::mutex>& lock, std::uint64_t lsn,
+                         std::uint32_t applied);
+  void run_flusher();
+
+  const PersistConfig config_;
+  WalReplayReport replay_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;  // turns, durability, syncs finishing
+  std::unique_ptr<WalWriter> writer_;  // null between a failed start and the next checkpoint
+  std::string failure_;                // why commits are refused; empty while usable
+  std::uint64_t next_segment_;
+  std::uint64_t next_lsn_;     // the LSN the next record gets
+  std::uint64_t durable_lsn_;  // every record up to it is on stable storage
+  bool syncing_ = false;       // a thread is syncing with the lock released
+  bool checkpoint_due_ = false;
+  bool checkpointing_ = false;  // a checkpoint waits for commits in flight; new ones wait
+  // Commits apply in the order they were logged: each takes a ticket when it
+  // appends and applies when apply_turn_ reaches it.
+  std::uint64_t next_ticket_ = 0;
+  std::uint64_t apply_turn_ = 0;
+  std::vector<std::byte> body_;  // reused encode buffer, under mutex_
+
+  bool stopping_ = false;
+  std::condition_variable flusher_wakeup_;
+  std::thread flusher_;  // Periodic only
+};
+
+}  // namespace iqdb::persist::detail
+
+#endif  // IQDB_PERSIST_DETAIL_WAL_LOG_H_

@@ -1,0 +1,397 @@
+// The write-ahead log behind PersistedIndex: recovery, group commit,
+// the Periodic flusher and checkpoints (see iqdb/persist/detail/wal_log.h).
+#include "iqdb/persist/detail/wal_log.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "file_paths.h"
+#include "iqdb/persist/file_system.h"
+#include "wal_reader.h"
+#include "wal_record.h"
+#include "wal_recovery.h"
+#include "wal_segments.h"
+#include "wal_writer.h"
+
+namespace iqdb::persist::detail {
+namespace {
+
+FileSystem& file_system_of(const PersistConfig& config) {
+  return config.file_system ? *config.file_system : *default_file_system();
+}
+
+bool syncs(const PersistConfig& config) { return config.fsync_policy.syncs_snapshots(); }
+
+// Snapshot LSN -> how many ops of each aborted mutation were applied.
+using AbortedOps = std::unordered_map<std::uint64_t, std::uint32_t>;
+
+// Applies the frames of one replay range: the validated second pass.
+class Replayer {
+ public:
+  Replayer(const ApplyOp& apply, WalReplayReport& report) : apply_(apply), report_(report) {}
+
+  // Pass one: the Abort records of the range (each names an earlier LSN).
+  Result<void> collect_aborts(const OpenedWalSegment& segment, const WalReplayRange& range) {
+    return visit(segment, range, [this](std::uint64_t, std::span<const std::byte> body,
+                                        const std::string& context) -> Result<void> {
+      if (static_cast<WalRecordType>(body[0]) != WalRecordType::Abort) {
+        return boost::outcome_v2::success();
+      }
+      IQDB_TRY(decode_record(body, record_, context));
+      aborted_[record_.aborted_lsn()] = record_.aborted_applied_ops();
+      return boost::outcome_v2::success();
+    });
+  }
+
+  // Pass two: apply every mutation, as much of it as the index applied live.
+  Result<void> apply(const OpenedWalSegment& segment, const WalReplayRange& range) {
+    return visit(segment, range,
+                 [this](std::uint64_t lsn, std::span<const std::byte> body,
+                        const std::string& context) { return apply_record(lsn, body, context); });
+  }
+
+ private:
+  using Visit = std::function<Result<void>(std::uint64_t lsn, std::span<const std::byte> body,
+                                           const std::string& context)>;
+
+  static Result<void> visit(const OpenedWalSegment& segment, const WalReplayRange& range,
+                            const Visit& visit_frame) {
+    const std::string context = segment.input.path.string();
+    return for_each_wal_frame(
+        segment.mapping->bytes(), segment.input.scan.value(), range.last_lsn,
+        [&](std::uint64_t lsn, std::span<const std::byte> body) -> Result<void> {
+          if (lsn < range.first_lsn) return boost::outcome_v2::success();
+          auto visited = visit_frame(lsn, body, context);
+          if (!visited) {
+            return boost::outcome_v2::failure(
+                visited.error().with_context(fmt::format("record LSN {}", lsn)));
+          }
+          return visited;
+        });
+  }
+
+  Result<void> apply_record(std::uint64_t lsn, std::span<const std::byte> body,
+                            const std::string& context) {
+    IQDB_TRY(decode_record(body, record_, context));
+    if (record_.type() == WalRecordType::Abort) return boost::outcome_v2::success();
+    const auto ops = record_.ops();
+    const auto aborted = aborted_.find(lsn);
+    const std::size_t limit =
+        aborted == aborted_.end() ? ops.size() : std::min<std::size_t>(aborted->second, ops.size());
+    ++report_.records_replayed;
+    for (std::size_t i = 0; i < limit; ++i) {
+      const DecodedOp& op = ops[i];
+      const WalOp view = op.kind == WalOp::Kind::Insert
+                             ? WalOp::insert(op.id, op.vector, op.metadata)
+                             : WalOp::remove(op.id);
+      auto applied = apply_(view);
+      if (applied) {
+        ++report_.ops_applied;
+        continue;
+      }
+      if (aborted != aborted_.end()) {
+        // The log says the index applied this op when it was logged.
+        return fail(ErrorKind::InvalidPayload,
+                    fmt::format("{}: op {} was applied when logged but the index now refuses "
+                                "it ({}); the index does not match its log",
+                                context, i + 1, applied.error().to_string()));
+      }
+      // Logged, then refused, and the writer stopped before it could log the
+      // refusal: the index refuses it again, so the state matches the writer's.
+      report_.ops_refused += ops.size() - i;
+      break;
+    }
+    return boost::outcome_v2::success();
+  }
+
+  const ApplyOp& apply_;
+  WalReplayReport& report_;
+  DecodedRecord record_;
+  AbortedOps aborted_;
+};
+
+}  // namespace
+
+AppliedOps apply_in_order(std::span<const WalOp> ops, const ApplyOp& apply) {
+  AppliedOps result;
+  for (const WalOp& op : ops) {
+    auto applied = apply(op);
+    if (!applied) {
+      result.outcome = ops.size() == 1
+                           ? std::move(applied)
+                           : boost::outcome_v2::failure(applied.error().with_context(fmt::format(
+                                 "batch op {} of {} refused, the {} before it stay applied",
+                                 result.applied + 1, ops.size(), result.applied)));
+      return result;
+    }
+    ++result.applied;
+  }
+  return result;
+}
+
+WalLog::WalLog(PersistConfig config, std::uint64_t next_segment, std::uint64_t next_lsn)
+    : config_(std::move(config)),
+      next_segment_(next_segment),
+      next_lsn_(next_lsn),
+      durable_lsn_(next_lsn - 1) {
+  if (config_.fsync_policy.kind() == FsyncPolicy::Kind::Periodic) {
+    flusher_ = std::thread([this] { run_flusher(); });
+  }
+}
+
+WalLog::~WalLog() {
+  {
+    std::unique_lock lock(mutex_);
+    stopping_ = true;
+    if (config_.fsync_policy.kind() == FsyncPolicy::Kind::Periodic && writer_ && failure_.empty()) {
+      (void)wait_durable(lock, next_lsn_ - 1);
+    }
+  }
+  flusher_wakeup_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+  if (writer_) (void)writer_->close();
+}
+
+Result<std::unique_ptr<WalLog>> WalLog::create(const PersistConfig& config, bool overwrite,
+                                               const SaveSnapshot& save) {
+  FileSystem& fs = file_system_of(config);
+  IQDB_TRY_ASSIGN(const auto segments, list_wal_segments(fs, config.path));
+  auto snapshot = fs.open_readable(config.path);
+  if (!snapshot && snapshot.error().kind() != ErrorKind::NotFound) return snapshot.error();
+  if (!overwrite && (snapshot || !segments.empty())) {
+    return fail(ErrorKind::AlreadyExists,
+                fmt::format("{}: a database already exists here ({}{} log segment(s)); "
+                            "open_with() will not replace it: load() it, or pass "
+                            "OpenMode::Overwrite to discard it",
+                            config.path.string(), snapshot ? "a snapshot and " : "",
+                            segments.size()));
+  }
+  // The old log goes first: a new snapshot (LSN 0) beside old segments would
+  // have them replayed onto it.
+  for (const std::uint64_t number : segments) {
+    IQDB_TRY(fs.remove(wal_segment_path(config.path, number)));
+  }
+  if (!segments.empty() && syncs(config)) IQDB_TRY(fs.sync_dir(directory_of(config.path)));
+  IQDB_TRY(save(0));
+  std::unique_ptr<WalLog> log(new WalLog(config, 1, 1));
+  IQDB_TRY(log->start_segment());
+  return log;
+}
+
+Result<std::unique_ptr<WalLog>> WalLog::recover(const PersistConfig& config,
+                                                std::uint64_t snapshot_lsn, const ApplyOp& apply) {
+  FileSystem& fs = file_system_of(config);
+  IQDB_TRY_ASSIGN(auto segments, open_wal_segments(fs, config.path));
+  std::vector<WalSegmentInput> inputs;
+  inputs.reserve(segments.size());
+  for (const OpenedWalSegment& segment : segments) inputs.push_back(segment.input);
+  IQDB_TRY_ASSIGN(const auto plan, plan_wal_recovery(inputs, snapshot_lsn, config.wal_recovery));
+
+  WalReplayReport report;
+  report.snapshot_lsn = snapshot_lsn;
+  report.last_lsn = std::max(plan.last_lsn, snapshot_lsn);
+  report.segments = segments.size();
+  report.frames_dropped = plan.frames_dropped;
+  report.bytes_dropped = plan.bytes_dropped;
+  report.notes = plan.notes;
+  Replayer replayer(apply, report);
+  for (const WalReplayRange& range : plan.replay) {
+    IQDB_TRY(replayer.collect_aborts(segments[range.segment], range));
+  }
+  for (const WalReplayRange& range : plan.replay) {
+    IQDB_TRY(replayer.apply(segments[range.segment], range));
+  }
+  // What was replayed may exist only in the page cache (the writer died
+  // before syncing it). The next segment continues after it, so it must be
+  // durable first, or a power loss would leave a gap in the LSN sequence.
+  if (syncs(config)) {
+    for (const WalReplayRange& range : plan.replay) {
+      IQDB_TRY(fs.sync_file(segments[range.segment].input.path));
+    }
+  }
+
+  IQDB_TRY_ASSIGN(const auto numbers, list_wal_segments(fs, config.path));
+  const std::uint64_t last_number = numbers.empty() ? 0 : numbers.back();
+  const std::uint64_t next_lsn = std::max({plan.max_lsn, plan.last_lsn, snapshot_lsn}) + 1;
+  std::unique_ptr<WalLog> log(new WalLog(config, last_number + 1, next_lsn));
+  log->replay_ = std::move(report);
+  // A lossy mode dropped records whose LSNs a new segment would skip: only a
+  // snapshot that claims them can make the log consistent again.
+  if (plan.dropped_corruption || plan.max_lsn > plan.last_lsn) {
+    log->checkpoint_due_ = true;
+    log->failure_ = "recovery dropped records; a checkpoint must come first";
+  } else {
+    IQDB_TRY(log->start_segment());
+  }
+  return log;
+}
+
+bool WalLog::needs_checkpoint() const {
+  std::lock_guard lock(mutex_);
+  return checkpoint_due_;
+}
+
+Result<void> WalLog::check_writable() const {
+  if (failure_.empty()) return boost::outcome_v2::success();
+  return fail(ErrorKind::Io, fmt::format("{}: the write-ahead log refuses writes until a "
+                                         "checkpoint: {}",
+                                         config_.path.string(), failure_));
+}
+
+Result<void> WalLog::start_segment() {
+  auto writer = WalWriter::create(file_system_of(config_), config_.path, next_segment_, next_lsn_,
+                                  syncs(config_));
+  if (!writer) {
+    failure_ = writer.error().message();
+    return writer.error();
+  }
+  writer_ = std::move(writer).value();
+  ++next_segment_;
+  durable_lsn_ = next_lsn_ - 1;
+  failure_.clear();
+  return boost::outcome_v2::success();
+}
+
+Result<void> WalLog::wait_durable(std::unique_lock<std::mutex>& lock, std::uint64_t lsn) {
+  while (durable_lsn_ < lsn) {
+    IQDB_TRY(check_writable());
+    if (syncing_) {
+      changed_.wait(lock);
+      continue;
+    }
+    // Lead a group commit: one sync covers every record written so far.
+    syncing_ = true;
+    const std::uint64_t target = next_lsn_ - 1;
+    WalWriter& writer = *writer_;
+    lock.unlock();
+    auto synced = writer.sync();
+    lock.lock();
+    syncing_ = false;
+    if (synced) {
+      durable_lsn_ = std::max(durable_lsn_, target);
+    } else {
+      failure_ = synced.error().message();
+    }
+    changed_.notify_all();
+  }
+  return boost::outcome_v2::success();
+}
+
+Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const ApplyOp& apply) {
+  for (const WalOp& op : ops) IQDB_TRY(check_encodable(op));
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [this] { return !checkpointing_; });
+  IQDB_TRY(check_writable());
+  body_.clear();
+  if (as_batch) {
+    encode_batch(body_, ops);
+  } else if (ops[0].kind == WalOp::Kind::Insert) {
+    static const Metadata kNoMetadata;
+    encode_insert(body_, *ops[0].id, ops[0].vector,
+                  ops[0].metadata ? *ops[0].metadata : kNoMetadata);
+  } else {
+    encode_remove(body_, *ops[0].id);
+  }
+  auto lsn = writer_->append(body_);
+  if (!lsn) {
+    failure_ = lsn.error().message();
+    return lsn.error();
+  }
+  next_lsn_ = lsn.value() + 1;
+  const std::uint64_t ticket = next_ticket_++;
+
+  Result<void> durable = boost::outcome_v2::success();
+  if (config_.fsync_policy.kind() == FsyncPolicy::Kind::Always) {
+    durable = wait_durable(lock, lsn.value());
+  }
+  changed_.wait(lock, [&] { return apply_turn_ == ticket; });
+  Result<void> outcome = durable;
+  if (durable) {
+    AppliedOps applied = apply_in_order(ops, apply);
+    if (!applied.outcome) {
+      // The caller hears the refusal; a failure to log it surfaces on the next commit.
+      (void)log_abort(lock, lsn.value(), applied.applied);
+      outcome = std::move(applied.outcome);
+    }
+  }
+  ++apply_turn_;
+  changed_.notify_all();
+  return outcome;
+}
+
+Result<void> WalLog::log_abort(std::unique_lock<std::mutex>& lock, std::uint64_t lsn,
+                               std::uint32_t applied) {
+  IQDB_TRY(check_writable());
+  body_.clear();
+  encode_abort(body_, lsn, applied);
+  auto abort_lsn = writer_->append(body_);
+  if (!abort_lsn) {
+    failure_ = abort_lsn.error().message();
+    return abort_lsn.error();
+  }
+  next_lsn_ = abort_lsn.value() + 1;
+  if (config_.fsync_policy.kind() != FsyncPolicy::Kind::Always) {
+    return boost::outcome_v2::success();
+  }
+  return wait_durable(lock, abort_lsn.value());
+}
+
+Result<void> WalLog::sync() {
+  std::unique_lock lock(mutex_);
+  return wait_durable(lock, next_lsn_ - 1);
+}
+
+Result<void> WalLog::checkpoint(const SaveSnapshot& save) {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [this] { return !checkpointing_; });
+  // New commits wait from here on, so that the ones in flight can drain.
+  checkpointing_ = true;
+  struct Reopen {
+    WalLog& log;
+    ~Reopen() {
+      log.checkpointing_ = false;
+      log.changed_.notify_all();
+    }
+  } reopen{*this};
+  changed_.wait(lock, [this] { return apply_turn_ == next_ticket_ && !syncing_; });
+  const std::uint64_t last_lsn = next_lsn_ - 1;
+  IQDB_TRY(save(last_lsn));
+  checkpoint_due_ = false;
+  if (writer_) {
+    (void)writer_->close();  // superseded by the snapshot, whatever its state
+    writer_.reset();
+  }
+  // Every segment now holds only LSNs <= last_lsn: remove them all. One that
+  // cannot be removed is harmless (recovery skips what the snapshot holds),
+  // so the new segment is started anyway and the error reported after.
+  FileSystem& fs = file_system_of(config_);
+  Result<void> removed = boost::outcome_v2::success();
+  auto numbers = list_wal_segments(fs, config_.path);
+  if (numbers) {
+    for (const std::uint64_t number : numbers.value()) {
+      next_segment_ = std::max(next_segment_, number + 1);
+      auto one = fs.remove(wal_segment_path(config_.path, number));
+      if (!one && removed) removed = std::move(one);
+    }
+  } else {
+    removed = numbers.error();
+  }
+  IQDB_TRY(start_segment());
+  return removed;
+}
+
+void WalLog::run_flusher() {
+  std::unique_lock lock(mutex_);
+  const auto interval = config_.fsync_policy.interval();
+  while (!stopping_) {
+    flusher_wakeup_.wait_for(lock, interval, [this] { return stopping_; });
+    if (stopping_) break;
+    if (writer_ && failure_.empty() && durable_lsn_ < next_lsn_ - 1) {
+      (void)wait_durable(lock, next_lsn_ - 1);  // a failure refuses later commits
+    }
+  }
+}
+
+}  // namespace iqdb::persist::detail
