@@ -218,12 +218,12 @@ Result<std::unique_ptr<WalLog>> WalLog::recover(const PersistConfig& config,
   std::unique_ptr<WalLog> log(new WalLog(config, last_number + 1, next_lsn));
   log->replay_ = std::move(report);
   // A lossy mode dropped records whose LSNs a new segment would skip: only a
-  // snapshot that claims them can make the log consistent again.
+  // snapshot that claims them can make the log consistent again. Otherwise
+  // the first commit starts the next segment, so a load that never writes
+  // creates no file.
   if (plan.dropped_corruption || plan.max_lsn > plan.last_lsn) {
     log->checkpoint_due_ = true;
     log->failure_ = "recovery dropped records; a checkpoint must come first";
-  } else {
-    IQDB_TRY(log->start_segment());
   }
   return log;
 }
@@ -284,6 +284,7 @@ Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const App
   std::unique_lock lock(mutex_);
   changed_.wait(lock, [this] { return !checkpointing_; });
   IQDB_TRY(check_writable());
+  if (!writer_) IQDB_TRY(start_segment());
   body_.clear();
   if (as_batch) {
     encode_batch(body_, ops);
@@ -358,6 +359,7 @@ Result<void> WalLog::checkpoint(const SaveSnapshot& save) {
   changed_.wait(lock, [this] { return apply_turn_ == next_ticket_ && !syncing_; });
   const std::uint64_t last_lsn = next_lsn_ - 1;
   IQDB_TRY(save(last_lsn));
+  if (checkpoint_due_) replay_.checkpointed = true;
   checkpoint_due_ = false;
   if (writer_) {
     (void)writer_->close();  // superseded by the snapshot, whatever its state

@@ -73,10 +73,11 @@ class WalLog {
                                                               const SaveSnapshot& save);
 
   // Replays the log of config.path onto an index rebuilt from a snapshot that
-  // holds LSNs up to `snapshot_lsn`, per config.wal_recovery, makes what it
-  // replayed durable, and starts a new segment, unless a lossy recovery mode
-  // dropped records: then needs_checkpoint() is true and the caller must
-  // checkpoint() before anything else. Errors: those of plan_wal_recovery()
+  // holds LSNs up to `snapshot_lsn`, per config.wal_recovery, and makes what
+  // it replayed durable. The first commit starts a new segment (so a load
+  // that only reads writes nothing). If a lossy recovery mode dropped
+  // records, needs_checkpoint() is true and the caller must checkpoint()
+  // before anything else. Errors: those of plan_wal_recovery()
   // (damage, naming file and offset); InvalidPayload for a record that does
   // not decode or an op the index refuses although the log says it was
   // applied; Io.
@@ -124,7 +125,7 @@ class WalLog {
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;  // turns, durability, syncs finishing
-  std::unique_ptr<WalWriter> writer_;  // null between a failed start and the next checkpoint
+  std::unique_ptr<WalWriter> writer_;  // null until the first commit after recovery
   std::string failure_;                // why commits are refused; empty while usable
   std::uint64_t next_segment_;
   std::uint64_t next_lsn_;     // the LSN the next record gets

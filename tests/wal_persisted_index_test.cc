@@ -1,0 +1,513 @@
+// PersistedIndex with the write-ahead log: log-then-apply, replay, checkpoints,
+// and one test for each failure mode of a naive log design (the list):
+//   1. a crash between a checkpoint's snapshot and its log reset;
+//   2. a torn tail left in place, with new records appended after it;
+//   3. mid-log corruption silently dropping every later record;
+//   4. open_with() wiping an existing database;
+//   5. FsyncPolicy::periodic() syncing only on the next append.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "crash_file_system.h"
+#include "fault_injection_file_system.h"
+#include "iqdb/persist/persisted_index.h"
+#include "mock_indexes.h"
+#include "test_util.h"
+#include "wal_segments.h"
+
+namespace iqdb::persist::test {
+namespace {
+
+using ::testing::HasSubstr;
+using Db = PersistedIndex<StreamMapIndex>;
+using Content = std::map<std::uint64_t, std::vector<float>>;
+constexpr std::size_t kDim = 4;
+
+std::vector<float> vec(std::uint64_t id) {
+  const float x = static_cast<float>(id);
+  return {x, x + 0.5f, -x, 1.0f};
+}
+
+class WalPersistedIndexTest : public ::testing::Test {
+ protected:
+  WalPersistedIndexTest() {
+    config_.path = dir_.file("db.iqdb");
+    config_.wal_enabled = true;
+  }
+
+  Db create(StreamMapIndex index = StreamMapIndex(kDim, DistanceMetric::Euclidean)) {
+    auto db = Db::open_with(std::move(index), config_);
+    EXPECT_THAT(db, IsOk());
+    return std::move(db).value();
+  }
+
+  Result<Db> load() { return Db::load(config_); }
+
+  Content loaded_content() {
+    auto db = load();
+    EXPECT_THAT(db, IsOk());
+    return db ? db.value().index().vectors() : Content{};
+  }
+
+  std::vector<std::uint64_t> segments() {
+    return list_wal_segments(*default_file_system(), config_.path).value();
+  }
+
+  std::filesystem::path last_segment() {
+    return wal_segment_path(config_.path, segments().back());
+  }
+
+  TempDir dir_;
+  PersistConfig config_;
+};
+
+TEST_F(WalPersistedIndexTest, MutationsSurviveWithoutAnySaveAndReplayOnLoad) {
+  {
+    Db db = create();
+    for (std::uint64_t id = 1; id <= 20; ++id) ASSERT_THAT(db.insert(id, vec(id)), IsOk());
+    ASSERT_THAT(db.remove(7), IsOk());
+    ASSERT_THAT(db.remove(8), IsOk());
+  }  // no checkpoint, no save: only the log has them
+  auto db = load();
+  ASSERT_THAT(db, IsOk());
+  Content expected;
+  for (std::uint64_t id = 1; id <= 20; ++id) {
+    if (id != 7 && id != 8) expected[id] = vec(id);
+  }
+  EXPECT_EQ(db.value().index().vectors(), expected);
+  const WalReplayReport report = db.value().wal_replay();
+  EXPECT_EQ(report.snapshot_lsn, 0u);
+  EXPECT_EQ(report.last_lsn, 22u);
+  EXPECT_EQ(report.records_replayed, 22u);
+  EXPECT_EQ(report.ops_applied, 22u);
+  EXPECT_EQ(report.ops_refused, 0u);
+}
+
+TEST_F(WalPersistedIndexTest, LoadThenMoreWritesThenLoadAgainKeepsEverything) {
+  { Db db = create(); ASSERT_THAT(db.insert(1, vec(1)), IsOk()); }
+  {
+    auto db = load();
+    ASSERT_THAT(db, IsOk());
+    ASSERT_THAT(db.value().insert(2, vec(2)), IsOk());
+  }
+  {
+    auto db = load();
+    ASSERT_THAT(db, IsOk());
+    ASSERT_THAT(db.value().remove(1), IsOk());
+  }
+  EXPECT_EQ(loaded_content(), (Content{{2, vec(2)}}));
+  EXPECT_EQ(segments().size(), 3u);  // one per session, none rewritten
+}
+
+TEST_F(WalPersistedIndexTest, CheckpointFoldsTheLogIntoTheSnapshotAndStartsAnEmptyLog) {
+  Db db = create();
+  for (std::uint64_t id = 1; id <= 5; ++id) ASSERT_THAT(db.insert(id, vec(id)), IsOk());
+  ASSERT_THAT(db.checkpoint(), IsOk());
+  const auto header = read_file_header(config_.path);
+  ASSERT_THAT(header, IsOk());
+  EXPECT_EQ(header.value().wal_lsn, 5u);
+  EXPECT_EQ(header.value().n_vectors, 5u);
+  ASSERT_EQ(segments().size(), 1u);
+  EXPECT_EQ(std::filesystem::file_size(last_segment()), 48u);  // header only
+
+  ASSERT_THAT(db.insert(6, vec(6)), IsOk());
+  auto loaded = load();
+  ASSERT_THAT(loaded, IsOk());
+  EXPECT_EQ(loaded.value().index().vectors(), db.index().vectors());
+  EXPECT_EQ(loaded.value().wal_replay().snapshot_lsn, 5u);
+  EXPECT_EQ(loaded.value().wal_replay().records_replayed, 1u);
+}
+
+TEST_F(WalPersistedIndexTest, SaveWithTheLogIsACheckpoint) {
+  Db db = create();
+  ASSERT_THAT(db.insert(1, vec(1)), IsOk());
+  ASSERT_THAT(db.save(), IsOk());
+  EXPECT_EQ(read_file_header(config_.path).value().wal_lsn, 1u);
+  EXPECT_EQ(std::filesystem::file_size(last_segment()), 48u);
+}
+
+// Failure mode 1: the snapshot is written but the old log is not removed.
+// Replaying that log onto the snapshot would insert every id a second time.
+TEST_F(WalPersistedIndexTest, CrashBetweenCheckpointSnapshotAndLogResetReplaysNothingTwice) {
+  auto fs = std::make_shared<FaultInjectionFileSystem>(default_file_system());
+  config_.file_system = fs;
+  Db db = create();
+  for (std::uint64_t id = 1; id <= 10; ++id) ASSERT_THAT(db.insert(id, vec(id)), IsOk());
+  fs->fail_nth(FsOp::Remove, 1);  // the checkpoint cannot retire the old segment
+  EXPECT_THAT(db.checkpoint(), IsError(ErrorKind::Io, ".wal-"));
+  EXPECT_EQ(segments().size(), 2u);  // the old segment (LSNs 1..10) and the new one
+  ASSERT_THAT(db.insert(11, vec(11)), IsOk());
+
+  auto loaded = load();
+  ASSERT_THAT(loaded, IsOk());
+  EXPECT_EQ(loaded.value().index().vectors(), db.index().vectors());
+  EXPECT_EQ(loaded.value().wal_replay().records_replayed, 1u);  // only LSN 11
+}
+
+// Failure mode 2: after a torn tail is dropped, new records must not be lost
+// behind it on the next load.
+TEST_F(WalPersistedIndexTest, WritesAfterRecoveringATornTailSurviveTheNextLoad) {
+  {
+    Db db = create();
+    for (std::uint64_t id = 1; id <= 3; ++id) ASSERT_THAT(db.insert(id, vec(id)), IsOk());
+  }
+  const auto segment = last_segment();
+  truncate_file(segment, std::filesystem::file_size(segment) - 5);  // tear record 3
+  {
+    auto db = load();
+    ASSERT_THAT(db, IsOk());
+    EXPECT_EQ(db.value().index().vectors(), (Content{{1, vec(1)}, {2, vec(2)}}));
+    EXPECT_GT(db.value().wal_replay().bytes_dropped, 0u);
+    ASSERT_THAT(db.value().insert(4, vec(4)), IsOk());
+    ASSERT_THAT(db.value().insert(3, vec(30)), IsOk());
+  }
+  EXPECT_EQ(loaded_content(), (Content{{1, vec(1)}, {2, vec(2)}, {3, vec(30)}, {4, vec(4)}}));
+  EXPECT_EQ(loaded_content(), (Content{{1, vec(1)}, {2, vec(2)}, {3, vec(30)}, {4, vec(4)}}));
+}
+
+// Failure mode 3: a damaged record in the middle is refused by default, naming
+// the file and offset, rather than silently dropping every record after it.
+TEST_F(WalPersistedIndexTest, MidLogCorruptionRefusesByDefaultAndPointInTimeRecoversAPrefix) {
+  {
+    Db db = create();
+    for (std::uint64_t id = 1; id <= 6; ++id) ASSERT_THAT(db.insert(id, vec(id)), IsOk());
+  }
+  const auto segment = last_segment();
+  const std::uint64_t frame_size = (std::filesystem::file_size(segment) - 48) / 6;
+  const std::uint64_t third_frame = 48 + 2 * frame_size;
+  flip_byte(segment, third_frame + 20, 0x01);
+  auto refused = load();
+  EXPECT_THAT(refused, IsError(ErrorKind::ChecksumMismatch, segment.string()));
+  EXPECT_THAT(refused, IsError(ErrorKind::ChecksumMismatch,
+                               "at offset " + std::to_string(third_frame)));
+  config_.wal_recovery = WalRecoveryMode::AbsoluteConsistency;
+  EXPECT_THAT(load(), IsError(ErrorKind::ChecksumMismatch, segment.string()));
+
+  config_.wal_recovery = WalRecoveryMode::PointInTime;
+  {
+    auto db = load();
+    ASSERT_THAT(db, IsOk());
+    EXPECT_EQ(db.value().index().vectors(), (Content{{1, vec(1)}, {2, vec(2)}}));
+    EXPECT_TRUE(db.value().wal_replay().checkpointed);
+    EXPECT_EQ(db.value().wal_replay().frames_dropped, 3u);
+    ASSERT_THAT(db.value().insert(9, vec(9)), IsOk());
+  }
+  // The lossy load checkpointed, so the default mode opens cleanly afterwards.
+  config_.wal_recovery = WalRecoveryMode::TolerateCorruptedTail;
+  EXPECT_EQ(loaded_content(), (Content{{1, vec(1)}, {2, vec(2)}, {9, vec(9)}}));
+}
+
+TEST_F(WalPersistedIndexTest, SkipCorruptedRecordsKeepsTheValidRecordsAfterTheDamage) {
+  {
+    Db db = create();
+    for (std::uint64_t id = 1; id <= 4; ++id) ASSERT_THAT(db.insert(id, vec(id)), IsOk());
+  }
+  const auto segment = last_segment();
+  const std::uint64_t frame_size = (std::filesystem::file_size(segment) - 48) / 4;
+  flip_byte(segment, 48 + frame_size + 30, 0x80);  // record 2
+  config_.wal_recovery = WalRecoveryMode::SkipCorruptedRecords;
+  auto db = load();
+  ASSERT_THAT(db, IsOk());
+  EXPECT_EQ(db.value().index().vectors(), (Content{{1, vec(1)}, {3, vec(3)}, {4, vec(4)}}));
+  EXPECT_TRUE(db.value().wal_replay().checkpointed);
+  ASSERT_FALSE(db.value().wal_replay().notes.empty());
+  EXPECT_THAT(db.value().wal_replay().notes[0], HasSubstr(segment.string()));
+}
+
+// Failure mode 4: open_with() on an existing database must not wipe it.
+TEST_F(WalPersistedIndexTest, OpenWithRefusesAnExistingDatabaseUnlessAskedToOverwrite) {
+  {
+    Db db = create();
+    ASSERT_THAT(db.insert(1, vec(1)), IsOk());
+  }
+  auto again = Db::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), config_);
+  EXPECT_THAT(again, IsError(ErrorKind::AlreadyExists, config_.path.string()));
+  EXPECT_EQ(loaded_content(), (Content{{1, vec(1)}}));
+
+  // A log without its snapshot is a database too.
+  std::filesystem::remove(config_.path);
+  EXPECT_THAT(Db::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), config_),
+              IsError(ErrorKind::AlreadyExists, "1 log segment"));
+
+  auto replaced = Db::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), config_,
+                                OpenMode::Overwrite);
+  ASSERT_THAT(replaced, IsOk());
+  ASSERT_THAT(replaced.value().insert(5, vec(5)), IsOk());
+  EXPECT_EQ(loaded_content(), (Content{{5, vec(5)}}));
+}
+
+TEST_F(WalPersistedIndexTest, OpenWithSavesTheInitialIndexAsTheFirstSnapshot) {
+  StreamMapIndex initial(kDim, DistanceMetric::Euclidean);
+  ASSERT_TRUE(initial.insert(100, vec(100), {}));
+  { Db db = create(std::move(initial)); }
+  EXPECT_EQ(read_file_header(config_.path).value().wal_lsn, 0u);
+  EXPECT_EQ(loaded_content(), (Content{{100, vec(100)}}));
+}
+
+// Failure mode 5: Periodic must sync on its own, not only when the next
+// append comes; a power loss after the interval keeps the record.
+TEST_F(WalPersistedIndexTest, PeriodicSyncsOnATimerWithoutAFurtherWrite) {
+  auto fs = std::make_shared<CrashFileSystem>();
+  fs->create_dir("/db");
+  config_.path = "/db/x.iqdb";
+  config_.file_system = fs;
+  config_.fsync_policy = FsyncPolicy::periodic(std::chrono::milliseconds(10));
+  {
+    Db db = create();
+    ASSERT_THAT(db.insert(1, vec(1)), IsOk());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    fs->simulate_power_loss();  // the db object is now cut off, as after a reboot
+  }
+  EXPECT_EQ(loaded_content(), (Content{{1, vec(1)}}));
+}
+
+TEST_F(WalPersistedIndexTest, NeverSurvivesAProcessCrashButNotAPowerLoss) {
+  auto fs = std::make_shared<CrashFileSystem>();
+  fs->create_dir("/db");
+  config_.path = "/db/x.iqdb";
+  config_.file_system = fs;
+  config_.fsync_policy = FsyncPolicy::never();
+  {
+    Db db = create();
+    ASSERT_THAT(db.insert(1, vec(1)), IsOk());
+    fs->simulate_process_crash();
+  }
+  EXPECT_EQ(loaded_content(), (Content{{1, vec(1)}}));
+}
+
+TEST_F(WalPersistedIndexTest, AlwaysKeepsEveryAcknowledgedWriteThroughAPowerLoss) {
+  auto fs = std::make_shared<CrashFileSystem>();
+  fs->create_dir("/db");
+  config_.path = "/db/x.iqdb";
+  config_.file_system = fs;
+  {
+    Db db = create();
+    for (std::uint64_t id = 1; id <= 5; ++id) ASSERT_THAT(db.insert(id, vec(id)), IsOk());
+    fs->simulate_power_loss({PowerLoss::UnsyncedData::TornPrefix, PowerLoss::UnsyncedEntries::Drop});
+  }
+  EXPECT_EQ(loaded_content().size(), 5u);
+}
+
+// A process crash leaves a record written but not yet synced; recovery
+// replays it and continues the log after it. It must make it durable first:
+// otherwise a power loss would drop it and leave a gap before the new segment.
+TEST_F(WalPersistedIndexTest, RecoveryMakesWhatItReplayedDurableBeforeContinuingTheLog) {
+  auto fs = std::make_shared<CrashFileSystem>();
+  fs->create_dir("/db");
+  config_.path = "/db/x.iqdb";
+  config_.file_system = fs;
+  {
+    Db db = create();
+    ASSERT_THAT(db.insert(1, vec(1)), IsOk());
+    fs->crash_after(2);  // the insert's write lands, its sync brings the machine down
+    EXPECT_THAT(db.insert(2, vec(2)), IsError(ErrorKind::Io));
+    EXPECT_EQ(db.index().vectors().size(), 1u);  // not applied: never acknowledged
+  }
+  fs->simulate_process_crash();
+  {
+    auto db = load();
+    ASSERT_THAT(db, IsOk());
+    EXPECT_EQ(db.value().index().vectors().size(), 2u);  // written, so replayed
+    ASSERT_THAT(db.value().insert(3, vec(3)), IsOk());
+  }
+  fs->simulate_power_loss();
+  EXPECT_EQ(loaded_content().size(), 3u);
+}
+
+TEST_F(WalPersistedIndexTest, ARefusedMutationIsLoggedAsAbortedAndNeverReplayed) {
+  {
+    Db db = create();
+    ASSERT_THAT(db.insert(1, vec(1)), IsOk());
+    EXPECT_THAT(db.insert(1, vec(2)), IsError(ErrorKind::DuplicateId));
+    EXPECT_THAT(db.remove(42), IsError(ErrorKind::IdNotFound));
+    EXPECT_THAT(db.insert(2, std::vector<float>{1.0f}), IsError(ErrorKind::DimensionMismatch));
+    EXPECT_EQ(db.index().vectors(), (Content{{1, vec(1)}}));
+  }
+  auto db = load();
+  ASSERT_THAT(db, IsOk());
+  EXPECT_EQ(db.value().index().vectors(), (Content{{1, vec(1)}}));
+  EXPECT_EQ(db.value().wal_replay().ops_refused, 0u);  // the Abort records said so
+  EXPECT_EQ(db.value().wal_replay().last_lsn, 7u);     // 4 mutations + 3 aborts
+}
+
+TEST_F(WalPersistedIndexTest, BatchIsOneRecordAndReplaysWhole) {
+  {
+    Db db = create();
+    WriteBatch batch;
+    for (std::uint64_t id = 1; id <= 5; ++id) batch.insert(id, vec(id));
+    batch.remove(3);
+    ASSERT_THAT(db.apply_batch(batch), IsOk());
+    EXPECT_EQ(db.index().vectors().size(), 4u);
+  }
+  auto db = load();
+  ASSERT_THAT(db, IsOk());
+  EXPECT_EQ(db.value().index().vectors().size(), 4u);
+  EXPECT_EQ(db.value().wal_replay().records_replayed, 1u);
+  EXPECT_EQ(db.value().wal_replay().ops_applied, 6u);
+}
+
+TEST_F(WalPersistedIndexTest, TornBatchIsDroppedWhole) {
+  {
+    Db db = create();
+    ASSERT_THAT(db.insert(9, vec(9)), IsOk());
+    WriteBatch batch;
+    for (std::uint64_t id = 1; id <= 5; ++id) batch.insert(id, vec(id));
+    ASSERT_THAT(db.apply_batch(batch), IsOk());
+  }
+  const auto segment = last_segment();
+  truncate_file(segment, std::filesystem::file_size(segment) - 1);
+  EXPECT_EQ(loaded_content(), (Content{{9, vec(9)}}));
+}
+
+TEST_F(WalPersistedIndexTest, PartlyRefusedBatchKeepsItsPrefixLiveAndOnReplay) {
+  Content live;
+  {
+    Db db = create();
+    WriteBatch batch;
+    batch.insert(1, vec(1));
+    batch.insert(2, vec(2));
+    batch.remove(77);  // refused
+    batch.insert(3, vec(3));
+    EXPECT_THAT(db.apply_batch(batch), IsError(ErrorKind::IdNotFound, "batch op 3 of 4"));
+    live = db.index().vectors();
+    EXPECT_EQ(live, (Content{{1, vec(1)}, {2, vec(2)}}));
+  }
+  EXPECT_EQ(loaded_content(), live);
+}
+
+TEST_F(WalPersistedIndexTest, WithoutTheLogABatchAppliesInOrderUpToARefusal) {
+  config_.wal_enabled = false;
+  Db db = create();
+  WriteBatch batch;
+  batch.insert(1, vec(1));
+  batch.insert(1, vec(1));
+  batch.insert(2, vec(2));
+  EXPECT_THAT(db.apply_batch(batch), IsError(ErrorKind::DuplicateId, "batch op 2 of 3"));
+  EXPECT_EQ(db.index().vectors(), (Content{{1, vec(1)}}));
+}
+
+TEST_F(WalPersistedIndexTest, AnIdTheLogCannotHoldIsRefusedBeforeAnythingIsLogged) {
+  Db db = create();
+  const VectorId huge = VectorId::from_bytes(std::string(70000, 'x')).value();
+  EXPECT_THAT(db.insert(huge, vec(1)), IsError(ErrorKind::InvalidArgument));
+  EXPECT_EQ(std::filesystem::file_size(last_segment()), 48u);
+  ASSERT_THAT(db.insert(1, vec(1)), IsOk());
+}
+
+// The fsyncgate lesson: after a failed fsync the log refuses writes (the
+// mutation was not applied) until a checkpoint starts a new segment.
+TEST_F(WalPersistedIndexTest, AFailedSyncStopsTheLogUntilACheckpoint) {
+  auto fs = std::make_shared<FaultInjectionFileSystem>(default_file_system());
+  config_.file_system = fs;
+  Db db = create();
+  ASSERT_THAT(db.insert(1, vec(1)), IsOk());
+  fs->fail_nth(FsOp::Sync, 1);
+  EXPECT_THAT(db.insert(2, vec(2)), IsError(ErrorKind::Io));
+  EXPECT_EQ(db.index().vectors().size(), 1u);
+  EXPECT_THAT(db.insert(3, vec(3)), IsError(ErrorKind::Io, "refuses writes until a checkpoint"));
+  EXPECT_THAT(db.remove(1), IsError(ErrorKind::Io));
+  ASSERT_THAT(db.checkpoint(), IsOk());
+  ASSERT_THAT(db.insert(3, vec(3)), IsOk());
+  EXPECT_EQ(loaded_content(), (Content{{1, vec(1)}, {3, vec(3)}}));
+}
+
+TEST_F(WalPersistedIndexTest, AFailedWriteStopsTheLogToo) {
+  auto fs = std::make_shared<FaultInjectionFileSystem>(default_file_system());
+  config_.file_system = fs;
+  Db db = create();
+  fs->fail_nth(FsOp::WriteAt, 1);
+  EXPECT_THAT(db.insert(1, vec(1)), IsError(ErrorKind::Io));
+  EXPECT_THAT(db.insert(2, vec(2)), IsError(ErrorKind::Io));
+  EXPECT_TRUE(db.index().vectors().empty());
+}
+
+TEST_F(WalPersistedIndexTest, AFailedCheckpointSaveLeavesTheLogWorking) {
+  auto fs = std::make_shared<FaultInjectionFileSystem>(default_file_system());
+  config_.file_system = fs;
+  Db db = create();
+  ASSERT_THAT(db.insert(1, vec(1)), IsOk());
+  fs->fail_nth(FsOp::Rename, 1);
+  EXPECT_THAT(db.checkpoint(), IsError(ErrorKind::Io));
+  ASSERT_THAT(db.insert(2, vec(2)), IsOk());
+  EXPECT_EQ(loaded_content().size(), 2u);
+}
+
+TEST_F(WalPersistedIndexTest, ConcurrentWritersAreAllDurableAndShareSyncs) {
+  auto fs = std::make_shared<FaultInjectionFileSystem>(default_file_system());
+  config_.file_system = fs;
+  Db db = create();
+  constexpr int kThreads = 4;
+  constexpr std::uint64_t kPerThread = 50;
+  const std::size_t syncs_before = fs->calls(FsOp::Sync);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&db, t] {
+      for (std::uint64_t i = 0; i < kPerThread; ++i) {
+        const std::uint64_t id = 1000 * static_cast<std::uint64_t>(t + 1) + i;
+        EXPECT_THAT(db.insert(id, vec(id)), IsOk());
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  const std::size_t syncs = fs->calls(FsOp::Sync) - syncs_before;
+  EXPECT_LE(syncs, kThreads * kPerThread);
+  EXPECT_EQ(db.index().vectors().size(), kThreads * kPerThread);
+  EXPECT_EQ(loaded_content(), db.index().vectors());
+}
+
+TEST_F(WalPersistedIndexTest, CheckpointWhileOtherThreadsWriteLosesNothing) {
+  config_.fsync_policy = FsyncPolicy::never();  // about interleaving, not durability
+  Db db = create();
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (std::uint64_t id = 1; id <= 200; ++id) EXPECT_THAT(db.insert(id, vec(id)), IsOk());
+    stop = true;
+  });
+  int checkpoints = 0;
+  while (!stop) {
+    EXPECT_THAT(db.checkpoint(), IsOk());
+    ++checkpoints;
+  }
+  writer.join();
+  EXPECT_GT(checkpoints, 0);
+  EXPECT_EQ(loaded_content().size(), 200u);
+}
+
+TEST_F(WalPersistedIndexTest, LoadWithoutTheLogReadsTheSnapshotAloneAndKeepsItsLsn) {
+  {
+    Db db = create();
+    ASSERT_THAT(db.insert(1, vec(1)), IsOk());
+    ASSERT_THAT(db.checkpoint(), IsOk());
+    ASSERT_THAT(db.insert(2, vec(2)), IsOk());
+  }
+  PersistConfig snapshot_only = config_;
+  snapshot_only.wal_enabled = false;
+  auto replica = Db::load(snapshot_only);
+  ASSERT_THAT(replica, IsOk());
+  EXPECT_EQ(replica.value().index().vectors(), (Content{{1, vec(1)}}));
+  // Saving it keeps the LSN the snapshot had, so the log replays onto it correctly.
+  ASSERT_THAT(replica.value().save(), IsOk());
+  EXPECT_EQ(read_file_header(config_.path).value().wal_lsn, 1u);
+  EXPECT_EQ(loaded_content().size(), 2u);
+}
+
+TEST_F(WalPersistedIndexTest, SyncMakesPeriodicWritesDurableAtOnce) {
+  auto fs = std::make_shared<CrashFileSystem>();
+  fs->create_dir("/db");
+  config_.path = "/db/x.iqdb";
+  config_.file_system = fs;
+  config_.fsync_policy = FsyncPolicy::periodic(std::chrono::hours(1));
+  {
+    Db db = create();
+    ASSERT_THAT(db.insert(1, vec(1)), IsOk());
+    ASSERT_THAT(db.sync(), IsOk());
+    fs->simulate_power_loss();
+  }
+  EXPECT_EQ(loaded_content().size(), 1u);
+}
+
+}  // namespace
+}  // namespace iqdb::persist::test
