@@ -16,7 +16,7 @@ expect_exit() {  # expect_exit CODE COMMAND...
 }
 
 "$tool" demo --vectors 5000 --dim 16 --dir "$work/demo" >/dev/null
-snapshot=$(find "$work/demo" -name '*.iqdb' | head -n 1)
+snapshot="$work/demo/demo.iqdb"
 [[ -f "$snapshot" ]] || { echo "FAIL: demo --dir left no snapshot"; exit 1; }
 
 expect_exit 0 "$tool" inspect "$snapshot"

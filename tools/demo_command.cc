@@ -16,6 +16,7 @@
 
 #include "baseline_load.h"
 #include "demo_data.h"
+#include "demo_wal.h"
 #include "exit_status.h"
 #include "flat_index.h"
 #include "iqdb/persist.h"
@@ -100,9 +101,11 @@ class DemoRun {
   Result<void> load_mapped();
   Result<void> load_verified();
   Result<void> load_baseline();
+  Result<void> wal_phase();
 
   void print_report() const;
   const QueryCheck& query_check() const { return query_check_; }
+  const QueryCheck& wal_check() const { return wal_check_; }
 
  private:
   void add_row(std::string step, double seconds, std::string amount, std::string note) {
@@ -120,6 +123,7 @@ class DemoRun {
   double eager_load_seconds_ = 0;
   double baseline_load_seconds_ = 0;
   QueryCheck query_check_;
+  QueryCheck wal_check_;
   TextTable table_{{{"step"},
                     {"time", TextTable::Align::Right},
                     {"size / throughput", TextTable::Align::Right},
@@ -223,6 +227,15 @@ Result<void> DemoRun::load_baseline() {
   return boost::outcome_v2::success();
 }
 
+Result<void> DemoRun::wal_phase() {
+  IQDB_TRY_ASSIGN(auto wal, run_wal_demo(snapshot_.parent_path(), data_, metric_));
+  for (DemoRow& row : wal.rows) {
+    add_row(std::move(row.step), row.seconds, std::move(row.amount), std::move(row.note));
+  }
+  wal_check_ = {wal.passed, std::move(wal.summary)};
+  return boost::outcome_v2::success();
+}
+
 void DemoRun::print_report() const {
   fmt::print("\n{}\n", table_.render());
   fmt::print("file size: {} ({} bytes)\n", format_bytes(file_size_), file_size_);
@@ -230,6 +243,7 @@ void DemoRun::print_report() const {
              baseline_load_seconds_ / std::max(skip_load_seconds_, 1e-9),
              baseline_load_seconds_ / std::max(eager_load_seconds_, 1e-9));
   fmt::print("query check: {}\n", query_check_.summary);
+  fmt::print("crash check: {}\n", wal_check_.summary);
 }
 
 persist::Result<ScratchDir> make_scratch_dir(const DemoOptions& options) {
@@ -267,12 +281,16 @@ int run_demo(const DemoOptions& options) {
 
   DemoRun run(options, snapshot);
   for (const auto& step : {&DemoRun::build_and_save, &DemoRun::load_mapped, &DemoRun::load_verified,
-                           &DemoRun::load_baseline}) {
+                           &DemoRun::load_baseline, &DemoRun::wal_phase}) {
     if (auto done = (run.*step)(); !done) return report(done.error());
   }
   run.print_report();
   if (!run.query_check().passed) {
     print_error("QueryCheck", run.query_check().summary);
+    return kExitIntegrity;
+  }
+  if (!run.wal_check().passed) {
+    print_error("CrashCheck", run.wal_check().summary);
     return kExitIntegrity;
   }
   return kExitOk;

@@ -5,7 +5,9 @@
 // file, copy it into a fresh index). Before each load it asks the kernel to
 // drop the file from the page cache and reports whether that worked. Then it
 // queries the mapped index for a stored vector and checks that the vector
-// itself comes back first (PASS/FAIL).
+// itself comes back first (PASS/FAIL). Last, the write-ahead-log phase
+// (demo_wal.h) times durable inserts under each fsync policy, kills a writer
+// process with SIGKILL, recovers, and checks no acknowledged insert was lost.
 //
 // It works in a private temporary directory removed at exit, or in --dir DIR,
 // which is kept.
