@@ -2,6 +2,8 @@
 
 #include "iqdb/persist/file_header.h"
 #include "iqdb/persist/file_system.h"
+#include "wal_reader.h"
+#include "wal_record.h"
 #include "wal_recovery.h"
 #include "wal_segments.h"
 
@@ -11,6 +13,20 @@ namespace {
 constexpr WalRecoveryMode kModes[] = {
     WalRecoveryMode::TolerateCorruptedTail, WalRecoveryMode::AbsoluteConsistency,
     WalRecoveryMode::PointInTime, WalRecoveryMode::SkipCorruptedRecords};
+
+void count_record_types(const OpenedWalSegment& segment, WalSegmentInfo& info) {
+  const WalSegmentScan& scan = segment.input.scan.value();
+  (void)for_each_wal_frame(segment.mapping->bytes(), scan, scan.last_lsn,
+                           [&info](std::uint64_t, std::span<const std::byte> body) -> Result<void> {
+                             switch (static_cast<WalRecordType>(body[0])) {
+                               case WalRecordType::Insert: ++info.inserts; break;
+                               case WalRecordType::Remove: ++info.removes; break;
+                               case WalRecordType::Batch: ++info.batches; break;
+                               case WalRecordType::Abort: ++info.aborts; break;
+                             }
+                             return boost::outcome_v2::success();
+                           });
+}
 
 WalSegmentInfo describe(const WalSegmentInput& input) {
   WalSegmentInfo info;
@@ -66,6 +82,7 @@ Result<WalReport> inspect_wal(const std::filesystem::path& snapshot_path, FileSy
   inputs.reserve(segments.size());
   for (OpenedWalSegment& segment : segments) {
     report.segments.push_back(describe(segment.input));
+    if (segment.input.scan) count_record_types(segment, report.segments.back());
     inputs.push_back(std::move(segment.input));
   }
   for (const WalRecoveryMode mode : kModes) {

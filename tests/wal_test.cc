@@ -53,6 +53,32 @@ TEST_F(InspectWalTest, ListsSegmentsInOrderAndIgnoresLookalikes) {
   }
 }
 
+TEST_F(InspectWalTest, CountsRecordTypesOfALogWrittenByPersistedIndex) {
+  PersistConfig config(snapshot_);
+  config.wal_enabled = true;
+  auto db = PersistedIndex<StreamMapIndex>::open_with(StreamMapIndex(2, DistanceMetric::Cosine),
+                                                      config);
+  ASSERT_THAT(db, IsOk());
+  const std::vector<float> v = {1, 2};
+  ASSERT_THAT(db.value().insert(1, v), IsOk());
+  ASSERT_THAT(db.value().insert(2, v), IsOk());
+  ASSERT_THAT(db.value().remove(1), IsOk());
+  EXPECT_THAT(db.value().remove(1), IsError(ErrorKind::IdNotFound));  // logged, then an Abort
+  WriteBatch batch;
+  batch.insert(3, v);
+  ASSERT_THAT(db.value().apply_batch(batch), IsOk());
+  auto report = inspect_wal(snapshot_);
+  ASSERT_THAT(report, IsOk());
+  ASSERT_EQ(report.value().segments.size(), 1u);
+  const WalSegmentInfo& segment = report.value().segments[0];
+  EXPECT_EQ(segment.frames, 6u);
+  EXPECT_EQ(segment.inserts, 2u);
+  EXPECT_EQ(segment.removes, 2u);
+  EXPECT_EQ(segment.aborts, 1u);
+  EXPECT_EQ(segment.batches, 1u);
+  EXPECT_EQ(report.value().modes[0].frames_replayed, 6u);
+}
+
 TEST_F(InspectWalTest, ReportsWhatEachModeDoesWithMidLogCorruption) {
   const auto offsets = write_segment(1, 1, 4);
   flip_byte(wal_segment_path(snapshot_, 1), offsets[1] + 18, 0x04);

@@ -35,13 +35,19 @@ void print_segments(const WalReport& report) {
                    {"bytes", TextTable::Align::Right},
                    {"frames", TextTable::Align::Right},
                    {"LSNs"},
+                   {"records"},
                    {"state"}});
   for (const WalSegmentInfo& segment : report.segments) {
     const std::string lsns = segment.header_error || segment.frames == 0
                                  ? std::string("-")
                                  : fmt::format("{}..{}", segment.first_lsn, segment.last_lsn);
+    const std::string records =
+        segment.frames == 0 ? std::string("-")
+                            : fmt::format("{} insert, {} remove, {} batch, {} abort",
+                                          segment.inserts, segment.removes, segment.batches,
+                                          segment.aborts);
     table.add_row({escape_for_terminal(segment.path.filename().string()),
-                   std::to_string(segment.size), std::to_string(segment.frames), lsns,
+                   std::to_string(segment.size), std::to_string(segment.frames), lsns, records,
                    describe_damage(segment)});
   }
   std::fputs(table.render().c_str(), stdout);

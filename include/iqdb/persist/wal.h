@@ -39,6 +39,11 @@ struct WalSegmentInfo {
   std::uint64_t first_lsn = 0;
   std::uint64_t last_lsn = 0;  // of the last valid frame; first_lsn - 1 when none
   std::uint64_t frames = 0;    // valid frames
+  // The valid frames by record type (the body's first byte; not decoded further).
+  std::uint64_t inserts = 0;
+  std::uint64_t removes = 0;
+  std::uint64_t batches = 0;
+  std::uint64_t aborts = 0;
   std::vector<WalDamageInfo> damages;
 };
 
