@@ -70,14 +70,18 @@ class Planner {
     const bool last = index + 1 == segments_.size();
     const std::string path = input.path.string();
     if (!input.scan) {
-      if (last && (input.size < wal_format::kHeaderSize || input.all_zero)) {
+      const bool cut_short = input.size < wal_format::kHeaderSize || input.all_zero;
+      if (!cut_short) return corruption(input.scan.error(), input.size);
+      if (last) {
         stopped_ = true;
         return torn_tail(fmt::format("{}: log segment of {} bytes without a complete header "
                                      "(its creation was cut short)",
                                      path, input.size),
                          input.size);
       }
-      return corruption(input.scan.error(), input.size);
+      // A header is durable before any frame is written, so this segment never
+      // held a record; whether records are missing shows at the next segment.
+      return boost::outcome_v2::success();
     }
     const WalSegmentScan& scan = input.scan.value();
     if (scan.first_lsn > expected_) {

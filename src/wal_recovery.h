@@ -12,6 +12,9 @@
 //     sealed by an earlier recovery and is not damage. A torn tail of the last
 //     segment (or a last segment too short to hold its header, or all zero)
 //     is what a crash leaves: dropped, except in AbsoluteConsistency.
+//   - A segment whose creation was cut short (shorter than its header, or all
+//     zero) never held a record: dropped if last (a torn tail), ignored if
+//     not. Any other bad header is corruption.
 //   - Corruption is refused, except in PointInTime (stop before it) and
 //     SkipCorruptedRecords (skip it).
 #ifndef IQDB_PERSIST_SRC_WAL_RECOVERY_H_

@@ -157,6 +157,32 @@ TEST_F(WalRecoveryTest, LastSegmentCutShortAtCreationIsDropped) {
               IsError(ErrorKind::TruncatedPayload, segment(2).string()));
 }
 
+// A crash while creating segment 2 left it cut short; a later load dropped it
+// and a later write started segment 3. Segment 2 never held a record.
+TEST_F(WalRecoveryTest, EarlierSegmentCutShortAtCreationIsSkipped) {
+  write_segment(1, 1, 2);
+  write_file(segment(2), std::vector<std::byte>(20));
+  write_segment(3, 3, 2);
+  for (const WalRecoveryMode mode : {WalRecoveryMode::TolerateCorruptedTail,
+                                     WalRecoveryMode::AbsoluteConsistency,
+                                     WalRecoveryMode::PointInTime}) {
+    auto result = plan(3, 0, mode);
+    ASSERT_THAT(result, IsOk()) << to_string(mode);
+    EXPECT_EQ(result.value().last_lsn, 4u);
+    EXPECT_EQ(result.value().frames_replayed, 4u);
+    EXPECT_FALSE(result.value().dropped_corruption);
+  }
+  write_file(segment(2), std::vector<std::byte>(100));  // all zero, header-sized or more
+  EXPECT_THAT(plan(3, 0), IsOk());
+}
+
+TEST_F(WalRecoveryTest, SkippedCutShortSegmentStillRevealsMissingRecords) {
+  write_segment(1, 1, 2);
+  write_file(segment(2), std::vector<std::byte>(10));
+  write_segment(3, 5, 2);
+  EXPECT_THAT(plan(3, 0), IsError(ErrorKind::TruncatedPayload, "records 3..4 are missing"));
+}
+
 TEST_F(WalRecoveryTest, DamagedHeaderOfAnEarlierSegmentIsRefused) {
   write_segment(1, 1, 2);
   write_segment(2, 3, 2);
