@@ -9,6 +9,7 @@
 
 #include "file_paths.h"
 #include "iqdb/persist/file_system.h"
+#include "wal_format.h"
 #include "wal_reader.h"
 #include "wal_record.h"
 #include "wal_recovery.h"
@@ -114,6 +115,18 @@ class Replayer {
 
 }  // namespace
 
+Result<void> check_no_log(const PersistConfig& config) {
+  IQDB_TRY_ASSIGN(const auto segments, list_wal_segments(file_system_of(config), config.path));
+  if (segments.empty()) return boost::outcome_v2::success();
+  return fail(ErrorKind::InvalidConfig,
+              fmt::format("{}: wal_enabled is false, but the database has a write-ahead log ({} "
+                          "segment(s)) whose replay would overwrite this save: save with "
+                          "wal_enabled = true (to stop using the log, checkpoint with it on, "
+                          "then delete the {}{}* files)",
+                          config.path.string(), segments.size(), config.path.filename().string(),
+                          wal_format::kSegmentInfix));
+}
+
 AppliedOps apply_in_order(std::span<const WalOp> ops, const ApplyOp& apply) {
   AppliedOps result;
   for (const WalOp& op : ops) {
@@ -154,6 +167,11 @@ WalLog::~WalLog() {
   if (writer_) (void)writer_->close();
 }
 
+WalReplayReport WalLog::replay_report() const {
+  std::lock_guard lock(mutex_);
+  return replay_;
+}
+
 Result<std::unique_ptr<WalLog>> WalLog::create(const PersistConfig& config, bool overwrite,
                                                const SaveSnapshot& save) {
   FileSystem& fs = file_system_of(config);
@@ -176,7 +194,10 @@ Result<std::unique_ptr<WalLog>> WalLog::create(const PersistConfig& config, bool
   if (!segments.empty() && syncs(config)) IQDB_TRY(fs.sync_dir(directory_of(config.path)));
   IQDB_TRY(save(0));
   std::unique_ptr<WalLog> log(new WalLog(config, 1, 1));
-  IQDB_TRY(log->start_segment());
+  {
+    std::lock_guard lock(log->mutex_);  // the Periodic flusher already runs
+    IQDB_TRY(log->start_segment());
+  }
   return log;
 }
 
@@ -295,6 +316,12 @@ Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const App
   } else {
     encode_remove(body_, *ops[0].id);
   }
+  if (body_.size() > wal_format::kMaxBodyLength) {
+    return fail(ErrorKind::InvalidArgument,
+                fmt::format("{}: a log record of {} bytes exceeds the format's {} bytes: split "
+                            "the batch",
+                            config_.path.string(), body_.size(), wal_format::kMaxBodyLength));
+  }
   auto lsn = writer_->append(body_);
   if (!lsn) {
     failure_ = lsn.error().message();
@@ -302,24 +329,33 @@ Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const App
   }
   next_lsn_ = lsn.value() + 1;
   const std::uint64_t ticket = next_ticket_++;
+  // The next commit's turn comes however this one ends, exceptions included.
+  struct PassTurn {
+    WalLog& log;
+    ~PassTurn() {
+      ++log.apply_turn_;
+      log.changed_.notify_all();
+    }
+  } pass_turn{*this};
 
   Result<void> durable = boost::outcome_v2::success();
   if (config_.fsync_policy.kind() == FsyncPolicy::Kind::Always) {
     durable = wait_durable(lock, lsn.value());
   }
   changed_.wait(lock, [&] { return apply_turn_ == ticket; });
-  Result<void> outcome = durable;
-  if (durable) {
-    AppliedOps applied = apply_in_order(ops, apply);
-    if (!applied.outcome) {
-      // The caller hears the refusal; a failure to log it surfaces on the next commit.
-      (void)log_abort(lock, lsn.value(), applied.applied);
-      outcome = std::move(applied.outcome);
-    }
+  if (!durable) return durable;
+  AppliedOps applied;
+  try {
+    applied = apply_in_order(ops, apply);
+  } catch (...) {
+    failure_ = fmt::format("the index threw while applying the record at LSN {}", lsn.value());
+    throw;
   }
-  ++apply_turn_;
-  changed_.notify_all();
-  return outcome;
+  if (!applied.outcome) {
+    // The caller hears the refusal; a failure to log it surfaces on the next commit.
+    (void)log_abort(lock, lsn.value(), applied.applied);
+  }
+  return std::move(applied.outcome);
 }
 
 Result<void> WalLog::log_abort(std::unique_lock<std::mutex>& lock, std::uint64_t lsn,
@@ -366,22 +402,17 @@ Result<void> WalLog::checkpoint(const SaveSnapshot& save) {
     writer_.reset();
   }
   // Every segment now holds only LSNs <= last_lsn: remove them all. One that
-  // cannot be removed is harmless (recovery skips what the snapshot holds),
-  // so the new segment is started anyway and the error reported after.
+  // cannot be removed is harmless (recovery skips what the snapshot holds) and
+  // the next checkpoint tries again; the checkpoint itself has succeeded.
   FileSystem& fs = file_system_of(config_);
-  Result<void> removed = boost::outcome_v2::success();
   auto numbers = list_wal_segments(fs, config_.path);
   if (numbers) {
     for (const std::uint64_t number : numbers.value()) {
       next_segment_ = std::max(next_segment_, number + 1);
-      auto one = fs.remove(wal_segment_path(config_.path, number));
-      if (!one && removed) removed = std::move(one);
+      (void)fs.remove(wal_segment_path(config_.path, number));
     }
-  } else {
-    removed = numbers.error();
   }
-  IQDB_TRY(start_segment());
-  return removed;
+  return start_segment();
 }
 
 void WalLog::run_flusher() {

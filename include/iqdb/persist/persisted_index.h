@@ -22,6 +22,10 @@
 // file, so processes that have the old snapshot mapped keep reading it
 // unharmed.
 //
+// Without the log, load() of a database that has one reads the snapshot alone
+// (a view of the last checkpoint, e.g. for a replica), and save() refuses
+// with InvalidConfig, since replaying the log would overwrite the save.
+//
 // The write-ahead log (config.wal_enabled). open_with() creates a new
 // database: it saves the index as the first snapshot and starts the log, and
 // refuses (AlreadyExists) when a snapshot or log is already at the path,
@@ -115,8 +119,11 @@ class PersistedIndex {
 
   // Writes a snapshot of the index to config().path, atomically. With the
   // log, the same as checkpoint().
+  // Errors: those of the save; without the log, InvalidConfig when the path
+  // has a log (enable wal_enabled: its replay would overwrite this save).
   [[nodiscard]] Result<void> save() const {
     if (wal_) return wal_->checkpoint(snapshot_saver());
+    IQDB_TRY(detail::check_no_log(config_));
     return snapshot_saver()(snapshot_lsn_);
   }
 
@@ -161,6 +168,8 @@ class PersistedIndex {
   WalReplayReport wal_replay() const { return wal_ ? wal_->replay_report() : WalReplayReport{}; }
 
   const I& index() const { return index_; }
+  // Direct access, bypassing the log: with the log on, a change made through
+  // it is lost at the next load unless a checkpoint() follows it.
   I& index_mut() { return index_; }
   const PersistConfig& config() const { return config_; }
 

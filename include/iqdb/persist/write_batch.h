@@ -8,7 +8,9 @@
 //   auto applied = db.apply_batch(batch);
 //
 // A batch copies what it is given, so the caller's buffers may go away after
-// each call. Ops are applied in the order they were added.
+// each call. Ops are applied in the order they were added. With the log, a
+// batch must encode to at most 64 MiB (about 120,000 vectors of dimension
+// 128); a larger one is refused with InvalidArgument and nothing is logged.
 //
 // Thread-safety: none; a batch is built by one thread and then only read.
 #ifndef IQDB_PERSIST_WRITE_BATCH_H_

@@ -55,6 +55,10 @@ using ApplyOp = std::function<Result<void>(const WalOp& op)>;
 // Saves a snapshot of the index whose header records `wal_lsn`.
 using SaveSnapshot = std::function<Result<void>(std::uint64_t wal_lsn)>;
 
+// InvalidConfig when config.path has log segments: a save without the log
+// would be overwritten by their replay at the next load with it.
+[[nodiscard]] Result<void> check_no_log(const PersistConfig& config);
+
 // Applies `ops` in order until the index refuses one. Returns how many were
 // applied and the refusal (with its position named for a batch of several).
 struct AppliedOps {
@@ -92,21 +96,26 @@ class WalLog {
 
   // Logs `ops` as one record (a batch record when `as_batch`, else exactly
   // one op), waits for durability per the policy, applies them. Errors:
-  // InvalidArgument for an op the format cannot hold (nothing logged); Io
-  // (nothing applied); the index's refusal (the ops before it stay applied).
+  // InvalidArgument for an op or a record the format cannot hold (nothing
+  // logged; the log stays usable); Io (nothing applied); the index's refusal
+  // (the ops before it stay applied). If `apply` throws, the exception
+  // propagates and the log refuses further commits: the index's state is
+  // unknown.
   [[nodiscard]] Result<void> commit(std::span<const WalOp> ops, bool as_batch,
                                     const ApplyOp& apply);
 
   // Waits for commits in flight, then: save(last LSN), remove every old
   // segment, start a new one. Blocks commits meanwhile. A failed save
-  // leaves the log as it was.
+  // leaves the log as it was. A segment that cannot be removed is left
+  // behind (recovery skips it: the snapshot holds its records) and removed by
+  // a later checkpoint.
   [[nodiscard]] Result<void> checkpoint(const SaveSnapshot& save);
 
   // Makes every committed record durable now, whatever the policy. Errors: Io.
   [[nodiscard]] Result<void> sync();
 
   bool needs_checkpoint() const;
-  const WalReplayReport& replay_report() const { return replay_; }
+  WalReplayReport replay_report() const;
 
  private:
   WalLog(PersistConfig config, std::uint64_t next_segment, std::uint64_t next_lsn);
