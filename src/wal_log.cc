@@ -116,14 +116,17 @@ class Replayer {
 }  // namespace
 
 Result<void> check_no_log(const PersistConfig& config) {
-  IQDB_TRY_ASSIGN(const auto segments, list_wal_segments(file_system_of(config), config.path));
-  if (segments.empty()) return boost::outcome_v2::success();
+  // Best effort: when the directory cannot be listed, the save that follows
+  // reports the problem in its own terms.
+  const auto segments = list_wal_segments(file_system_of(config), config.path);
+  if (!segments || segments.value().empty()) return boost::outcome_v2::success();
   return fail(ErrorKind::InvalidConfig,
               fmt::format("{}: wal_enabled is false, but the database has a write-ahead log ({} "
                           "segment(s)) whose replay would overwrite this save: save with "
                           "wal_enabled = true (to stop using the log, checkpoint with it on, "
                           "then delete the {}{}* files)",
-                          config.path.string(), segments.size(), config.path.filename().string(),
+                          config.path.string(), segments.value().size(),
+                          config.path.filename().string(),
                           wal_format::kSegmentInfix));
 }
 
