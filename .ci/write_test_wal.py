@@ -11,12 +11,13 @@ import zlib
 
 
 def header(number, first_lsn):
-    fields = b"IQDBWLOG" + struct.pack("<IIQQ", 1, 1, number, first_lsn) + bytes(12)
+    fields = b"IQDBWLOG" + struct.pack("<IIQQ", 2, 1, number, first_lsn) + bytes(12)
     return fields + struct.pack("<I", zlib.crc32(fields))
 
 
 def frame(lsn, body):
-    covered = struct.pack("<IQ", len(body), lsn) + body
+    # Durable LSN lsn - 1: as if every frame was synced before the next one.
+    covered = struct.pack("<IQQ", len(body), lsn, lsn - 1) + body
     return struct.pack("<I", zlib.crc32(covered)) + covered
 
 

@@ -25,7 +25,7 @@ namespace iqdb::persist::wal_format {
 //   [32, 44) reserved, zero
 //   [44, 48) CRC-32 of bytes [0, 44)
 inline constexpr std::string_view kMagic = "IQDBWLOG";
-inline constexpr std::uint32_t kVersion = 1;
+inline constexpr std::uint32_t kVersion = 2;
 inline constexpr std::uint32_t kChecksumCrc32 = 1;  // CRC-32 (IEEE), as the snapshot
 inline constexpr std::size_t kVersionOffset = 8;
 inline constexpr std::size_t kChecksumOffset = 12;
@@ -36,14 +36,20 @@ inline constexpr std::size_t kHeaderSize = 48;
 static_assert(kHeaderCrcOffset + 4 == kHeaderSize);
 
 // Frame, integers little-endian:
-//   [0, 4)   CRC-32 of frame bytes [4, 16 + body length)
+//   [0, 4)   CRC-32 of frame bytes [4, 24 + body length)
 //   [4, 8)   body length (u32), 1 ..= kMaxBodyLength
 //   [8, 16)  LSN (u64)
-//   [16, 16 + body length) body
+//   [16, 24) durable LSN (u64), < LSN: every frame of the log up to this LSN
+//            was on stable storage when this frame was written (0: none known)
+//   [24, 24 + body length) body
+// The durable LSN tells damage that a power loss can cause (frames written
+// but never synced, their pages reaching the disk in any order) from damage
+// to frames that had been synced: see wal_recovery.h.
 inline constexpr std::size_t kFrameCrcOffset = 0;
 inline constexpr std::size_t kFrameLengthOffset = 4;
 inline constexpr std::size_t kFrameLsnOffset = 8;
-inline constexpr std::size_t kFrameHeaderSize = 16;
+inline constexpr std::size_t kFrameDurableLsnOffset = 16;
+inline constexpr std::size_t kFrameHeaderSize = 24;
 inline constexpr std::uint32_t kMaxBodyLength = std::uint32_t{64} << 20;
 
 // Segment files are named "<snapshot file name>" + kSegmentInfix + 16 hex digits.

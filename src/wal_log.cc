@@ -274,6 +274,9 @@ Result<void> WalLog::start_segment() {
   writer_ = std::move(writer).value();
   ++next_segment_;
   durable_lsn_ = next_lsn_ - 1;
+  // With a syncing policy, everything before this segment is on disk: the
+  // checkpoint's snapshot, or what recovery replayed (and synced).
+  if (syncs(config_)) synced_watermark_ = next_lsn_ - 1;
   failure_.clear();
   return boost::outcome_v2::success();
 }
@@ -295,6 +298,7 @@ Result<void> WalLog::wait_durable(std::unique_lock<std::mutex>& lock, std::uint6
     syncing_ = false;
     if (synced) {
       durable_lsn_ = std::max(durable_lsn_, target);
+      synced_watermark_ = std::max(synced_watermark_, target);
     } else {
       failure_ = synced.error().message();
     }
@@ -325,7 +329,7 @@ Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const App
                             "the batch",
                             config_.path.string(), body_.size(), wal_format::kMaxBodyLength));
   }
-  auto lsn = writer_->append(body_);
+  auto lsn = writer_->append(body_, synced_watermark_);
   if (!lsn) {
     failure_ = lsn.error().message();
     return lsn.error();
@@ -366,7 +370,7 @@ Result<void> WalLog::log_abort(std::unique_lock<std::mutex>& lock, std::uint64_t
   IQDB_TRY(check_writable());
   body_.clear();
   encode_abort(body_, lsn, applied);
-  auto abort_lsn = writer_->append(body_);
+  auto abort_lsn = writer_->append(body_, synced_watermark_);
   if (!abort_lsn) {
     failure_ = abort_lsn.error().message();
     return abort_lsn.error();

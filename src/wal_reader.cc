@@ -18,6 +18,7 @@ namespace wf = wal_format;
 struct FrameCheck {
   std::string problem;  // empty when the frame is valid
   std::uint64_t lsn = 0;
+  std::uint64_t durable_lsn = 0;
   std::uint64_t size = 0;  // header and body
 };
 
@@ -46,7 +47,11 @@ FrameCheck check_frame(std::span<const std::byte> segment, std::uint64_t offset,
   if (lsn != expected_lsn) {
     return {fmt::format("LSN {} out of sequence (expected {})", lsn, expected_lsn)};
   }
-  return {"", lsn, wf::kFrameHeaderSize + length};
+  const std::uint64_t durable_lsn = load_le(segment, offset + wf::kFrameDurableLsnOffset, 8);
+  if (durable_lsn >= lsn) {
+    return {fmt::format("durable LSN {} not below the frame's LSN {}", durable_lsn, lsn)};
+  }
+  return {"", lsn, durable_lsn, wf::kFrameHeaderSize + length};
 }
 
 bool all_zero(std::span<const std::byte> bytes) {
@@ -55,7 +60,7 @@ bool all_zero(std::span<const std::byte> bytes) {
 
 // The offset of the first valid frame after `bad_offset` whose LSN follows
 // `last_lsn` closely enough to belong to this segment (each frame takes at
-// least 17 bytes, which bounds how many LSNs the rest can hold).
+// least kFrameHeaderSize + 1 bytes, which bounds how many LSNs the rest can hold).
 std::optional<std::uint64_t> find_next_frame(std::span<const std::byte> segment,
                                              std::uint64_t bad_offset, std::uint64_t last_lsn) {
   const std::uint64_t max_skipped = (segment.size() - bad_offset) / (wf::kFrameHeaderSize + 1) + 1;
@@ -126,6 +131,11 @@ Result<WalSegmentScan> scan_wal_segment(std::span<const std::byte> segment,
     if (frame.problem.empty()) {
       ++scan.frame_count;
       scan.last_lsn = frame.lsn;
+      scan.max_durable_lsn = std::max(scan.max_durable_lsn, frame.durable_lsn);
+      if (!scan.damages.empty()) {
+        WalDamage& latest = scan.damages.back();
+        latest.durable_after = std::max(latest.durable_after, frame.durable_lsn);
+      }
       ++expected_lsn;
       offset += frame.size;
       continue;
@@ -134,14 +144,20 @@ Result<WalSegmentScan> scan_wal_segment(std::span<const std::byte> segment,
     const bool zero_filled = all_zero(rest);
     const auto next = zero_filled ? std::nullopt : find_next_frame(segment, offset, scan.last_lsn);
     if (!next) {
-      scan.damages.push_back({WalDamageKind::TornTail, offset, rest.size(), scan.last_lsn, 0,
+      scan.damages.push_back({WalDamageKind::TornTail, offset, rest.size(), scan.last_lsn, 0, 0,
                               zero_filled ? std::string("zero-filled tail") : frame.problem});
       break;
     }
     expected_lsn = load_le(segment, *next + wf::kFrameLsnOffset, 8);
     scan.damages.push_back({WalDamageKind::Corruption, offset, *next - offset, scan.last_lsn,
-                            expected_lsn, frame.problem});
+                            expected_lsn, 0, frame.problem});
     offset = *next;
+  }
+  // Each damage has seen the frames up to the next damage; frames after that
+  // come after it too.
+  for (std::size_t i = scan.damages.size(); i-- > 1;) {
+    scan.damages[i - 1].durable_after =
+        std::max(scan.damages[i - 1].durable_after, scan.damages[i].durable_after);
   }
   return scan;
 }

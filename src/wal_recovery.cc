@@ -29,7 +29,14 @@ class Planner {
  public:
   Planner(std::span<const WalSegmentInput> segments, std::uint64_t snapshot_lsn,
           WalRecoveryMode mode)
-      : segments_(segments), mode_(mode), expected_(snapshot_lsn + 1) {}
+      : segments_(segments), mode_(mode), expected_(snapshot_lsn + 1) {
+    // durable_from_[i]: the highest durable LSN recorded in segments i.. .
+    durable_from_.assign(segments.size() + 1, 0);
+    for (std::size_t i = segments.size(); i-- > 0;) {
+      const auto& scan = segments[i].scan;
+      durable_from_[i] = std::max(durable_from_[i + 1], scan ? scan.value().max_durable_lsn : 0);
+    }
+  }
 
   Result<WalRecoveryPlan> run() {
     for (std::size_t i = 0; i < segments_.size() && !stopped_; ++i) {
@@ -65,6 +72,24 @@ class Planner {
     return boost::outcome_v2::success();
   }
 
+  // Damage no later frame saw synced: what a power loss leaves when unsynced
+  // frames reach the disk out of order. Like a torn tail, it and everything
+  // after it is dropped, except under AbsoluteConsistency.
+  Result<void> unsynced_damage(const std::string& path, const WalDamage& damage) {
+    const std::string what = fmt::format(
+        "{}: damaged log records at offset {} ({}) that no later record saw synced (the last "
+        "sync seen covers LSN {}): unsynced writes cut by a crash, dropped with every record "
+        "from LSN {} on",
+        path, damage.offset, damage.reason, damage.durable_after, damage.lsn_before + 1);
+    if (mode_ == WalRecoveryMode::AbsoluteConsistency) {
+      return fail(ErrorKind::TruncatedPayload, what);
+    }
+    plan_.bytes_dropped += damage.length;
+    plan_.notes.push_back(what);
+    stopped_ = true;
+    return boost::outcome_v2::success();
+  }
+
   Result<void> plan_segment(std::size_t index) {
     const WalSegmentInput& input = segments_[index];
     const bool last = index + 1 == segments_.size();
@@ -97,6 +122,11 @@ class Planner {
     for (const WalDamage& damage : scan.damages) {
       if (damage.kind == WalDamageKind::Corruption) {
         if (damage.lsn_after <= expected_) continue;  // every damaged LSN is already held
+        if (std::max(damage.durable_after, durable_from_[index + 1]) <= damage.lsn_before) {
+          IQDB_TRY(unsynced_damage(path, damage));
+          upto = damage.lsn_before;
+          break;
+        }
         IQDB_TRY(corruption(
             {ErrorKind::ChecksumMismatch,
              fmt::format("{}: corrupted log record at offset {} ({}), followed by valid records "
@@ -137,6 +167,7 @@ class Planner {
   std::span<const WalSegmentInput> segments_;
   WalRecoveryMode mode_;
   std::uint64_t expected_;  // the next LSN the recovered state needs
+  std::vector<std::uint64_t> durable_from_;
   bool stopped_ = false;
   WalRecoveryPlan plan_;
 };

@@ -15,6 +15,10 @@
 //   - A segment whose creation was cut short (shorter than its header, or all
 //     zero) never held a record: dropped if last (a torn tail), ignored if
 //     not. Any other bad header is corruption.
+//   - Damage followed by valid frames is corruption only if some later frame
+//     records (as its durable LSN) that the first damaged LSN had been
+//     synced. Otherwise it is unsynced writes a power loss cut, out of order:
+//     dropped with every frame after it, except in AbsoluteConsistency.
 //   - Corruption is refused, except in PointInTime (stop before it) and
 //     SkipCorruptedRecords (skip it).
 #ifndef IQDB_PERSIST_SRC_WAL_RECOVERY_H_

@@ -65,16 +65,23 @@ Result<void> WalWriter::write(std::span<const std::byte> bytes) {
   return boost::outcome_v2::success();
 }
 
-Result<std::uint64_t> WalWriter::append(std::span<const std::byte> body) {
+Result<std::uint64_t> WalWriter::append(std::span<const std::byte> body,
+                                        std::uint64_t durable_lsn) {
   if (body.empty() || body.size() > wf::kMaxBodyLength) {
     return fail(ErrorKind::InvalidArgument,
                 fmt::format("{}: a log record of {} bytes (expected 1..{})", path().string(),
                             body.size(), wf::kMaxBodyLength));
   }
   const std::uint64_t lsn = next_lsn_;
+  if (durable_lsn >= lsn) {
+    return fail(ErrorKind::InvalidArgument,
+                fmt::format("{}: durable LSN {} is not below the frame's LSN {}", path().string(),
+                            durable_lsn, lsn));
+  }
   frame_.resize(wf::kFrameHeaderSize + body.size());
   store_le(frame_, wf::kFrameLengthOffset, body.size(), 4);
   store_le(frame_, wf::kFrameLsnOffset, lsn, 8);
+  store_le(frame_, wf::kFrameDurableLsnOffset, durable_lsn, 8);
   std::memcpy(frame_.data() + wf::kFrameHeaderSize, body.data(), body.size());
   const auto covered = std::span<const std::byte>(frame_).subspan(wf::kFrameLengthOffset);
   store_le(frame_, wf::kFrameCrcOffset, crc32(covered), 4);

@@ -45,8 +45,11 @@ class WalWriter {
   ~WalWriter() = default;
 
   // Writes one frame holding `body` (1 ..= kMaxBodyLength bytes) and returns
-  // its LSN. Errors: InvalidArgument for a bad body length; Io.
-  [[nodiscard]] Result<std::uint64_t> append(std::span<const std::byte> body);
+  // its LSN. `durable_lsn` (< that LSN) is recorded in the frame: every frame
+  // of the log up to it is known to be on stable storage. Errors:
+  // InvalidArgument for a bad body length or durable LSN; Io.
+  [[nodiscard]] Result<std::uint64_t> append(std::span<const std::byte> body,
+                                             std::uint64_t durable_lsn);
 
   // Makes every appended frame durable. Errors: Io.
   [[nodiscard]] Result<void> sync();

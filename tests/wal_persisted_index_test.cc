@@ -217,6 +217,44 @@ TEST_F(WalPersistedIndexTest, SkipCorruptedRecordsKeepsTheValidRecordsAfterTheDa
   EXPECT_THAT(db.value().wal_replay().notes[0], HasSubstr(segment.string()));
 }
 
+// Frames written while a group commit's fsync runs are not yet synced; a power
+// loss may persist a later page and not an earlier one. Damage followed by
+// intact frames that never saw it synced is that, not corruption: the load
+// drops it (nothing there was acknowledged) instead of refusing to open.
+TEST_F(WalPersistedIndexTest, UnsyncedFramesLostOutOfOrderAreATornTailNotCorruption) {
+  config_.fsync_policy = FsyncPolicy::never();  // frames 3..6 written, never synced
+  {
+    Db db = create();
+    for (std::uint64_t id = 1; id <= 6; ++id) ASSERT_THAT(db.insert(id, vec(id)), IsOk());
+  }
+  const auto segment = last_segment();
+  const std::uint64_t frame_size = (std::filesystem::file_size(segment) - 48) / 6;
+  flip_byte(segment, 48 + 2 * frame_size + 40, 0x01);  // record 3 lost, 4..6 made it
+  config_.fsync_policy = FsyncPolicy::always();
+  {
+    auto db = load();
+    ASSERT_THAT(db, IsOk());
+    EXPECT_EQ(db.value().index().vectors(), (Content{{1, vec(1)}, {2, vec(2)}}));
+    EXPECT_EQ(db.value().wal_replay().frames_dropped, 3u);
+    EXPECT_TRUE(db.value().wal_replay().checkpointed);
+    ASSERT_FALSE(db.value().wal_replay().notes.empty());
+    EXPECT_THAT(db.value().wal_replay().notes[0], HasSubstr("no later record saw synced"));
+  }
+  config_.wal_recovery = WalRecoveryMode::AbsoluteConsistency;
+  EXPECT_THAT(load(), IsOk());  // the checkpoint left a clean log
+}
+
+TEST_F(WalPersistedIndexTest, DamageToRecordsALaterRecordSawSyncedIsCorruption) {
+  {
+    Db db = create();  // FsyncPolicy::always(): each record synced before the next
+    for (std::uint64_t id = 1; id <= 4; ++id) ASSERT_THAT(db.insert(id, vec(id)), IsOk());
+  }
+  const auto segment = last_segment();
+  const std::uint64_t frame_size = (std::filesystem::file_size(segment) - 48) / 4;
+  flip_byte(segment, 48 + 2 * frame_size + 40, 0x01);  // record 3; record 4 saw it synced
+  EXPECT_THAT(load(), IsError(ErrorKind::ChecksumMismatch, segment.string()));
+}
+
 // Failure mode 4: open_with() on an existing database must not wipe it.
 TEST_F(WalPersistedIndexTest, OpenWithRefusesAnExistingDatabaseUnlessAskedToOverwrite) {
   {

@@ -42,8 +42,10 @@ class WalReaderTest : public ::testing::Test {
     for (int i = 0; i < 5; ++i) {
       const std::string body = "record-" + std::to_string(i) + std::string(3 * i, 'z');
       frame_offsets_.push_back(writer.value()->size());
-      ASSERT_THAT(writer.value()->append(std::as_bytes(std::span(body.data(), body.size()))),
-                  IsOk());
+      const std::uint64_t durable = writer.value()->next_lsn() - 1;
+      ASSERT_THAT(
+          writer.value()->append(std::as_bytes(std::span(body.data(), body.size())), durable),
+          IsOk());
       bodies_.emplace(kFirstLsn + i, body);
     }
     ASSERT_THAT(writer.value()->close(), IsOk());
@@ -129,7 +131,7 @@ TEST_F(WalReaderTest, BadHeadersAreRefusedWithTheirKinds) {
   foreign[0] = std::byte{'X'};
   EXPECT_THAT(scan_wal_segment(foreign, "seg"), IsError(ErrorKind::BadMagic, "seg"));
   auto newer = segment_;
-  newer[wal_format::kVersionOffset] = std::byte{2};
+  newer[wal_format::kVersionOffset] = std::byte{wal_format::kVersion + 1};
   EXPECT_THAT(scan_wal_segment(newer, "seg"), IsError(ErrorKind::UnsupportedVersion, "seg"));
   auto damaged = segment_;
   damaged[wal_format::kFirstLsnOffset] ^= std::byte{1};

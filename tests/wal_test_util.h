@@ -24,7 +24,10 @@ inline std::vector<std::uint64_t> write_wal_segment(const std::filesystem::path&
   for (int i = 0; i < count; ++i) {
     offsets.push_back(writer.value()->size());
     const std::string body = "frame " + std::to_string(first_lsn + i);
-    EXPECT_THAT(writer.value()->append(std::as_bytes(std::span(body.data(), body.size()))), IsOk());
+    // As if each frame had been synced before the next was written.
+    const std::uint64_t durable = writer.value()->next_lsn() - 1;
+    EXPECT_THAT(writer.value()->append(std::as_bytes(std::span(body.data(), body.size())), durable),
+                IsOk());
   }
   EXPECT_THAT(writer.value()->close(), IsOk());
   return offsets;

@@ -37,7 +37,7 @@ TEST_F(WalWriterTest, AppendedFramesScanBackInOrderWithConsecutiveLsns) {
   ASSERT_THAT(writer, IsOk());
   const std::vector<std::string> bodies = {"a", "second", std::string(5000, 'x')};
   for (std::size_t i = 0; i < bodies.size(); ++i) {
-    auto lsn = writer.value()->append(body_of(bodies[i]));
+    auto lsn = writer.value()->append(body_of(bodies[i]), 0);
     ASSERT_THAT(lsn, IsOk());
     EXPECT_EQ(lsn.value(), 100 + i);
   }
@@ -67,8 +67,22 @@ TEST_F(WalWriterTest, AppendedFramesScanBackInOrderWithConsecutiveLsns) {
 TEST_F(WalWriterTest, EmptyOrOversizedBodyIsInvalidArgument) {
   auto writer = WalWriter::create(*default_file_system(), snapshot_, 1, 1, false);
   ASSERT_THAT(writer, IsOk());
-  EXPECT_THAT(writer.value()->append({}), IsError(ErrorKind::InvalidArgument, "0 bytes"));
+  EXPECT_THAT(writer.value()->append({}, 0), IsError(ErrorKind::InvalidArgument, "0 bytes"));
   EXPECT_EQ(writer.value()->next_lsn(), 1u);
+}
+
+TEST_F(WalWriterTest, DurableLsnIsRecordedAndMustBeBelowTheFramesLsn) {
+  auto writer = WalWriter::create(*default_file_system(), snapshot_, 1, 10, false);
+  ASSERT_THAT(writer, IsOk());
+  EXPECT_THAT(writer.value()->append(body_of("x"), 10),
+              IsError(ErrorKind::InvalidArgument, "durable LSN 10"));
+  ASSERT_THAT(writer.value()->append(body_of("x"), 9), IsOk());
+  ASSERT_THAT(writer.value()->close(), IsOk());
+  const auto bytes = read_file(wal_segment_path(snapshot_, 1));
+  auto scan = scan_wal_segment(bytes, "seg");
+  ASSERT_THAT(scan, IsOk());
+  EXPECT_EQ(scan.value().frame_count, 1u);
+  EXPECT_EQ(scan.value().max_durable_lsn, 9u);
 }
 
 TEST_F(WalWriterTest, ExistingSegmentIsNeverReopened) {
@@ -90,12 +104,12 @@ TEST_F(WalWriterTest, FailedSyncIsFatalForTheSegment) {
   auto fs = std::make_shared<FaultInjectionFileSystem>();
   auto writer = WalWriter::create(*fs, snapshot_, 1, 1, false);
   ASSERT_THAT(writer, IsOk());
-  ASSERT_THAT(writer.value()->append(body_of("x")), IsOk());
+  ASSERT_THAT(writer.value()->append(body_of("x"), 0), IsOk());
   fs->fail_nth(FsOp::Sync, 1);
   EXPECT_THAT(writer.value()->sync(), IsError(ErrorKind::Io, "injected"));
   fs->disarm();
   EXPECT_THAT(writer.value()->sync(), IsError(ErrorKind::Io, "no longer writable"));
-  EXPECT_THAT(writer.value()->append(body_of("y")), IsError(ErrorKind::Io, "no longer writable"));
+  EXPECT_THAT(writer.value()->append(body_of("y"), 0), IsError(ErrorKind::Io, "no longer writable"));
 }
 
 TEST_F(WalWriterTest, FailedWriteIsFatalForTheSegment) {
@@ -103,10 +117,10 @@ TEST_F(WalWriterTest, FailedWriteIsFatalForTheSegment) {
   auto writer = WalWriter::create(*fs, snapshot_, 1, 1, false);
   ASSERT_THAT(writer, IsOk());
   fs->fail_nth(FsOp::WriteAt, 1);
-  EXPECT_THAT(writer.value()->append(body_of("x")), IsError(ErrorKind::Io, "injected"));
+  EXPECT_THAT(writer.value()->append(body_of("x"), 0), IsError(ErrorKind::Io, "injected"));
   EXPECT_EQ(writer.value()->next_lsn(), 1u) << "a failed append consumes no LSN";
   fs->disarm();
-  EXPECT_THAT(writer.value()->append(body_of("x")), IsError(ErrorKind::Io, "no longer writable"));
+  EXPECT_THAT(writer.value()->append(body_of("x"), 0), IsError(ErrorKind::Io, "no longer writable"));
 }
 
 }  // namespace

@@ -138,7 +138,10 @@ class WalLog {
   std::string failure_;                // why commits are refused; empty while usable
   std::uint64_t next_segment_;
   std::uint64_t next_lsn_;     // the LSN the next record gets
-  std::uint64_t durable_lsn_;  // every record up to it is on stable storage
+  std::uint64_t durable_lsn_;  // every record up to it is on stable storage (or need not be)
+  // The highest LSN known synced, recorded in every frame (docs/FORMAT.md):
+  // recovery tells unsynced damage from corruption by it.
+  std::uint64_t synced_watermark_ = 0;
   bool syncing_ = false;       // a thread is syncing with the lock released
   bool checkpoint_due_ = false;
   bool checkpointing_ = false;  // a checkpoint waits for commits in flight; new ones wait
