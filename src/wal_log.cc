@@ -265,8 +265,11 @@ Result<void> WalLog::check_writable() const {
 }
 
 Result<void> WalLog::start_segment() {
+  // The header is synced whatever the policy (once per segment): a header
+  // lost while later pages of the segment survive would be indistinguishable
+  // from a damaged header, which refuses the load.
   auto writer = WalWriter::create(file_system_of(config_), config_.path, next_segment_, next_lsn_,
-                                  syncs(config_));
+                                  /*sync=*/true);
   if (!writer) {
     failure_ = writer.error().message();
     return writer.error();
@@ -284,18 +287,21 @@ Result<void> WalLog::start_segment() {
 Result<void> WalLog::wait_durable(std::unique_lock<std::mutex>& lock, std::uint64_t lsn) {
   while (durable_lsn_ < lsn) {
     IQDB_TRY(check_writable());
-    if (syncing_) {
+    if (syncing_upto_ >= lsn) {  // a sync in flight covers this record: join it
       changed_.wait(lock);
       continue;
     }
-    // Lead a group commit: one sync covers every record written so far.
-    syncing_ = true;
+    // Lead a group commit: one sync covers every record written so far, and
+    // the records that others append meanwhile get the next one (which may
+    // start before this one ends: the kernel merges concurrent syncs).
     const std::uint64_t target = next_lsn_ - 1;
+    syncing_upto_ = std::max(syncing_upto_, target);
+    ++syncs_in_flight_;
     WalWriter& writer = *writer_;
     lock.unlock();
     auto synced = writer.sync();
     lock.lock();
-    syncing_ = false;
+    --syncs_in_flight_;
     if (synced) {
       durable_lsn_ = std::max(durable_lsn_, target);
       synced_watermark_ = std::max(synced_watermark_, target);
@@ -313,23 +319,26 @@ Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const App
   changed_.wait(lock, [this] { return !checkpointing_; });
   IQDB_TRY(check_writable());
   if (!writer_) IQDB_TRY(start_segment());
-  body_.clear();
+  // The body is encoded after room for the frame header, so that the writer
+  // frames it in place.
+  frame_.assign(wal_format::kFrameHeaderSize, std::byte{0});
   if (as_batch) {
-    encode_batch(body_, ops);
+    encode_batch(frame_, ops);
   } else if (ops[0].kind == WalOp::Kind::Insert) {
     static const Metadata kNoMetadata;
-    encode_insert(body_, *ops[0].id, ops[0].vector,
+    encode_insert(frame_, *ops[0].id, ops[0].vector,
                   ops[0].metadata ? *ops[0].metadata : kNoMetadata);
   } else {
-    encode_remove(body_, *ops[0].id);
+    encode_remove(frame_, *ops[0].id);
   }
-  if (body_.size() > wal_format::kMaxBodyLength) {
+  const std::size_t body_size = frame_.size() - wal_format::kFrameHeaderSize;
+  if (body_size > wal_format::kMaxBodyLength) {
     return fail(ErrorKind::InvalidArgument,
                 fmt::format("{}: a log record of {} bytes exceeds the format's {} bytes: split "
                             "the batch",
-                            config_.path.string(), body_.size(), wal_format::kMaxBodyLength));
+                            config_.path.string(), body_size, wal_format::kMaxBodyLength));
   }
-  auto lsn = writer_->append(body_, synced_watermark_);
+  auto lsn = writer_->append_frame(frame_, synced_watermark_);
   if (!lsn) {
     failure_ = lsn.error().message();
     return lsn.error();
@@ -368,9 +377,9 @@ Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const App
 Result<void> WalLog::log_abort(std::unique_lock<std::mutex>& lock, std::uint64_t lsn,
                                std::uint32_t applied) {
   IQDB_TRY(check_writable());
-  body_.clear();
-  encode_abort(body_, lsn, applied);
-  auto abort_lsn = writer_->append(body_, synced_watermark_);
+  frame_.assign(wal_format::kFrameHeaderSize, std::byte{0});
+  encode_abort(frame_, lsn, applied);
+  auto abort_lsn = writer_->append_frame(frame_, synced_watermark_);
   if (!abort_lsn) {
     failure_ = abort_lsn.error().message();
     return abort_lsn.error();
@@ -399,7 +408,7 @@ Result<void> WalLog::checkpoint(const SaveSnapshot& save) {
       log.changed_.notify_all();
     }
   } reopen{*this};
-  changed_.wait(lock, [this] { return apply_turn_ == next_ticket_ && !syncing_; });
+  changed_.wait(lock, [this] { return apply_turn_ == next_ticket_ && syncs_in_flight_ == 0; });
   const std::uint64_t last_lsn = next_lsn_ - 1;
   IQDB_TRY(save(last_lsn));
   if (checkpoint_due_) replay_.checkpointed = true;

@@ -1,5 +1,6 @@
 #include "wal_writer.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -44,12 +45,14 @@ Result<std::unique_ptr<WalWriter>> WalWriter::create(FileSystem& fs,
 
 void WalWriter::set_failure(std::string why) {
   std::lock_guard lock(failure_mutex_);
+  if (failed_.load(std::memory_order_relaxed)) return;  // keep the first reason
   failure_ = std::move(why);
+  failed_.store(true, std::memory_order_release);
 }
 
 Result<void> WalWriter::check_usable() const {
+  if (!failed_.load(std::memory_order_acquire)) return boost::outcome_v2::success();
   std::lock_guard lock(failure_mutex_);
-  if (failure_.empty()) return boost::outcome_v2::success();
   return fail(ErrorKind::Io,
               fmt::format("{}: log segment no longer writable: {}", path().string(), failure_));
 }
@@ -67,10 +70,18 @@ Result<void> WalWriter::write(std::span<const std::byte> bytes) {
 
 Result<std::uint64_t> WalWriter::append(std::span<const std::byte> body,
                                         std::uint64_t durable_lsn) {
-  if (body.empty() || body.size() > wf::kMaxBodyLength) {
+  frame_.resize(wf::kFrameHeaderSize + body.size());
+  std::memcpy(frame_.data() + wf::kFrameHeaderSize, body.data(), body.size());
+  return append_frame(frame_, durable_lsn);
+}
+
+Result<std::uint64_t> WalWriter::append_frame(std::span<std::byte> frame,
+                                              std::uint64_t durable_lsn) {
+  const std::size_t body_size = frame.size() - std::min(frame.size(), wf::kFrameHeaderSize);
+  if (body_size == 0 || body_size > wf::kMaxBodyLength) {
     return fail(ErrorKind::InvalidArgument,
                 fmt::format("{}: a log record of {} bytes (expected 1..{})", path().string(),
-                            body.size(), wf::kMaxBodyLength));
+                            body_size, wf::kMaxBodyLength));
   }
   const std::uint64_t lsn = next_lsn_;
   if (durable_lsn >= lsn) {
@@ -78,14 +89,12 @@ Result<std::uint64_t> WalWriter::append(std::span<const std::byte> body,
                 fmt::format("{}: durable LSN {} is not below the frame's LSN {}", path().string(),
                             durable_lsn, lsn));
   }
-  frame_.resize(wf::kFrameHeaderSize + body.size());
-  store_le(frame_, wf::kFrameLengthOffset, body.size(), 4);
-  store_le(frame_, wf::kFrameLsnOffset, lsn, 8);
-  store_le(frame_, wf::kFrameDurableLsnOffset, durable_lsn, 8);
-  std::memcpy(frame_.data() + wf::kFrameHeaderSize, body.data(), body.size());
-  const auto covered = std::span<const std::byte>(frame_).subspan(wf::kFrameLengthOffset);
-  store_le(frame_, wf::kFrameCrcOffset, crc32(covered), 4);
-  IQDB_TRY(write(frame_));
+  store_le(frame, wf::kFrameLengthOffset, body_size, 4);
+  store_le(frame, wf::kFrameLsnOffset, lsn, 8);
+  store_le(frame, wf::kFrameDurableLsnOffset, durable_lsn, 8);
+  const auto covered = std::span<const std::byte>(frame).subspan(wf::kFrameLengthOffset);
+  store_le(frame, wf::kFrameCrcOffset, crc32(covered), 4);
+  IQDB_TRY(write(frame));
   ++next_lsn_;
   return lsn;
 }

@@ -11,13 +11,14 @@
 // have dropped the dirty pages: a retried fsync can succeed without the data).
 //
 // Thread-safety: callers serialise append() and close(); sync() may run
-// concurrently with one append() (group commit syncs while the next frame is
-// written).
+// concurrently with an append() and with other sync() calls (group commit
+// syncs while the next frame is written).
 #ifndef IQDB_PERSIST_SRC_WAL_WRITER_H_
 #define IQDB_PERSIST_SRC_WAL_WRITER_H_
 
 #include <cstdint>
 #include <filesystem>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -51,6 +52,11 @@ class WalWriter {
   [[nodiscard]] Result<std::uint64_t> append(std::span<const std::byte> body,
                                              std::uint64_t durable_lsn);
 
+  // The same without a copy: `frame` is kFrameHeaderSize bytes of room for
+  // the frame header (filled in here), followed by the body.
+  [[nodiscard]] Result<std::uint64_t> append_frame(std::span<std::byte> frame,
+                                                   std::uint64_t durable_lsn);
+
   // Makes every appended frame durable. Errors: Io.
   [[nodiscard]] Result<void> sync();
 
@@ -74,8 +80,9 @@ class WalWriter {
   std::uint64_t size_ = 0;
   void set_failure(std::string why);
 
+  std::atomic<bool> failed_{false};  // checked on every call without the mutex
   mutable std::mutex failure_mutex_;
-  std::string failure_;           // why the writer is unusable; empty while it is usable
+  std::string failure_;  // why the writer is unusable, once failed_
   std::vector<std::byte> frame_;  // reused: one write_at per frame
 };
 

@@ -37,7 +37,8 @@ class FileSystem;
 //   never():   no fsync at all. The rename is still atomic with respect to a
 //              process crash, but after a power loss the file may hold the
 //              previous snapshot or, on some file systems, be empty. Logged
-//              mutations survive a process crash, not a power loss.
+//              mutations survive a process crash, not a power loss (the log
+//              syncs only the header of each new segment).
 class FsyncPolicy {
  public:
   enum class Kind { Always, Periodic, Never };

@@ -9,8 +9,8 @@
 // Thread-safety: default_file_system() may be used from any thread. A
 // WritableFile or ReadableFile must not be used by two threads at once, except
 // that ReadableFile::read_at() may be called concurrently, and
-// WritableFile::sync() may run concurrently with one write_at() (a log's group
-// commit syncs while the next record is written).
+// WritableFile::sync() may run concurrently with one write_at() and with other
+// sync() calls (a log's group commit syncs while the next record is written).
 #ifndef IQDB_PERSIST_FILE_SYSTEM_H_
 #define IQDB_PERSIST_FILE_SYSTEM_H_
 

@@ -142,14 +142,16 @@ class WalLog {
   // The highest LSN known synced, recorded in every frame (docs/FORMAT.md):
   // recovery tells unsynced damage from corruption by it.
   std::uint64_t synced_watermark_ = 0;
-  bool syncing_ = false;       // a thread is syncing with the lock released
+  // Syncs run with the lock released: how many, and the highest LSN one covers.
+  int syncs_in_flight_ = 0;
+  std::uint64_t syncing_upto_ = 0;
   bool checkpoint_due_ = false;
   bool checkpointing_ = false;  // a checkpoint waits for commits in flight; new ones wait
   // Commits apply in the order they were logged: each takes a ticket when it
   // appends and applies when apply_turn_ reaches it.
   std::uint64_t next_ticket_ = 0;
   std::uint64_t apply_turn_ = 0;
-  std::vector<std::byte> body_;  // reused encode buffer, under mutex_
+  std::vector<std::byte> frame_;  // reused frame buffer (header room + body), under mutex_
 
   bool stopping_ = false;
   std::condition_variable flusher_wakeup_;
