@@ -31,7 +31,7 @@ using AbortedOps = std::unordered_map<std::uint64_t, std::uint32_t>;
 // Applies the frames of one replay range: the validated second pass.
 class Replayer {
  public:
-  Replayer(const ApplyOp& apply, WalReplayReport& report) : apply_(apply), report_(report) {}
+  Replayer(ApplyOp apply, WalReplayReport& report) : apply_(apply), report_(report) {}
 
   // Pass one: the Abort records of the range (each names an earlier LSN).
   Result<void> collect_aborts(const OpenedWalSegment& segment, const WalReplayRange& range) {
@@ -107,7 +107,7 @@ class Replayer {
     return boost::outcome_v2::success();
   }
 
-  const ApplyOp& apply_;
+  ApplyOp apply_;  // only used while recover() runs
   WalReplayReport& report_;
   DecodedRecord record_;
   AbortedOps aborted_;
@@ -288,7 +288,7 @@ Result<void> WalLog::wait_durable(std::unique_lock<std::mutex>& lock, std::uint6
   while (durable_lsn_ < lsn) {
     IQDB_TRY(check_writable());
     if (syncing_upto_ >= lsn) {  // a sync in flight covers this record: join it
-      changed_.wait(lock);
+      wait_for_change(lock);
       continue;
     }
     // Lead a group commit: one sync covers every record written so far, and
@@ -308,7 +308,7 @@ Result<void> WalLog::wait_durable(std::unique_lock<std::mutex>& lock, std::uint6
     } else {
       failure_ = synced.error().message();
     }
-    changed_.notify_all();
+    notify_waiters();
   }
   return boost::outcome_v2::success();
 }
@@ -316,7 +316,7 @@ Result<void> WalLog::wait_durable(std::unique_lock<std::mutex>& lock, std::uint6
 Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const ApplyOp& apply) {
   for (const WalOp& op : ops) IQDB_TRY(check_encodable(op));
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [this] { return !checkpointing_; });
+  await(lock, [this] { return !checkpointing_; });
   IQDB_TRY(check_writable());
   if (!writer_) IQDB_TRY(start_segment());
   // The body is encoded after room for the frame header, so that the writer
@@ -350,7 +350,7 @@ Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const App
     WalLog& log;
     ~PassTurn() {
       ++log.apply_turn_;
-      log.changed_.notify_all();
+      log.notify_waiters();
     }
   } pass_turn{*this};
 
@@ -358,7 +358,7 @@ Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const App
   if (config_.fsync_policy.kind() == FsyncPolicy::Kind::Always) {
     durable = wait_durable(lock, lsn.value());
   }
-  changed_.wait(lock, [&] { return apply_turn_ == ticket; });
+  await(lock, [&] { return apply_turn_ == ticket; });
   if (!durable) return durable;
   AppliedOps applied;
   try {
@@ -398,17 +398,17 @@ Result<void> WalLog::sync() {
 
 Result<void> WalLog::checkpoint(const SaveSnapshot& save) {
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [this] { return !checkpointing_; });
+  await(lock, [this] { return !checkpointing_; });
   // New commits wait from here on, so that the ones in flight can drain.
   checkpointing_ = true;
   struct Reopen {
     WalLog& log;
     ~Reopen() {
       log.checkpointing_ = false;
-      log.changed_.notify_all();
+      log.notify_waiters();
     }
   } reopen{*this};
-  changed_.wait(lock, [this] { return apply_turn_ == next_ticket_ && syncs_in_flight_ == 0; });
+  await(lock, [this] { return apply_turn_ == next_ticket_ && syncs_in_flight_ == 0; });
   const std::uint64_t last_lsn = next_lsn_ - 1;
   IQDB_TRY(save(last_lsn));
   if (checkpoint_due_) replay_.checkpointed = true;

@@ -194,7 +194,8 @@ class PersistedIndex {
     };
   }
 
-  detail::ApplyOp applier() {
+  // Applies one op to the index, as detail::ApplyOp expects.
+  auto applier() {
     return [this](const WalOp& op) -> Result<void> {
       if (op.kind == WalOp::Kind::Remove) return from_index(index_.remove(*op.id));
       static const Metadata kNoMetadata;

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "iqdb/persist/config.h"
+#include "iqdb/persist/detail/function_ref.h"
 #include "iqdb/persist/detail/wal_op.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/wal.h"
@@ -51,7 +52,7 @@ class WalWriter;
 namespace iqdb::persist::detail {
 
 // Applies one op to the index; an error is the index's refusal.
-using ApplyOp = std::function<Result<void>(const WalOp& op)>;
+using ApplyOp = FunctionRef<Result<void>(const WalOp& op)>;
 // Saves a snapshot of the index whose header records `wal_lsn`.
 using SaveSnapshot = std::function<Result<void>(std::uint64_t wal_lsn)>;
 
@@ -129,11 +130,27 @@ class WalLog {
                          std::uint32_t applied);
   void run_flusher();
 
+  // Waiting on changed_, counted so that an uncontended commit skips the
+  // broadcast (notify_waiters() with nobody waiting does nothing).
+  void wait_for_change(std::unique_lock<std::mutex>& lock) {
+    ++waiters_;
+    changed_.wait(lock);
+    --waiters_;
+  }
+  template <class Ready>
+  void await(std::unique_lock<std::mutex>& lock, Ready ready) {
+    while (!ready()) wait_for_change(lock);
+  }
+  void notify_waiters() {
+    if (waiters_ > 0) changed_.notify_all();
+  }
+
   const PersistConfig config_;
   WalReplayReport replay_;
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;  // turns, durability, syncs finishing
+  int waiters_ = 0;                  // threads waiting on changed_
   std::unique_ptr<WalWriter> writer_;  // null until the first commit after recovery
   std::string failure_;                // why commits are refused; empty while usable
   std::uint64_t next_segment_;
