@@ -4,10 +4,16 @@
 //   BM_CrcFloor / BM_LoadEager          per thread count (/threads:T)
 //   BM_LoadNaive                        read-everything + CRC + copy loader
 //   BM_WriteFsyncFloor / BM_SaveAlways  per snapshot size (/vectors:N)
+//   BM_WalAppendFloor / BM_WalInsertNever   one logged insert per iteration
+//   BM_WalSyncFloor / BM_WalInsertAlways    the same, synced; per thread count (/threads:T)
+//   BM_WalBatchFloor / BM_WalBatch64        64 inserts, one sync per iteration
+//   BM_WalScanFloor / BM_WalReplay          a load replaying a log of N inserts
+//   BM_WalPlainSave / BM_WalCheckpoint  per index size (/vectors:N)
 // Names are stable: scripts pair them across releases.
 #ifndef IQDB_BENCHMARKS_BENCHMARKS_H_
 #define IQDB_BENCHMARKS_BENCHMARKS_H_
 
+#include <cstdint>
 #include <filesystem>
 #include <vector>
 
@@ -25,6 +31,27 @@ void register_load_benchmarks(const std::vector<SnapshotFile>& files);
 void register_save_benchmarks(const std::vector<SnapshotFile>& files,
                               const std::filesystem::path& dir, double min_time);
 void remove_save_files(const std::filesystem::path& dir);
+
+// The sizes of the write-ahead-log benchmarks, scaled from --vectors (N):
+// the replayed log holds max(1000, N/5) inserts; the checkpointed index has N
+// vectors plus max(1, N/10) inserted through the log (1,000,000 + 100,000 at
+// the default scale).
+struct WalBenchSizes {
+  std::uint64_t replay_records = 0;
+  std::uint64_t checkpoint_base = 0;
+  std::uint64_t checkpoint_extra = 0;
+
+  std::uint64_t checkpoint_vectors() const { return checkpoint_base + checkpoint_extra; }
+};
+WalBenchSizes wal_bench_sizes(std::uint64_t vectors);
+
+// The write-ahead-log benchmarks (wal_benchmarks.cc). Their files go to `dir`,
+// named "wal-*"; remove_wal_files() deletes them. A positive
+// `checkpoint_min_time` (seconds) overrides --benchmark_min_time for the
+// checkpoint pair, whose iterations take about as long as a save.
+void register_wal_benchmarks(const std::filesystem::path& dir, std::uint64_t vectors,
+                             std::uint32_t dim, double checkpoint_min_time);
+void remove_wal_files(const std::filesystem::path& dir);
 
 }  // namespace iqdb::bench
 

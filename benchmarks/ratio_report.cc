@@ -12,7 +12,7 @@ namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
 
-enum class Unit { Times, Percent, MiB };
+enum class Unit { Times, Percent, MiB, PerSecond };
 
 struct Target {
   bool at_most = true;
@@ -25,6 +25,7 @@ std::string format_value(double value, Unit unit) {
       return value >= 100 ? fmt::format("{:.0f}x", value) : fmt::format("{:.2f}x", value);
     case Unit::Percent: return fmt::format("{:.1f}%", value * 100);
     case Unit::MiB: return fmt::format("{:.2f} MiB", value);
+    case Unit::PerSecond: return fmt::format("{:.2f} M/s", value / 1e6);
   }
   return {};
 }
@@ -111,7 +112,10 @@ bool CollectingReporter::ReportContext(const Context& context) {
 void CollectingReporter::ReportRuns(const std::vector<Run>& runs) {
   for (const Run& run : runs) {
     if (run.error_occurred) continue;
-    const std::string key = run.run_name.function_name + "/" + run.run_name.args;
+    std::string key = run.run_name.function_name;
+    for (const std::string* part : {&run.run_name.args, &run.run_name.threads}) {
+      if (!part->empty()) key += "/" + *part;
+    }
     const double seconds =
         run.GetAdjustedRealTime() / benchmark::GetTimeUnitMultiplier(run.time_unit);
     Collected& entry = collected_[key];
@@ -208,6 +212,39 @@ bool print_ratio_report(std::ostream& out, const std::map<std::string, Measured>
     report.line(fmt::format("SaveAlways extra anon memory [{}]", vectors),
                 report.counter(sized("BM_SaveAlways", vectors), "extra_anon_MiB"), Unit::MiB,
                 Target{true, 64});
+  }
+
+  // Write-ahead log. Speeds are records per second over the same records per
+  // iteration: speed(a) / speed(b) = time(b) / time(a).
+  report.line("WalInsertNever speed / WalAppendFloor speed",
+              report.ratio("BM_WalAppendFloor", "BM_WalInsertNever"), Unit::Percent,
+              Target{false, 0.85});
+  const std::string sync_floor1 = threaded("BM_WalSyncFloor", 1);
+  const std::string always1 = threaded("BM_WalInsertAlways", 1);
+  report.line("WalInsertAlways/1 speed / WalSyncFloor/1 speed", report.ratio(sync_floor1, always1),
+              Unit::Percent, Target{false, 0.9});
+  report.line("WalBatch64 speed / WalBatchFloor speed",
+              report.ratio("BM_WalBatchFloor", "BM_WalBatch64"), Unit::Percent,
+              Target{false, 0.85});
+  report.line("WalInsertAlways/2 speed / WalInsertAlways/1 speed",
+              report.ratio(always1, threaded("BM_WalInsertAlways", 2)), Unit::Times,
+              Target{false, 1.5});
+  report.line("WalSyncFloor/2 speed / WalSyncFloor/1 speed",
+              report.ratio(sync_floor1, threaded("BM_WalSyncFloor", 2)), Unit::Times, std::nullopt);
+  {
+    const auto records = report.counter("BM_WalReplay", "records");
+    const auto seconds = report.seconds("BM_WalReplay");
+    report.line(fmt::format("WalReplay records/s [{:.0f} records]", records.value_or(0)),
+                records && seconds ? std::optional(*records / *seconds) : std::nullopt,
+                Unit::PerSecond, Target{false, 2e6});
+  }
+  report.line("WalReplay speed / WalScanFloor speed",
+              report.ratio("BM_WalScanFloor", "BM_WalReplay"), Unit::Percent, std::nullopt);
+  if (setup.checkpoint_vectors != 0) {
+    const std::uint64_t v = setup.checkpoint_vectors;
+    report.line(fmt::format("WalCheckpoint / WalPlainSave [{}]", v),
+                report.ratio(sized("BM_WalCheckpoint", v), sized("BM_WalPlainSave", v)),
+                Unit::Times, Target{true, 1.2});
   }
 
   fmt::print(out, "Raw real times per iteration:\n");

@@ -22,8 +22,9 @@ struct Measured {
 };
 
 // Forwards everything to the display reporter chosen by --benchmark_format and
-// keeps each result, keyed by "<function>/<args>" (e.g. "BM_LoadSkip/vectors:1000"),
-// without the /real_time suffix. Failed runs are not kept.
+// keeps each result, keyed by "<function>/<args>/<threads>" without the empty
+// parts and the /real_time suffix (e.g. "BM_LoadSkip/vectors:1000",
+// "BM_WalInsertAlways/threads:2", "BM_WalAppendFloor"). Failed runs are not kept.
 class CollectingReporter final : public benchmark::BenchmarkReporter {
  public:
   // `display` must outlive this reporter.
@@ -54,6 +55,7 @@ struct ReportSetup {
   std::uint64_t small_vectors = 0;  // 0: no small snapshot
   std::uint64_t small_file_bytes = 0;
   std::uint32_t dim = 0;
+  std::uint64_t checkpoint_vectors = 0;  // the index BM_WalCheckpoint and BM_WalPlainSave save
 };
 
 // Prints one line per pair whose two sides both ran, then the raw times.
