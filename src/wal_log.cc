@@ -229,11 +229,10 @@ Result<std::unique_ptr<WalLog>> WalLog::recover(const PersistConfig& config,
   }
   // What was replayed may exist only in the page cache (the writer died
   // before syncing it). The next segment continues after it, so it must be
-  // durable first, or a power loss would leave a gap in the LSN sequence.
-  if (syncs(config)) {
-    for (const WalReplayRange& range : plan.replay) {
-      IQDB_TRY(fs.sync_file(segments[range.segment].input.path));
-    }
+  // durable first, or a power loss would leave a gap in the LSN sequence that
+  // refuses the load. Whatever the policy: once per load, not per write.
+  for (const WalReplayRange& range : plan.replay) {
+    IQDB_TRY(fs.sync_file(segments[range.segment].input.path));
   }
 
   IQDB_TRY_ASSIGN(const auto numbers, list_wal_segments(fs, config.path));

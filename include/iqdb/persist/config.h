@@ -38,7 +38,8 @@ class FileSystem;
 //              process crash, but after a power loss the file may hold the
 //              previous snapshot or, on some file systems, be empty. Logged
 //              mutations survive a process crash, not a power loss (the log
-//              syncs only the header of each new segment).
+//              syncs only a new segment's header, and on load what it
+//              replayed, so that a power loss cannot make it unreadable).
 class FsyncPolicy {
  public:
   enum class Kind { Always, Periodic, Never };
