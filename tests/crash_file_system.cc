@@ -25,13 +25,17 @@ struct PendingChange {
 struct Inode {
   std::vector<std::byte> visible;
   std::vector<std::byte> durable;
-  std::vector<PendingChange> unsynced;  // in issue order; replayed by a torn power loss
+  // In issue order; replayed by a TornPrefix or AnySubset power loss.
+  std::vector<PendingChange> unsynced;
 
   void write(std::uint64_t offset, std::span<const std::byte> bytes) {
     if (offset + bytes.size() > visible.size()) visible.resize(offset + bytes.size());
     std::copy(bytes.begin(), bytes.end(), visible.begin() + static_cast<std::ptrdiff_t>(offset));
   }
 };
+
+// The unit of write-back for PowerLoss::UnsyncedData::AnySubset.
+constexpr std::uint64_t kPageSize = 4096;
 
 using Namespace = std::map<std::string, std::shared_ptr<Inode>>;
 
@@ -335,6 +339,26 @@ void CrashFileSystem::simulate_power_loss(PowerLoss what) {
         const std::size_t cut =
             i + 1 < k ? change.bytes.size() : state.random_below(change.bytes.size() + 1);
         inode->write(change.offset, std::span(change.bytes).first(cut));
+      }
+      inode->durable = inode->visible;
+    } else if (what.data == PowerLoss::UnsyncedData::AnySubset) {
+      for (const PendingChange& change : inode->unsynced) {
+        if (!change.is_write) {
+          if (state.random_below(2) == 1) inode->visible.resize(change.offset);
+          continue;
+        }
+        // Piece by piece, cut at the file's page boundaries.
+        std::uint64_t at = change.offset;
+        const std::uint64_t end = change.offset + change.bytes.size();
+        while (at < end) {
+          const std::uint64_t piece_end = std::min(end, (at / kPageSize + 1) * kPageSize);
+          if (state.random_below(2) == 1) {
+            inode->write(at, std::span(change.bytes)
+                                 .subspan(static_cast<std::size_t>(at - change.offset),
+                                          static_cast<std::size_t>(piece_end - at)));
+          }
+          at = piece_end;
+        }
       }
       inode->durable = inode->visible;
     }

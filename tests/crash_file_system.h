@@ -82,6 +82,18 @@ struct PowerLoss {
                  // issue order, survives; the last kept write may be cut part-way.
                  // (Real write-back may persist pages in any order; this models
                  // in-order write-back interrupted by the power cut.)
+    AnySubset,   // write-back in any order: each unsynced truncate, and each
+                 // piece of an unsynced write that lies within one 4096-byte
+                 // page of the file (most writes are one piece), survives or
+                 // is lost on its own coin flip; the survivors are applied in
+                 // issue order onto the durable bytes. So a later write may
+                 // survive an earlier one, a write spanning pages may keep any
+                 // of its pages, and bytes no surviving change covers read as
+                 // they were durable (zeros past the durable end). This is
+                 // harsher than a real page cache, which writes back whole
+                 // pages (a page holding two writes keeps both or the older
+                 // only), but no harsher than what a reader of unsynced data
+                 // may assume: nothing about which unsynced bytes survive.
   };
   // Directory changes made since the directory's last sync_dir().
   enum class UnsyncedEntries {
@@ -95,7 +107,8 @@ struct PowerLoss {
 
 class CrashFileSystem final : public FileSystem {
  public:
-  // `seed` drives every random choice (torn-write lengths, torn prefixes).
+  // `seed` drives every random choice (torn-write lengths, torn prefixes, the
+  // survivors of an AnySubset power loss).
   explicit CrashFileSystem(std::uint64_t seed = 1);
   ~CrashFileSystem() override;
   CrashFileSystem(const CrashFileSystem&) = delete;

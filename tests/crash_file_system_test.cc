@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstddef>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,8 +31,9 @@ class CrashFileSystemTest : public ::testing::Test {
   CrashFileSystemTest() { fs_.create_dir("/db"); }
 
   // The whole file as its reader sees it now, or the open error.
-  Result<std::string> contents(const std::filesystem::path& path) {
-    IQDB_TRY_ASSIGN(auto file, fs_.open_readable(path));
+  Result<std::string> contents(const std::filesystem::path& path) { return contents(path, fs_); }
+  static Result<std::string> contents(const std::filesystem::path& path, CrashFileSystem& fs) {
+    IQDB_TRY_ASSIGN(auto file, fs.open_readable(path));
     std::vector<std::byte> bytes(file->size());
     IQDB_TRY(file->read_at(0, bytes));
     return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
@@ -165,6 +167,95 @@ TEST_F(CrashFileSystemTest, TornPowerLossKeepsAPrefixOfTheUnsyncedWrites) {
     if (survived.size() > 6 && survived.size() < full.size()) saw_partial = true;
   }
   EXPECT_TRUE(saw_partial);
+}
+
+TEST_F(CrashFileSystemTest, AnySubsetPowerLossKeepsAnySubsetOfTheUnsyncedWrites) {
+  // Three unsynced writes at distinct offsets after a synced prefix: every
+  // subset may survive (a later write without an earlier one included), each
+  // write whole or not at all, and the synced bytes always.
+  const std::string pieces[] = {"aaaa", "bbbb", "cccc"};
+  std::set<std::string> seen;
+  for (std::uint64_t seed = 1; seed <= 64; ++seed) {
+    CrashFileSystem fs(seed);
+    fs.create_dir("/db");
+    auto file = fs.create_new("/db/a").value();
+    ASSERT_THAT(fs.sync_dir("/db"), IsOk());
+    ASSERT_THAT(file->write_at(0, bytes_of("SYNCED")), IsOk());
+    ASSERT_THAT(file->sync(), IsOk());
+    for (std::size_t i = 0; i < 3; ++i) {
+      ASSERT_THAT(file->write_at(6 + 4 * i, bytes_of(pieces[i])), IsOk());
+    }
+
+    fs.simulate_power_loss({.data = PowerLoss::UnsyncedData::AnySubset});
+
+    const std::string survived = contents("/db/a", fs).value();
+    ASSERT_GE(survived.size(), 6u) << "seed " << seed;
+    ASSERT_EQ(survived.substr(0, 6), "SYNCED") << "seed " << seed;
+    // Which writes survived: each 4-byte slot holds its write or zeros, and
+    // the file ends with the last surviving write.
+    std::string mask;
+    for (std::size_t i = 0; i < 3; ++i) {
+      const std::string slot = survived.size() > 6 + 4 * i ? survived.substr(6 + 4 * i, 4) : "";
+      if (slot == pieces[i]) {
+        mask += '1';
+      } else {
+        ASSERT_TRUE(slot.empty() || slot == std::string(4, '\0'))
+            << "seed " << seed << ": write " << i << " partly survived: " << survived;
+        mask += '0';
+      }
+    }
+    ASSERT_EQ(survived.size(), 6 + 4 * (mask.find_last_of('1') + 1)) << "seed " << seed;
+    seen.insert(mask);
+  }
+  EXPECT_TRUE(seen.contains("010") || seen.contains("001") || seen.contains("011") ||
+              seen.contains("101"))
+      << "no later write survived an earlier lost one";
+  EXPECT_EQ(seen.size(), 8u) << "every subset shows up across 64 seeds";
+}
+
+TEST_F(CrashFileSystemTest, AnySubsetPowerLossTreatsPagesOfOneWriteAndTruncatesSeparately) {
+  // A write spanning a page boundary may keep either page alone; a truncate
+  // may be lost while a later write survives.
+  bool saw_second_page_only = false;
+  bool saw_first_page_only = false;
+  bool saw_lost_truncate = false;
+  for (std::uint64_t seed = 1; seed <= 64; ++seed) {
+    CrashFileSystem fs(seed);
+    fs.create_dir("/db");
+    auto file = fs.create_new("/db/a").value();
+    ASSERT_THAT(fs.sync_dir("/db"), IsOk());
+    ASSERT_THAT(file->write_at(0, bytes_of(std::string(100, 'd'))), IsOk());
+    ASSERT_THAT(file->sync(), IsOk());
+    ASSERT_THAT(file->truncate(50), IsOk());
+    // 200 bytes from offset 4000: 96 in page 0, 104 in page 1.
+    ASSERT_THAT(file->write_at(4000, bytes_of(std::string(200, 'w'))), IsOk());
+
+    fs.simulate_power_loss({.data = PowerLoss::UnsyncedData::AnySubset});
+
+    const std::string survived = contents("/db/a", fs).value();
+    const bool first = survived.size() > 4000 && survived[4000] == 'w';
+    const bool second = survived.size() == 4200 && survived[4096] == 'w';
+    if (survived.size() == 4200) {
+      ASSERT_EQ(survived.substr(4000, 96), first ? std::string(96, 'w') : std::string(96, '\0'));
+      ASSERT_EQ(survived.substr(4096, 104),
+                second ? std::string(104, 'w') : std::string(104, '\0'));
+    } else if (survived.size() == 4096) {
+      ASSERT_TRUE(first) << "seed " << seed;
+    } else {
+      ASSERT_FALSE(first || second) << "seed " << seed;
+    }
+    // Bytes [50, 100) are 'd' while the truncate is lost, zeros (or gone) once it survives.
+    const bool truncated = survived.size() == 50 || (survived.size() > 100 && survived[50] == '\0');
+    if (!truncated) {
+      ASSERT_EQ(survived.substr(0, 100), std::string(100, 'd')) << "seed " << seed;
+    }
+    if (second && !first) saw_second_page_only = true;
+    if (first && !second) saw_first_page_only = true;
+    if (!truncated && (first || second)) saw_lost_truncate = true;
+  }
+  EXPECT_TRUE(saw_second_page_only);
+  EXPECT_TRUE(saw_first_page_only);
+  EXPECT_TRUE(saw_lost_truncate);
 }
 
 TEST_F(CrashFileSystemTest, CrashAfterStopsTheNthMutatingCallAndEveryLaterCall) {
