@@ -1,6 +1,7 @@
 // Helpers shared by the tests: a per-test temporary directory, whole-file
 // read/write and corruption helpers, and matchers that check a Result's
-// specific ErrorKind and message (never merely "not ok").
+// specific ErrorKind and message (never merely "not ok"), and kSanitized for
+// tests that do less work under a sanitizer.
 //
 //   TempDir dir;
 //   flip_byte(dir.file("x.iqdb"), 100, 0x01);
@@ -43,6 +44,20 @@ void PrintTo(const Result<T>& result, std::ostream* os) {
 }  // namespace iqdb::persist
 
 namespace iqdb::persist::test {
+
+// Whether this build runs under AddressSanitizer or ThreadSanitizer (GCC's
+// macros, or Clang's __has_feature), which run the same code many times slower.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+#else
+inline constexpr bool kSanitized = false;
+#endif
 
 // A fresh directory under the system temp directory, removed with its contents.
 class TempDir {

@@ -60,7 +60,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
-#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -71,21 +70,10 @@
 #include "iqdb/persist.h"
 #include "mock_indexes.h"
 #include "test_util.h"
+#include "wal_workload.h"
 
 namespace iqdb::persist::test {
 namespace {
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
 
 // Full sweeps in optimised builds; smaller ones in Debug and sanitizer builds,
 // which run the same code 5 to 20 times slower.
@@ -96,37 +84,10 @@ constexpr bool kFullSweeps = false;
 #endif
 
 using Db = PersistedIndex<StreamMapIndex>;
-using State = std::map<std::uint64_t, std::vector<float>>;
-
-constexpr std::size_t kDim = 4;
 constexpr DistanceMetric kMetric = DistanceMetric::Euclidean;
 const std::filesystem::path kDir = "/db";
 const std::filesystem::path kPath = "/db/x.iqdb";
 constexpr std::uint64_t kFreshId = 1'000'000;  // never used by a workload
-
-// SplitMix64: small, and the same sequence on every platform.
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  std::uint64_t below(std::uint64_t bound) { return next() % bound; }
-  bool chance(int percent) { return below(100) < static_cast<std::uint64_t>(percent); }
-  float unit() { return static_cast<float>(next() >> 40) / static_cast<float>(1 << 24) - 0.5f; }
-
- private:
-  std::uint64_t state_;
-};
-
-struct Mutation {
-  bool insert = true;
-  std::uint64_t id = 0;
-  std::vector<float> vector;  // Insert only; kDim floats, or fewer to be refused
-};
 
 enum class OpKind { Insert, Remove, Batch, Checkpoint, Save, Reload };
 
@@ -173,54 +134,6 @@ std::string describe(const State& state) {
   return fmt::format("{{{}}}", fmt::join(ids, ","));
 }
 
-// Applies `mutations` in order until the model index refuses one (checked like
-// StreamMapIndex: dimension first, then presence); the ones before it stay.
-std::optional<ErrorKind> apply_mutations(State& state, const std::vector<Mutation>& mutations) {
-  for (const Mutation& m : mutations) {
-    if (m.insert) {
-      if (m.vector.size() != kDim) return ErrorKind::DimensionMismatch;
-      if (!state.emplace(m.id, m.vector).second) return ErrorKind::DuplicateId;
-    } else if (state.erase(m.id) == 0) {
-      return ErrorKind::IdNotFound;
-    }
-  }
-  return std::nullopt;
-}
-
-// An id not in `state`, small enough that removed ids come back.
-std::uint64_t absent_id(Rng& rng, const State& state) {
-  const std::uint64_t range = 2 * state.size() + 8;
-  for (;;) {
-    const std::uint64_t id = 1 + rng.below(range);
-    if (!state.contains(id)) return id;
-  }
-}
-
-std::uint64_t present_id(Rng& rng, const State& state) {
-  auto it = state.begin();
-  std::advance(it, static_cast<std::ptrdiff_t>(rng.below(state.size())));
-  return it->first;
-}
-
-std::vector<float> random_vector(Rng& rng, std::size_t dim = kDim) {
-  std::vector<float> vector(dim);
-  for (float& v : vector) v = rng.unit();
-  return vector;
-}
-
-Mutation insert_of(std::uint64_t id, std::vector<float> vector) {
-  return {true, id, std::move(vector)};
-}
-Mutation remove_of(std::uint64_t id) { return {false, id, {}}; }
-
-// A mutation the index refuses on `state`.
-Mutation refused_mutation(Rng& rng, const State& state) {
-  const auto pick = rng.below(3);
-  if (pick == 0 && !state.empty()) return insert_of(present_id(rng, state), random_vector(rng));
-  if (pick == 1) return insert_of(absent_id(rng, state), random_vector(rng, kDim - 1));
-  return remove_of(absent_id(rng, state));
-}
-
 Op next_op(Rng& rng, const State& state) {
   Op op;
   const auto roll = rng.below(100);
@@ -238,20 +151,7 @@ Op next_op(Rng& rng, const State& state) {
     op.mutations.push_back(remove_of(absent_id(rng, state)));
   } else if (roll < 80) {
     op.kind = OpKind::Batch;
-    State scratch = state;
-    const auto n = 2 + rng.below(4);
-    for (std::uint64_t i = 0; i < n; ++i) {
-      Mutation m;
-      if (rng.chance(15)) {
-        m = refused_mutation(rng, scratch);
-      } else if (scratch.empty() || rng.chance(60)) {
-        m = insert_of(absent_id(rng, scratch), random_vector(rng));
-      } else {
-        m = remove_of(present_id(rng, scratch));
-      }
-      (void)apply_mutations(scratch, {m});
-      op.mutations.push_back(std::move(m));
-    }
+    op.mutations = random_batch(rng, state);
   } else if (roll < 88) {
     op.kind = OpKind::Checkpoint;
   } else if (roll < 93) {
@@ -293,17 +193,7 @@ Result<void> execute(std::optional<Db>& db, const Op& op, const PersistConfig& c
   switch (op.kind) {
     case OpKind::Insert: return db->insert(op.mutations[0].id, op.mutations[0].vector);
     case OpKind::Remove: return db->remove(op.mutations[0].id);
-    case OpKind::Batch: {
-      WriteBatch batch;
-      for (const Mutation& m : op.mutations) {
-        if (m.insert) {
-          batch.insert(m.id, m.vector);
-        } else {
-          batch.remove(m.id);
-        }
-      }
-      return db->apply_batch(batch);
-    }
+    case OpKind::Batch: return db->apply_batch(batch_of(op.mutations));
     case OpKind::Checkpoint: return db->checkpoint();
     case OpKind::Save: return db->save();
     case OpKind::Reload: {
@@ -875,68 +765,31 @@ TEST(WalCrashTest, FsyncNeverLoadsAfterAPowerLossThatKeptALaterPageOfALogSegment
   EXPECT_TRUE(again.value().index().vectors().contains(kFreshId));
 }
 
-TEST(WalCrashTest, FsyncAlwaysKeepsEveryAcknowledgedOpThroughEveryCrashAndPowerLoss) {
+// Runs the sweep `options` describe, prints its tally under `name`, and
+// returns the tally.
+Tally sweep_and_report(const char* name, const SweepOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  SweepOptions options;
-  options.policy = FsyncPolicy::always();
-  options.recoveries = kAllRecoveries;
-  static const Recovery kTorn[] = {kProcessCrash, kTornPrefixKeep, kAnySubsetKeep};
-  options.torn_recoveries = kTorn;
-  options.first_seed = 1;
-  options.seeds = kFullSweeps ? 24 : 5;
   Tally tally;
   sweep(options, tally);
-  report("always", tally, std::chrono::steady_clock::now() - start);
-  EXPECT_GT(tally.crash_points, 0u);
+  report(name, tally, std::chrono::steady_clock::now() - start);
+  return tally;
 }
 
-TEST(WalCrashTest, FsyncAlwaysLosesNothingWhenTheRecoveryCrashesToo) {
-  const auto start = std::chrono::steady_clock::now();
+// A sweep of `seeds` seeds from `first_seed` under `policy`, recovering in
+// each of `recoveries` and, after a torn write, in each of `torn_recoveries`.
+SweepOptions sweep_options(FsyncPolicy policy, std::span<const Recovery> recoveries,
+                           std::span<const Recovery> torn_recoveries, std::uint64_t first_seed,
+                           std::uint64_t seeds) {
   SweepOptions options;
-  options.policy = FsyncPolicy::always();
-  options.recoveries = kAllRecoveries;
-  static const Recovery kTorn[] = {kAllRecoveries[2]};
-  options.torn_recoveries = kTorn;
-  options.crash_recoveries = true;
-  options.first_seed = 101;
-  options.seeds = kFullSweeps ? 10 : 2;
-  Tally tally;
-  sweep(options, tally);
-  report("always, crashed recoveries", tally, std::chrono::steady_clock::now() - start);
-  EXPECT_GT(tally.recovery_crashes, 0u);
+  options.policy = policy;
+  options.recoveries = recoveries;
+  options.torn_recoveries = torn_recoveries;
+  options.first_seed = first_seed;
+  options.seeds = seeds;
+  return options;
 }
 
-TEST(WalCrashTest, FsyncPeriodicKeepsEveryAcknowledgedOpThroughAProcessCrash) {
-  const auto start = std::chrono::steady_clock::now();
-  SweepOptions options;
-  // An interval no test reaches, so the flusher never adds calls of its own
-  // and the sweep stays deterministic.
-  options.policy = FsyncPolicy::periodic(std::chrono::hours(1));
-  static const Recovery kProcess[] = {kProcessCrash};
-  options.recoveries = kProcess;
-  options.torn_recoveries = kProcess;
-  options.first_seed = 1001;
-  options.seeds = kFullSweeps ? 8 : 2;
-  Tally tally;
-  sweep(options, tally);
-  report("periodic", tally, std::chrono::steady_clock::now() - start);
-  EXPECT_GT(tally.crash_points, 0u);
-}
-
-TEST(WalCrashTest, FsyncNeverKeepsEveryAcknowledgedOpThroughAProcessCrash) {
-  const auto start = std::chrono::steady_clock::now();
-  SweepOptions options;
-  options.policy = FsyncPolicy::never();
-  static const Recovery kProcess[] = {kProcessCrash};
-  options.recoveries = kProcess;
-  options.torn_recoveries = kProcess;
-  options.first_seed = 2001;
-  options.seeds = kFullSweeps ? 12 : 3;
-  Tally tally;
-  sweep(options, tally);
-  report("never", tally, std::chrono::steady_clock::now() - start);
-  EXPECT_GT(tally.crash_points, 0u);
-}
+const Recovery kProcessCrashOnly[] = {kProcessCrash};
 
 // periodic() and never() promise nothing across a power loss but what was
 // synced; the log must still recover to a prefix of the ops and keep working.
@@ -947,56 +800,70 @@ const Recovery kWeakPowerLosses[] = {
     kAnySubsetKeep,
 };
 
-TEST(WalCrashTest, FsyncPeriodicRecoversAPrefixAfterAPowerLoss) {
-  const auto start = std::chrono::steady_clock::now();
-  SweepOptions options;
-  options.policy = FsyncPolicy::periodic(std::chrono::hours(1));  // the flusher never runs
-  options.recoveries = kWeakPowerLosses;
+// A sweep of power losses under periodic() or never(), checked against what
+// the policy promises (see check_recovery()).
+SweepOptions weak_power_loss_sweep(FsyncPolicy policy, std::uint64_t first_seed,
+                                   std::uint64_t seeds) {
   static const Recovery kTorn[] = {kAnySubsetKeep};
-  options.torn_recoveries = kTorn;
+  SweepOptions options = sweep_options(policy, kWeakPowerLosses, kTorn, first_seed, seeds);
   options.power_loss_keeps_acknowledged = false;
-  options.first_seed = 3001;
-  options.seeds = kFullSweeps ? 4 : 1;
-  Tally tally;
-  sweep(options, tally);
-  report("periodic, power loss", tally, std::chrono::steady_clock::now() - start);
+  return options;
+}
+
+TEST(WalCrashTest, FsyncAlwaysKeepsEveryAcknowledgedOpThroughEveryCrashAndPowerLoss) {
+  static const Recovery kTorn[] = {kProcessCrash, kTornPrefixKeep, kAnySubsetKeep};
+  const Tally tally = sweep_and_report(
+      "always",
+      sweep_options(FsyncPolicy::always(), kAllRecoveries, kTorn, 1, kFullSweeps ? 24 : 5));
+  EXPECT_GT(tally.crash_points, 0u);
+}
+
+TEST(WalCrashTest, FsyncAlwaysLosesNothingWhenTheRecoveryCrashesToo) {
+  static const Recovery kTorn[] = {kAllRecoveries[2]};
+  SweepOptions options =
+      sweep_options(FsyncPolicy::always(), kAllRecoveries, kTorn, 101, kFullSweeps ? 10 : 2);
+  options.crash_recoveries = true;
+  const Tally tally = sweep_and_report("always, crashed recoveries", options);
+  EXPECT_GT(tally.recovery_crashes, 0u);
+}
+
+TEST(WalCrashTest, FsyncPeriodicKeepsEveryAcknowledgedOpThroughAProcessCrash) {
+  // An interval no test reaches, so the flusher never adds calls of its own
+  // and the sweep stays deterministic.
+  const Tally tally = sweep_and_report(
+      "periodic", sweep_options(FsyncPolicy::periodic(std::chrono::hours(1)), kProcessCrashOnly,
+                                kProcessCrashOnly, 1001, kFullSweeps ? 8 : 2));
+  EXPECT_GT(tally.crash_points, 0u);
+}
+
+TEST(WalCrashTest, FsyncNeverKeepsEveryAcknowledgedOpThroughAProcessCrash) {
+  const Tally tally =
+      sweep_and_report("never", sweep_options(FsyncPolicy::never(), kProcessCrashOnly,
+                                              kProcessCrashOnly, 2001, kFullSweeps ? 12 : 3));
+  EXPECT_GT(tally.crash_points, 0u);
+}
+
+TEST(WalCrashTest, FsyncPeriodicRecoversAPrefixAfterAPowerLoss) {
+  const Tally tally = sweep_and_report(
+      "periodic, power loss",
+      weak_power_loss_sweep(FsyncPolicy::periodic(std::chrono::hours(1)),  // the flusher never runs
+                            3001, kFullSweeps ? 4 : 1));
   EXPECT_GT(tally.lost_acknowledged, 0u);
   EXPECT_GT(tally.unsynced_damage, 0u);
 }
 
 TEST(WalCrashTest, FsyncNeverRecoversAPrefixOrNothingAfterAPowerLoss) {
-  const auto start = std::chrono::steady_clock::now();
-  SweepOptions options;
-  options.policy = FsyncPolicy::never();
-  options.recoveries = kWeakPowerLosses;
-  static const Recovery kTorn[] = {kAnySubsetKeep};
-  options.torn_recoveries = kTorn;
-  options.power_loss_keeps_acknowledged = false;
-  options.first_seed = 4001;
-  options.seeds = kFullSweeps ? 8 : 1;
-  Tally tally;
-  sweep(options, tally);
-  report("never, power loss", tally, std::chrono::steady_clock::now() - start);
+  const Tally tally = sweep_and_report(
+      "never, power loss", weak_power_loss_sweep(FsyncPolicy::never(), 4001, kFullSweeps ? 8 : 1));
   EXPECT_GT(tally.no_database, 0u);
 }
 
 // As above, with the OS writing each snapshot back some time after its save,
 // so that what is at stake is the log.
 TEST(WalCrashTest, FsyncNeverRecoversAPrefixAfterAPowerLossWhenTheSnapshotWasWrittenBack) {
-  const auto start = std::chrono::steady_clock::now();
-  SweepOptions options;
-  options.policy = FsyncPolicy::never();
-  options.recoveries = kWeakPowerLosses;
-  static const Recovery kTorn[] = {kAnySubsetKeep};
-  options.torn_recoveries = kTorn;
-  options.power_loss_keeps_acknowledged = false;
+  SweepOptions options = weak_power_loss_sweep(FsyncPolicy::never(), 5001, kFullSweeps ? 8 : 1);
   options.write_back = true;
-  options.first_seed = 5001;
-  options.seeds = kFullSweeps ? 8 : 1;
-  Tally tally;
-  sweep(options, tally);
-  report("never, power loss, snapshots written back", tally,
-         std::chrono::steady_clock::now() - start);
+  const Tally tally = sweep_and_report("never, power loss, snapshots written back", options);
   EXPECT_GT(tally.lost_acknowledged, 0u);
 }
 

@@ -34,7 +34,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,53 +41,15 @@
 #include "iqdb/persist.h"
 #include "mock_indexes.h"
 #include "test_util.h"
+#include "wal_workload.h"
 
 namespace iqdb::persist::test {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-
 using Db = PersistedIndex<StreamMapIndex>;
-using State = std::map<std::uint64_t, std::vector<float>>;
-
-constexpr std::size_t kDim = 4;
 constexpr DistanceMetric kMetric = DistanceMetric::Euclidean;
 constexpr std::size_t kLargeState = 300;       // above it, removes are favoured
 constexpr std::uint64_t kMaxChildOps = 20000;  // a child that is never killed stops here
-
-// SplitMix64: small, and the same sequence in parent and child.
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  std::uint64_t below(std::uint64_t bound) { return next() % bound; }
-  bool chance(int percent) { return below(100) < static_cast<std::uint64_t>(percent); }
-  float unit() { return static_cast<float>(next() >> 40) / static_cast<float>(1 << 24) - 0.5f; }
-
- private:
-  std::uint64_t state_;
-};
-
-struct Mutation {
-  bool insert = true;
-  std::uint64_t id = 0;
-  std::vector<float> vector;  // Insert only; kDim floats, or fewer to be refused
-};
 
 enum class OpKind { Insert, Remove, Batch, Checkpoint };
 
@@ -96,52 +57,6 @@ struct Op {
   OpKind kind = OpKind::Insert;
   std::vector<Mutation> mutations;  // one for Insert and Remove, 2..5 for Batch
 };
-
-// Applies `mutations` in order until the model index refuses one (checked like
-// StreamMapIndex: dimension first, then presence); the ones before it stay.
-std::optional<ErrorKind> apply_mutations(State& state, const std::vector<Mutation>& mutations) {
-  for (const Mutation& m : mutations) {
-    if (m.insert) {
-      if (m.vector.size() != kDim) return ErrorKind::DimensionMismatch;
-      if (!state.emplace(m.id, m.vector).second) return ErrorKind::DuplicateId;
-    } else if (state.erase(m.id) == 0) {
-      return ErrorKind::IdNotFound;
-    }
-  }
-  return std::nullopt;
-}
-
-std::uint64_t absent_id(Rng& rng, const State& state) {
-  const std::uint64_t range = 2 * state.size() + 8;
-  for (;;) {
-    const std::uint64_t id = 1 + rng.below(range);
-    if (!state.contains(id)) return id;
-  }
-}
-
-std::uint64_t present_id(Rng& rng, const State& state) {
-  auto it = state.begin();
-  std::advance(it, static_cast<std::ptrdiff_t>(rng.below(state.size())));
-  return it->first;
-}
-
-std::vector<float> random_vector(Rng& rng, std::size_t dim = kDim) {
-  std::vector<float> vector(dim);
-  for (float& v : vector) v = rng.unit();
-  return vector;
-}
-
-Mutation insert_of(std::uint64_t id, std::vector<float> vector) {
-  return {true, id, std::move(vector)};
-}
-Mutation remove_of(std::uint64_t id) { return {false, id, {}}; }
-
-Mutation refused_mutation(Rng& rng, const State& state) {
-  const auto pick = rng.below(3);
-  if (pick == 0 && !state.empty()) return insert_of(present_id(rng, state), random_vector(rng));
-  if (pick == 1) return insert_of(absent_id(rng, state), random_vector(rng, kDim - 1));
-  return remove_of(absent_id(rng, state));
-}
 
 Op next_op(Rng& rng, const State& state) {
   Op op;
@@ -155,20 +70,7 @@ Op next_op(Rng& rng, const State& state) {
     if (op.mutations[0].insert) op.kind = OpKind::Insert;
   } else if (roll < 25) {
     op.kind = OpKind::Batch;
-    State scratch = state;
-    const auto n = 2 + rng.below(4);
-    for (std::uint64_t i = 0; i < n; ++i) {
-      Mutation m;
-      if (rng.chance(15)) {
-        m = refused_mutation(rng, scratch);
-      } else if (scratch.empty() || (!large && rng.chance(60))) {
-        m = insert_of(absent_id(rng, scratch), random_vector(rng));
-      } else {
-        m = remove_of(present_id(rng, scratch));
-      }
-      (void)apply_mutations(scratch, {m});
-      op.mutations.push_back(std::move(m));
-    }
+    op.mutations = random_batch(rng, state, large);
   } else if (state.empty() || (!large && roll < 70)) {
     op.mutations.push_back(insert_of(absent_id(rng, state), random_vector(rng)));
   } else {
@@ -182,17 +84,7 @@ Result<void> execute(Db& db, const Op& op) {
   switch (op.kind) {
     case OpKind::Insert: return db.insert(op.mutations[0].id, op.mutations[0].vector);
     case OpKind::Remove: return db.remove(op.mutations[0].id);
-    case OpKind::Batch: {
-      WriteBatch batch;
-      for (const Mutation& m : op.mutations) {
-        if (m.insert) {
-          batch.insert(m.id, m.vector);
-        } else {
-          batch.remove(m.id);
-        }
-      }
-      return db.apply_batch(batch);
-    }
+    case OpKind::Batch: return db.apply_batch(batch_of(op.mutations));
     case OpKind::Checkpoint: return db.checkpoint();
   }
   return boost::outcome_v2::success();

@@ -56,8 +56,15 @@ class WalPersistedIndexTest : public ::testing::Test {
     return list_wal_segments(*default_file_system(), config_.path).value();
   }
 
-  std::filesystem::path last_segment() {
-    return wal_segment_path(config_.path, segments().back());
+  std::filesystem::path last_segment() { return wal_segment_path(config_.path, segments().back()); }
+
+  // Puts the database at /db/x.iqdb on a new CrashFileSystem and returns it.
+  std::shared_ptr<CrashFileSystem> use_crash_file_system() {
+    auto fs = std::make_shared<CrashFileSystem>();
+    fs->create_dir("/db");
+    config_.path = "/db/x.iqdb";
+    config_.file_system = fs;
+    return fs;
   }
 
   TempDir dir_;
@@ -87,7 +94,10 @@ TEST_F(WalPersistedIndexTest, MutationsSurviveWithoutAnySaveAndReplayOnLoad) {
 }
 
 TEST_F(WalPersistedIndexTest, LoadThenMoreWritesThenLoadAgainKeepsEverything) {
-  { Db db = create(); ASSERT_THAT(db.insert(1, vec(1)), IsOk()); }
+  {
+    Db db = create();
+    ASSERT_THAT(db.insert(1, vec(1)), IsOk());
+  }
   {
     auto db = load();
     ASSERT_THAT(db, IsOk());
@@ -181,8 +191,8 @@ TEST_F(WalPersistedIndexTest, MidLogCorruptionRefusesByDefaultAndPointInTimeReco
   flip_byte(segment, third_frame + 20, 0x01);
   auto refused = load();
   EXPECT_THAT(refused, IsError(ErrorKind::ChecksumMismatch, segment.string()));
-  EXPECT_THAT(refused, IsError(ErrorKind::ChecksumMismatch,
-                               "at offset " + std::to_string(third_frame)));
+  EXPECT_THAT(refused,
+              IsError(ErrorKind::ChecksumMismatch, "at offset " + std::to_string(third_frame)));
   config_.wal_recovery = WalRecoveryMode::AbsoluteConsistency;
   EXPECT_THAT(load(), IsError(ErrorKind::ChecksumMismatch, segment.string()));
 
@@ -270,8 +280,8 @@ TEST_F(WalPersistedIndexTest, OpenWithRefusesAnExistingDatabaseUnlessAskedToOver
   EXPECT_THAT(Db::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), config_),
               IsError(ErrorKind::AlreadyExists, "1 log segment"));
 
-  auto replaced = Db::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), config_,
-                                OpenMode::Overwrite);
+  auto replaced =
+      Db::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), config_, OpenMode::Overwrite);
   ASSERT_THAT(replaced, IsOk());
   ASSERT_THAT(replaced.value().insert(5, vec(5)), IsOk());
   EXPECT_EQ(loaded_content(), (Content{{5, vec(5)}}));
@@ -288,10 +298,7 @@ TEST_F(WalPersistedIndexTest, OpenWithSavesTheInitialIndexAsTheFirstSnapshot) {
 // Failure mode 5: Periodic must sync on its own, not only when the next
 // append comes; a power loss after the interval keeps the record.
 TEST_F(WalPersistedIndexTest, PeriodicSyncsOnATimerWithoutAFurtherWrite) {
-  auto fs = std::make_shared<CrashFileSystem>();
-  fs->create_dir("/db");
-  config_.path = "/db/x.iqdb";
-  config_.file_system = fs;
+  auto fs = use_crash_file_system();
   config_.fsync_policy = FsyncPolicy::periodic(std::chrono::milliseconds(10));
   {
     Db db = create();
@@ -303,10 +310,7 @@ TEST_F(WalPersistedIndexTest, PeriodicSyncsOnATimerWithoutAFurtherWrite) {
 }
 
 TEST_F(WalPersistedIndexTest, NeverSurvivesAProcessCrashButNotAPowerLoss) {
-  auto fs = std::make_shared<CrashFileSystem>();
-  fs->create_dir("/db");
-  config_.path = "/db/x.iqdb";
-  config_.file_system = fs;
+  auto fs = use_crash_file_system();
   config_.fsync_policy = FsyncPolicy::never();
   {
     Db db = create();
@@ -317,14 +321,12 @@ TEST_F(WalPersistedIndexTest, NeverSurvivesAProcessCrashButNotAPowerLoss) {
 }
 
 TEST_F(WalPersistedIndexTest, AlwaysKeepsEveryAcknowledgedWriteThroughAPowerLoss) {
-  auto fs = std::make_shared<CrashFileSystem>();
-  fs->create_dir("/db");
-  config_.path = "/db/x.iqdb";
-  config_.file_system = fs;
+  auto fs = use_crash_file_system();
   {
     Db db = create();
     for (std::uint64_t id = 1; id <= 5; ++id) ASSERT_THAT(db.insert(id, vec(id)), IsOk());
-    fs->simulate_power_loss({PowerLoss::UnsyncedData::TornPrefix, PowerLoss::UnsyncedEntries::Drop});
+    fs->simulate_power_loss(
+        {PowerLoss::UnsyncedData::TornPrefix, PowerLoss::UnsyncedEntries::Drop});
   }
   EXPECT_EQ(loaded_content().size(), 5u);
 }
@@ -333,10 +335,7 @@ TEST_F(WalPersistedIndexTest, AlwaysKeepsEveryAcknowledgedWriteThroughAPowerLoss
 // replays it and continues the log after it. It must make it durable first:
 // otherwise a power loss would drop it and leave a gap before the new segment.
 TEST_F(WalPersistedIndexTest, RecoveryMakesWhatItReplayedDurableBeforeContinuingTheLog) {
-  auto fs = std::make_shared<CrashFileSystem>();
-  fs->create_dir("/db");
-  config_.path = "/db/x.iqdb";
-  config_.file_system = fs;
+  auto fs = use_crash_file_system();
   {
     Db db = create();
     ASSERT_THAT(db.insert(1, vec(1)), IsOk());
@@ -587,10 +586,7 @@ TEST_F(WalPersistedIndexTest, LoadWithoutTheLogReadsTheLastCheckpointAlone) {
 }
 
 TEST_F(WalPersistedIndexTest, SyncMakesPeriodicWritesDurableAtOnce) {
-  auto fs = std::make_shared<CrashFileSystem>();
-  fs->create_dir("/db");
-  config_.path = "/db/x.iqdb";
-  config_.file_system = fs;
+  auto fs = use_crash_file_system();
   config_.fsync_policy = FsyncPolicy::periodic(std::chrono::hours(1));
   {
     Db db = create();
