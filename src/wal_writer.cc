@@ -71,7 +71,9 @@ Result<void> WalWriter::write(std::span<const std::byte> bytes) {
 Result<std::uint64_t> WalWriter::append(std::span<const std::byte> body,
                                         std::uint64_t durable_lsn) {
   frame_.resize(wf::kFrameHeaderSize + body.size());
-  std::memcpy(frame_.data() + wf::kFrameHeaderSize, body.data(), body.size());
+  if (!body.empty()) {  // an empty body's data() may be null; append_frame refuses it
+    std::memcpy(frame_.data() + wf::kFrameHeaderSize, body.data(), body.size());
+  }
   return append_frame(frame_, durable_lsn);
 }
 
