@@ -18,9 +18,11 @@ class FunctionRef;
 template <class R, class... Args>
 class FunctionRef<R(Args...)> {
  public:
-  template <class F>
-    requires(!std::is_same_v<std::remove_cvref_t<F>, FunctionRef> &&
-             std::is_invocable_r_v<R, F&, Args...>)
+  // (enable_if rather than a requires-clause: clang-tidy 14 sees only the
+  // former as keeping this from hiding the copy and move constructors.)
+  template <class F,
+            class = std::enable_if_t<!std::is_same_v<std::remove_cvref_t<F>, FunctionRef> &&
+                                     std::is_invocable_r_v<R, F&, Args...>>>
   // NOLINTNEXTLINE(google-explicit-constructor): stands in for the callable itself.
   FunctionRef(F&& callable)
       : callable_(const_cast<void*>(static_cast<const void*>(std::addressof(callable)))),
