@@ -35,15 +35,16 @@ class Replayer {
 
   // Pass one: the Abort records of the range (each names an earlier LSN).
   Result<void> collect_aborts(const OpenedWalSegment& segment, const WalReplayRange& range) {
-    return visit(segment, range, [this](std::uint64_t, std::span<const std::byte> body,
-                                        const std::string& context) -> Result<void> {
-      if (static_cast<WalRecordType>(body[0]) != WalRecordType::Abort) {
-        return boost::outcome_v2::success();
-      }
-      IQDB_TRY(decode_record(body, record_, context));
-      aborted_[record_.aborted_lsn()] = record_.aborted_applied_ops();
-      return boost::outcome_v2::success();
-    });
+    return visit(segment, range,
+                 [this](std::uint64_t, std::span<const std::byte> body,
+                        const std::string& context) -> Result<void> {
+                   if (static_cast<WalRecordType>(body[0]) != WalRecordType::Abort) {
+                     return boost::outcome_v2::success();
+                   }
+                   IQDB_TRY(decode_record(body, record_, context));
+                   aborted_[record_.aborted_lsn()] = record_.aborted_applied_ops();
+                   return boost::outcome_v2::success();
+                 });
   }
 
   // Pass two: apply every mutation, as much of it as the index applied live.
@@ -126,8 +127,7 @@ Result<void> check_no_log(const PersistConfig& config) {
                           "wal_enabled = true (to stop using the log, checkpoint with it on, "
                           "then delete the {}{}* files)",
                           config.path.string(), segments.value().size(),
-                          config.path.filename().string(),
-                          wal_format::kSegmentInfix));
+                          config.path.filename().string(), wal_format::kSegmentInfix));
 }
 
 AppliedOps apply_in_order(std::span<const WalOp> ops, const ApplyOp& apply) {
@@ -182,12 +182,12 @@ Result<std::unique_ptr<WalLog>> WalLog::create(const PersistConfig& config, bool
   auto snapshot = fs.open_readable(config.path);
   if (!snapshot && snapshot.error().kind() != ErrorKind::NotFound) return snapshot.error();
   if (!overwrite && (snapshot || !segments.empty())) {
-    return fail(ErrorKind::AlreadyExists,
-                fmt::format("{}: a database already exists here ({}{} log segment(s)); "
-                            "open_with() will not replace it: load() it, or pass "
-                            "OpenMode::Overwrite to discard it",
-                            config.path.string(), snapshot ? "a snapshot and " : "",
-                            segments.size()));
+    return fail(
+        ErrorKind::AlreadyExists,
+        fmt::format("{}: a database already exists here ({}{} log segment(s)); "
+                    "open_with() will not replace it: load() it, or pass "
+                    "OpenMode::Overwrite to discard it",
+                    config.path.string(), snapshot ? "a snapshot and " : "", segments.size()));
   }
   // The old log goes first: a new snapshot (LSN 0) beside old segments would
   // have them replayed onto it.

@@ -39,14 +39,14 @@ struct WalDamage {
   // the segment records. Below lsn_before + 1, no later frame saw the
   // damaged frames synced: the damage may be unsynced writes a power loss cut.
   std::uint64_t durable_after = 0;
-  std::string reason;            // e.g. "frame checksum mismatch"
+  std::string reason;  // e.g. "frame checksum mismatch"
 };
 
 struct WalSegmentScan {
   std::uint64_t number = 0;
   std::uint64_t first_lsn = 0;
-  std::uint64_t frame_count = 0;  // valid frames, including any after a corruption
-  std::uint64_t last_lsn = 0;     // LSN of the last valid frame; first_lsn - 1 if none
+  std::uint64_t frame_count = 0;      // valid frames, including any after a corruption
+  std::uint64_t last_lsn = 0;         // LSN of the last valid frame; first_lsn - 1 if none
   std::uint64_t max_durable_lsn = 0;  // the highest durable LSN a valid frame records
   std::uint64_t size = 0;
   // In file order; a TornTail, if any, is last.

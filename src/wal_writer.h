@@ -16,9 +16,9 @@
 #ifndef IQDB_PERSIST_SRC_WAL_WRITER_H_
 #define IQDB_PERSIST_SRC_WAL_WRITER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
-#include <atomic>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -82,7 +82,7 @@ class WalWriter {
 
   std::atomic<bool> failed_{false};  // checked on every call without the mutex
   mutable std::mutex failure_mutex_;
-  std::string failure_;  // why the writer is unusable, once failed_
+  std::string failure_;           // why the writer is unusable, once failed_
   std::vector<std::byte> frame_;  // reused: one write_at per frame
 };
 

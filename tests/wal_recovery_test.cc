@@ -163,9 +163,9 @@ TEST_F(WalRecoveryTest, EarlierSegmentCutShortAtCreationIsSkipped) {
   write_segment(1, 1, 2);
   write_file(segment(2), std::vector<std::byte>(20));
   write_segment(3, 3, 2);
-  for (const WalRecoveryMode mode : {WalRecoveryMode::TolerateCorruptedTail,
-                                     WalRecoveryMode::AbsoluteConsistency,
-                                     WalRecoveryMode::PointInTime}) {
+  for (const WalRecoveryMode mode :
+       {WalRecoveryMode::TolerateCorruptedTail, WalRecoveryMode::AbsoluteConsistency,
+        WalRecoveryMode::PointInTime}) {
     auto result = plan(3, 0, mode);
     ASSERT_THAT(result, IsOk()) << to_string(mode);
     EXPECT_EQ(result.value().last_lsn, 4u);

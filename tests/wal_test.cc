@@ -56,8 +56,8 @@ TEST_F(InspectWalTest, ListsSegmentsInOrderAndIgnoresLookalikes) {
 TEST_F(InspectWalTest, CountsRecordTypesOfALogWrittenByPersistedIndex) {
   PersistConfig config(snapshot_);
   config.wal_enabled = true;
-  auto db = PersistedIndex<StreamMapIndex>::open_with(StreamMapIndex(2, DistanceMetric::Cosine),
-                                                      config);
+  auto db =
+      PersistedIndex<StreamMapIndex>::open_with(StreamMapIndex(2, DistanceMetric::Cosine), config);
   ASSERT_THAT(db, IsOk());
   const std::vector<float> v = {1, 2};
   ASSERT_THAT(db.value().insert(1, v), IsOk());

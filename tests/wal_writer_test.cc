@@ -109,7 +109,8 @@ TEST_F(WalWriterTest, FailedSyncIsFatalForTheSegment) {
   EXPECT_THAT(writer.value()->sync(), IsError(ErrorKind::Io, "injected"));
   fs->disarm();
   EXPECT_THAT(writer.value()->sync(), IsError(ErrorKind::Io, "no longer writable"));
-  EXPECT_THAT(writer.value()->append(body_of("y"), 0), IsError(ErrorKind::Io, "no longer writable"));
+  EXPECT_THAT(writer.value()->append(body_of("y"), 0),
+              IsError(ErrorKind::Io, "no longer writable"));
 }
 
 TEST_F(WalWriterTest, FailedWriteIsFatalForTheSegment) {
@@ -120,7 +121,8 @@ TEST_F(WalWriterTest, FailedWriteIsFatalForTheSegment) {
   EXPECT_THAT(writer.value()->append(body_of("x"), 0), IsError(ErrorKind::Io, "injected"));
   EXPECT_EQ(writer.value()->next_lsn(), 1u) << "a failed append consumes no LSN";
   fs->disarm();
-  EXPECT_THAT(writer.value()->append(body_of("x"), 0), IsError(ErrorKind::Io, "no longer writable"));
+  EXPECT_THAT(writer.value()->append(body_of("x"), 0),
+              IsError(ErrorKind::Io, "no longer writable"));
 }
 
 }  // namespace

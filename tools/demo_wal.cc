@@ -83,8 +83,8 @@ class WalDemo {
   DemoData data_;
   DistanceMetric metric_;
   std::vector<float> vector_;
-  std::uint64_t next_id_ = 0;               // ids 0..next_id_-1 are in the database
-  std::vector<std::uint64_t> child_acks_;   // ids the killed child acknowledged
+  std::uint64_t next_id_ = 0;              // ids 0..next_id_-1 are in the database
+  std::vector<std::uint64_t> child_acks_;  // ids the killed child acknowledged
   WalDemoResult result_;
 };
 
@@ -202,12 +202,12 @@ Result<void> WalDemo::recover() {
   const std::uint64_t expected = next_id_ + child_acks_.size();
   result_.passed = missing == 0;
   result_.summary =
-      missing == 0
-          ? fmt::format("PASS: all {} acknowledged inserts recovered ({} of them by the killed "
-                        "child; {} in the index)",
-                        expected, child_acks_.size(), ids.size())
-          : fmt::format("FAIL: {} of {} acknowledged inserts missing after recovery", missing,
-                        expected);
+      missing == 0 ? fmt::format(
+                         "PASS: all {} acknowledged inserts recovered ({} of them by the killed "
+                         "child; {} in the index)",
+                         expected, child_acks_.size(), ids.size())
+                   : fmt::format("FAIL: {} of {} acknowledged inserts missing after recovery",
+                                 missing, expected);
   return boost::outcome_v2::success();
 }
 

@@ -42,10 +42,10 @@ void print_segments(const WalReport& report) {
                                  ? std::string("-")
                                  : fmt::format("{}..{}", segment.first_lsn, segment.last_lsn);
     const std::string records =
-        segment.frames == 0 ? std::string("-")
-                            : fmt::format("{} insert, {} remove, {} batch, {} abort",
-                                          segment.inserts, segment.removes, segment.batches,
-                                          segment.aborts);
+        segment.frames == 0
+            ? std::string("-")
+            : fmt::format("{} insert, {} remove, {} batch, {} abort", segment.inserts,
+                          segment.removes, segment.batches, segment.aborts);
     table.add_row({escape_for_terminal(segment.path.filename().string()),
                    std::to_string(segment.size), std::to_string(segment.frames), lsns, records,
                    describe_damage(segment)});

@@ -90,7 +90,7 @@ class PersistedIndex {
     PersistedIndex db(std::move(index), std::move(config));
     if (db.config_.wal_enabled) {
       IQDB_TRY_ASSIGN(db.wal_, detail::WalLog::create(db.config_, mode == OpenMode::Overwrite,
-                                                       db.snapshot_saver()));
+                                                      db.snapshot_saver()));
     }
     return db;
   }
@@ -110,8 +110,7 @@ class PersistedIndex {
     PersistedIndex db(std::move(index), std::move(config));
     db.snapshot_lsn_ = snapshot.header().wal_lsn;
     if (db.config_.wal_enabled) {
-      IQDB_TRY_ASSIGN(db.wal_,
-                      detail::WalLog::recover(db.config_, db.snapshot_lsn_, db.applier()));
+      IQDB_TRY_ASSIGN(db.wal_, detail::WalLog::recover(db.config_, db.snapshot_lsn_, db.applier()));
       if (db.wal_->needs_checkpoint()) IQDB_TRY(db.checkpoint());
     }
     return db;
@@ -189,8 +188,9 @@ class PersistedIndex {
 
   detail::SaveSnapshot snapshot_saver() const {
     return [this](std::uint64_t wal_lsn) {
-      return detail::save_snapshot(config_, facts_of(index_, wal_lsn),
-                                   [this](SectionWriter& out) { return write_sections(index_, out); });
+      return detail::save_snapshot(config_, facts_of(index_, wal_lsn), [this](SectionWriter& out) {
+        return write_sections(index_, out);
+      });
     };
   }
 

@@ -68,11 +68,11 @@ struct WalReport {
 // What a load with the write-ahead log did to bring the index up to date
 // (PersistedIndex::wal_replay()).
 struct WalReplayReport {
-  std::uint64_t snapshot_lsn = 0;    // the LSN the snapshot already held
-  std::uint64_t last_lsn = 0;        // the LSN the recovered index holds
-  std::uint64_t segments = 0;        // segment files found
+  std::uint64_t snapshot_lsn = 0;      // the LSN the snapshot already held
+  std::uint64_t last_lsn = 0;          // the LSN the recovered index holds
+  std::uint64_t segments = 0;          // segment files found
   std::uint64_t records_replayed = 0;  // mutation records applied (all or part)
-  std::uint64_t ops_applied = 0;     // inserts and removes applied
+  std::uint64_t ops_applied = 0;       // inserts and removes applied
   // Ops the index refused on replay with no Abort record for them: the writer
   // had logged them and stopped before it could record the refusal.
   std::uint64_t ops_refused = 0;

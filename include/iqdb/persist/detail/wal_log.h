@@ -149,8 +149,8 @@ class WalLog {
   WalReplayReport replay_;
 
   mutable std::mutex mutex_;
-  std::condition_variable changed_;  // turns, durability, syncs finishing
-  int waiters_ = 0;                  // threads waiting on changed_
+  std::condition_variable changed_;    // turns, durability, syncs finishing
+  int waiters_ = 0;                    // threads waiting on changed_
   std::unique_ptr<WalWriter> writer_;  // null until the first commit after recovery
   std::string failure_;                // why commits are refused; empty while usable
   std::uint64_t next_segment_;
