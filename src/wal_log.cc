@@ -235,8 +235,7 @@ Result<std::unique_ptr<WalLog>> WalLog::recover(const PersistConfig& config,
     IQDB_TRY(fs.sync_file(segments[range.segment].input.path));
   }
 
-  IQDB_TRY_ASSIGN(const auto numbers, list_wal_segments(fs, config.path));
-  const std::uint64_t last_number = numbers.empty() ? 0 : numbers.back();
+  const std::uint64_t last_number = segments.empty() ? 0 : segments.back().number;
   const std::uint64_t next_lsn = std::max({plan.max_lsn, plan.last_lsn, snapshot_lsn}) + 1;
   std::unique_ptr<WalLog> log(new WalLog(config, last_number + 1, next_lsn));
   log->replay_ = std::move(report);

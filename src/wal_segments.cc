@@ -59,7 +59,8 @@ Result<std::vector<OpenedWalSegment>> open_wal_segments(
     // its creation was cut short); an intact one is read once, by the scan.
     const bool all_zero = !scan && std::all_of(bytes.begin(), bytes.end(),
                                                [](std::byte b) { return b == std::byte{0}; });
-    segments.push_back({std::move(mapping), {path, bytes.size(), all_zero, std::move(scan)}});
+    segments.push_back(
+        {number, std::move(mapping), {path, bytes.size(), all_zero, std::move(scan)}});
   }
   return segments;
 }

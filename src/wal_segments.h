@@ -26,6 +26,7 @@ std::filesystem::path wal_segment_path(const std::filesystem::path& snapshot_pat
 // A segment mapped read-only and scanned; `input.scan` holds its header error
 // when it has one. The mapping backs the frames the scan describes.
 struct OpenedWalSegment {
+  std::uint64_t number = 0;  // from the file name
   std::shared_ptr<const MappedRegion> mapping;
   WalSegmentInput input;
 };
