@@ -144,6 +144,18 @@ class PosixReadableFile final : public ReadableFile {
   std::filesystem::path path_;
 };
 
+// Opens `path` with `flags`, syncs it with `sync` (fsync or fdatasync), closes it.
+Result<void> open_and_sync(const std::filesystem::path& path, int flags, int (*sync)(int),
+                           std::string_view open_what, std::string_view sync_what) {
+  const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) return os_failure(open_what, path);
+  const int rc = sync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return os_failure(sync_what, path, err);
+  return boost::outcome_v2::success();
+}
+
 class PosixFileSystem final : public FileSystem {
  public:
   Result<std::unique_ptr<WritableFile>> create_new(const std::filesystem::path& path) override {
@@ -181,23 +193,11 @@ class PosixFileSystem final : public FileSystem {
   }
 
   Result<void> sync_file(const std::filesystem::path& path) override {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return os_failure("open for fdatasync", path);
-    const int rc = ::fdatasync(fd);
-    const int err = errno;
-    ::close(fd);
-    if (rc != 0) return os_failure("fdatasync", path, err);
-    return boost::outcome_v2::success();
+    return open_and_sync(path, O_RDONLY, ::fdatasync, "open for fdatasync", "fdatasync");
   }
 
   Result<void> sync_dir(const std::filesystem::path& dir) override {
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return os_failure("open directory", dir);
-    const int rc = ::fsync(fd);
-    const int err = errno;
-    ::close(fd);
-    if (rc != 0) return os_failure("fsync directory", dir, err);
-    return boost::outcome_v2::success();
+    return open_and_sync(dir, O_RDONLY | O_DIRECTORY, ::fsync, "open directory", "fsync directory");
   }
 
   Result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) override {
