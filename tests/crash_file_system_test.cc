@@ -32,6 +32,16 @@ class CrashFileSystemTest : public ::testing::Test {
 
   // The whole file as its reader sees it now, or the open error.
   Result<std::string> contents(const std::filesystem::path& path) { return contents(path, fs_); }
+  // "/db/a" on `fs`, its entry synced and `synced` written and synced into it.
+  static std::unique_ptr<WritableFile> file_with_synced_prefix(CrashFileSystem& fs,
+                                                               const std::string& synced) {
+    fs.create_dir("/db");
+    auto file = fs.create_new("/db/a").value();
+    EXPECT_THAT(fs.sync_dir("/db"), IsOk());
+    EXPECT_THAT(file->write_at(0, bytes_of(synced)), IsOk());
+    EXPECT_THAT(file->sync(), IsOk());
+    return file;
+  }
   static Result<std::string> contents(const std::filesystem::path& path, CrashFileSystem& fs) {
     IQDB_TRY_ASSIGN(auto file, fs.open_readable(path));
     std::vector<std::byte> bytes(file->size());
@@ -147,11 +157,7 @@ TEST_F(CrashFileSystemTest, TornPowerLossKeepsAPrefixOfTheUnsyncedWrites) {
   bool saw_partial = false;
   for (std::uint64_t seed = 1; seed <= 20; ++seed) {
     CrashFileSystem fs(seed);
-    fs.create_dir("/db");
-    auto file = fs.create_new("/db/a").value();
-    ASSERT_THAT(fs.sync_dir("/db"), IsOk());
-    ASSERT_THAT(file->write_at(0, bytes_of("SYNCED")), IsOk());
-    ASSERT_THAT(file->sync(), IsOk());
+    auto file = file_with_synced_prefix(fs, "SYNCED");
     ASSERT_THAT(file->write_at(6, bytes_of(text.substr(0, 18))), IsOk());
     ASSERT_THAT(file->write_at(24, bytes_of(text.substr(18))), IsOk());
 
@@ -177,11 +183,7 @@ TEST_F(CrashFileSystemTest, AnySubsetPowerLossKeepsAnySubsetOfTheUnsyncedWrites)
   std::set<std::string> seen;
   for (std::uint64_t seed = 1; seed <= 64; ++seed) {
     CrashFileSystem fs(seed);
-    fs.create_dir("/db");
-    auto file = fs.create_new("/db/a").value();
-    ASSERT_THAT(fs.sync_dir("/db"), IsOk());
-    ASSERT_THAT(file->write_at(0, bytes_of("SYNCED")), IsOk());
-    ASSERT_THAT(file->sync(), IsOk());
+    auto file = file_with_synced_prefix(fs, "SYNCED");
     for (std::size_t i = 0; i < 3; ++i) {
       ASSERT_THAT(file->write_at(6 + 4 * i, bytes_of(pieces[i])), IsOk());
     }
@@ -221,11 +223,7 @@ TEST_F(CrashFileSystemTest, AnySubsetPowerLossTreatsPagesOfOneWriteAndTruncatesS
   bool saw_lost_truncate = false;
   for (std::uint64_t seed = 1; seed <= 64; ++seed) {
     CrashFileSystem fs(seed);
-    fs.create_dir("/db");
-    auto file = fs.create_new("/db/a").value();
-    ASSERT_THAT(fs.sync_dir("/db"), IsOk());
-    ASSERT_THAT(file->write_at(0, bytes_of(std::string(100, 'd'))), IsOk());
-    ASSERT_THAT(file->sync(), IsOk());
+    auto file = file_with_synced_prefix(fs, std::string(100, 'd'));
     ASSERT_THAT(file->truncate(50), IsOk());
     // 200 bytes from offset 4000: 96 in page 0, 104 in page 1.
     ASSERT_THAT(file->write_at(4000, bytes_of(std::string(200, 'w'))), IsOk());
