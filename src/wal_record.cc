@@ -32,58 +32,106 @@ constexpr std::size_t kMinMetadataEntrySize = 4 + 1;
 
 constexpr std::size_t kMaxU32 = std::numeric_limits<std::uint32_t>::max();
 
-void put_bytes(std::vector<std::byte>& out, const void* data, std::size_t size) {
-  const auto* bytes = static_cast<const std::byte*>(data);
-  out.insert(out.end(), bytes, bytes + size);
+// The encoders size a body first, grow the output once, then write every field
+// at a cursor: a per-field vector append costs more than the whole copy of a
+// 512-byte vector.
+std::size_t id_size(const VectorId& id) {
+  return 1 + (id.is_u64() ? sizeof(std::uint64_t) : 4 + id.as_bytes().size());
 }
 
-template <class T>
-requires std::is_trivially_copyable_v<T>
-void put(std::vector<std::byte>& out, T value) { put_bytes(out, &value, sizeof(T)); }
-
-void put_string(std::vector<std::byte>& out, std::string_view text) {
-  put(out, static_cast<std::uint32_t>(text.size()));
-  put_bytes(out, text.data(), text.size());
-}
-
-void put_id(std::vector<std::byte>& out, const VectorId& id) {
-  if (id.is_u64()) {
-    put(out, IdTag::U64);
-    put(out, id.as_u64());
-  } else {
-    put(out, IdTag::Bytes);
-    put_string(out, id.as_bytes());
+std::size_t value_size(const MetadataValue& value) {
+  switch (static_cast<ValueTag>(value.index())) {
+    case ValueTag::Null: return 0;
+    case ValueTag::String: return 4 + std::get<std::string>(value).size();
+    case ValueTag::Int: return sizeof(std::int64_t);
+    case ValueTag::Double: return sizeof(double);
+    case ValueTag::Bool: return 1;
   }
+  return 0;
 }
 
-void put_insert(std::vector<std::byte>& out, const VectorId& id, std::span<const float> vector,
-                const Metadata* metadata) {
-  put(out, WalOp::Kind::Insert);
-  put_id(out, id);
-  put(out, static_cast<std::uint32_t>(vector.size()));
-  put_bytes(out, vector.data(), vector.size_bytes());
-  if (metadata == nullptr) {
-    put(out, std::uint32_t{0});
-    return;
+std::size_t insert_size(const VectorId& id, std::span<const float> vector,
+                        const Metadata* metadata) {
+  std::size_t size = 1 + id_size(id) + 4 + vector.size_bytes() + 4;
+  if (metadata == nullptr) return size;
+  for (const auto& [key, value] : *metadata) size += 4 + key.size() + 1 + value_size(value);
+  return size;
+}
+
+std::size_t remove_size(const VectorId& id) { return 1 + id_size(id); }
+
+std::size_t op_size(const WalOp& op) {
+  return op.kind == WalOp::Kind::Insert ? insert_size(*op.id, op.vector, op.metadata)
+                                        : remove_size(*op.id);
+}
+
+// Writes fields in host order (little-endian, as wal_record.h requires) at a cursor
+// into space already sized for them.
+class FieldWriter {
+ public:
+  // Appends `size` bytes to `out` and writes into them.
+  FieldWriter(std::vector<std::byte>& out, std::size_t size) {
+    const std::size_t start = out.size();
+    out.resize(start + size);
+    at_ = out.data() + start;
   }
-  put(out, static_cast<std::uint32_t>(metadata->size()));
-  for (const auto& [key, value] : *metadata) {
-    put_string(out, key);
-    put(out, static_cast<ValueTag>(value.index()));
-    switch (static_cast<ValueTag>(value.index())) {
-      case ValueTag::Null: break;
-      case ValueTag::String: put_string(out, std::get<std::string>(value)); break;
-      case ValueTag::Int: put(out, std::get<std::int64_t>(value)); break;
-      case ValueTag::Double: put(out, std::get<double>(value)); break;
-      case ValueTag::Bool: put(out, static_cast<std::uint8_t>(std::get<bool>(value))); break;
+
+  void bytes(const void* data, std::size_t size) {
+    if (size == 0) return;  // data() of an empty span may be null
+    std::memcpy(at_, data, size);
+    at_ += size;
+  }
+
+  template <class T>
+  requires std::is_trivially_copyable_v<T>
+  void value(T value) { bytes(&value, sizeof(T)); }
+
+  void string(std::string_view text) {
+    value(static_cast<std::uint32_t>(text.size()));
+    bytes(text.data(), text.size());
+  }
+
+  void id(const VectorId& id) {
+    if (id.is_u64()) {
+      value(IdTag::U64);
+      value(id.as_u64());
+    } else {
+      value(IdTag::Bytes);
+      string(id.as_bytes());
     }
   }
-}
 
-void put_remove(std::vector<std::byte>& out, const VectorId& id) {
-  put(out, WalOp::Kind::Remove);
-  put_id(out, id);
-}
+  void insert(const VectorId& id, std::span<const float> vector, const Metadata* metadata) {
+    value(WalOp::Kind::Insert);
+    this->id(id);
+    value(static_cast<std::uint32_t>(vector.size()));
+    bytes(vector.data(), vector.size_bytes());
+    if (metadata == nullptr) {
+      value(std::uint32_t{0});
+      return;
+    }
+    value(static_cast<std::uint32_t>(metadata->size()));
+    for (const auto& [key, entry] : *metadata) {
+      string(key);
+      value(static_cast<ValueTag>(entry.index()));
+      switch (static_cast<ValueTag>(entry.index())) {
+        case ValueTag::Null: break;
+        case ValueTag::String: string(std::get<std::string>(entry)); break;
+        case ValueTag::Int: value(std::get<std::int64_t>(entry)); break;
+        case ValueTag::Double: value(std::get<double>(entry)); break;
+        case ValueTag::Bool: value(static_cast<std::uint8_t>(std::get<bool>(entry))); break;
+      }
+    }
+  }
+
+  void remove(const VectorId& id) {
+    value(WalOp::Kind::Remove);
+    this->id(id);
+  }
+
+ private:
+  std::byte* at_ = nullptr;
+};
 
 // A byte string for an error message, cut short when long.
 std::string printable(std::string_view bytes) { return quote_bytes(bytes, 64); }
@@ -355,27 +403,33 @@ Result<void> check_encodable(const WalOp& op) {
 
 void encode_insert(std::vector<std::byte>& out, const VectorId& id, std::span<const float> vector,
                    const Metadata& metadata) {
-  put_insert(out, id, vector, &metadata);
+  FieldWriter(out, insert_size(id, vector, &metadata)).insert(id, vector, &metadata);
 }
 
-void encode_remove(std::vector<std::byte>& out, const VectorId& id) { put_remove(out, id); }
+void encode_remove(std::vector<std::byte>& out, const VectorId& id) {
+  FieldWriter(out, remove_size(id)).remove(id);
+}
 
 void encode_batch(std::vector<std::byte>& out, std::span<const WalOp> ops) {
-  put(out, WalRecordType::Batch);
-  put(out, static_cast<std::uint32_t>(ops.size()));
+  std::size_t size = 1 + 4;
+  for (const WalOp& op : ops) size += op_size(op);
+  FieldWriter writer(out, size);
+  writer.value(WalRecordType::Batch);
+  writer.value(static_cast<std::uint32_t>(ops.size()));
   for (const WalOp& op : ops) {
     if (op.kind == WalOp::Kind::Insert) {
-      put_insert(out, *op.id, op.vector, op.metadata);
+      writer.insert(*op.id, op.vector, op.metadata);
     } else {
-      put_remove(out, *op.id);
+      writer.remove(*op.id);
     }
   }
 }
 
 void encode_abort(std::vector<std::byte>& out, std::uint64_t lsn, std::uint32_t applied_ops) {
-  put(out, WalRecordType::Abort);
-  put(out, lsn);
-  put(out, applied_ops);
+  FieldWriter writer(out, 1 + sizeof(lsn) + sizeof(applied_ops));
+  writer.value(WalRecordType::Abort);
+  writer.value(lsn);
+  writer.value(applied_ops);
 }
 
 }  // namespace iqdb::persist
