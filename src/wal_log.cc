@@ -285,21 +285,29 @@ Result<void> WalLog::start_segment() {
 Result<void> WalLog::wait_durable(std::unique_lock<std::mutex>& lock, std::uint64_t lsn) {
   while (durable_lsn_ < lsn) {
     IQDB_TRY(check_writable());
-    if (syncing_upto_ >= lsn) {  // a sync in flight covers this record: join it
+    // A sync in flight covers this record, or a leader gathering its group
+    // will: join it.
+    if (syncing_upto_ >= lsn || gathering_group_) {
       wait_for_change(lock);
       continue;
     }
     // Lead a group commit: one sync covers every record written so far, and
     // the records that others append meanwhile get the next one (which may
     // start before this one ends: the kernel merges concurrent syncs).
+    gather_group(lock);
     const std::uint64_t target = next_lsn_ - 1;
     syncing_upto_ = std::max(syncing_upto_, target);
     ++syncs_in_flight_;
+    peak_writers_ = writers_in_commit_;
     WalWriter& writer = *writer_;
     lock.unlock();
+    const auto started = std::chrono::steady_clock::now();
     auto synced = writer.sync();
+    const auto took = std::chrono::steady_clock::now() - started;
     lock.lock();
     --syncs_in_flight_;
+    expected_group_ = peak_writers_;
+    max_group_wait_ = std::chrono::duration_cast<std::chrono::nanoseconds>(took) / 2;
     if (synced) {
       durable_lsn_ = std::max(durable_lsn_, target);
       synced_watermark_ = std::max(synced_watermark_, target);
@@ -311,9 +319,38 @@ Result<void> WalLog::wait_durable(std::unique_lock<std::mutex>& lock, std::uint6
   return boost::outcome_v2::success();
 }
 
+void WalLog::gather_group(std::unique_lock<std::mutex>& lock) {
+  // The writers that came during the last sync are likely to be back within
+  // microseconds, each with a record: waiting for them (up to half a sync)
+  // lets one sync carry them all, where syncing at once would leave each
+  // record its own sync. PostgreSQL's commit_delay does the same; here the
+  // group size and the wait are learnt from the last sync, so a lone writer
+  // never waits.
+  if (expected_group_ <= 1) return;
+  const auto pending = [this] { return next_lsn_ - 1 - std::max(durable_lsn_, syncing_upto_); };
+  const auto deadline = std::chrono::steady_clock::now() + max_group_wait_;
+  gathering_group_ = true;
+  while (pending() < expected_group_ && failure_.empty() &&
+         std::chrono::steady_clock::now() < deadline) {
+    lock.unlock();
+    std::this_thread::yield();
+    lock.lock();
+  }
+  gathering_group_ = false;
+}
+
 Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const ApplyOp& apply) {
   for (const WalOp& op : ops) IQDB_TRY(check_encodable(op));
   std::unique_lock lock(mutex_);
+  // Counts this writer for group commit (gather_group), until it returns.
+  struct CountWriter {
+    WalLog& log;
+    explicit CountWriter(WalLog& log) : log(log) {
+      ++log.writers_in_commit_;
+      log.peak_writers_ = std::max(log.peak_writers_, log.writers_in_commit_);
+    }
+    ~CountWriter() { --log.writers_in_commit_; }
+  } count_writer(*this);
   await(lock, [this] { return !checkpointing_; });
   IQDB_TRY(check_writable());
   if (!writer_) IQDB_TRY(start_segment());
@@ -342,6 +379,7 @@ Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const App
     return lsn.error();
   }
   next_lsn_ = lsn.value() + 1;
+  if (gathering_group_) notify_waiters();
   const std::uint64_t ticket = next_ticket_++;
   // The next commit's turn comes however this one ends, exceptions included.
   struct PassTurn {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <thread>
 #include <utility>
 
 namespace iqdb::persist::test {
@@ -23,6 +24,7 @@ class FaultInjectionWritableFile final : public WritableFile {
   }
   Result<void> sync() override {
     if (auto error = fs_.on_call(FsOp::Sync, path())) return *error;
+    std::this_thread::sleep_for(fs_.sync_delay());
     return base_->sync();
   }
   Result<void> close() override {
@@ -73,6 +75,16 @@ void FaultInjectionFileSystem::disarm() {
 bool FaultInjectionFileSystem::fault_fired() const {
   std::lock_guard lock(mutex_);
   return fired_;
+}
+
+void FaultInjectionFileSystem::set_sync_delay(std::chrono::microseconds delay) {
+  std::lock_guard lock(mutex_);
+  sync_delay_ = delay;
+}
+
+std::chrono::microseconds FaultInjectionFileSystem::sync_delay() const {
+  std::lock_guard lock(mutex_);
+  return sync_delay_;
 }
 
 std::size_t FaultInjectionFileSystem::calls(FsOp op) const {

@@ -13,6 +13,7 @@
 #define IQDB_PERSIST_TESTS_FAULT_INJECTION_FILE_SYSTEM_H_
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <memory>
@@ -54,6 +55,10 @@ class FaultInjectionFileSystem final : public FileSystem {
   // True once the armed fault has fired.
   bool fault_fired() const;
 
+  // Makes every file sync() take at least `delay`, as on a slow disk.
+  void set_sync_delay(std::chrono::microseconds delay);
+  std::chrono::microseconds sync_delay() const;
+
   // Calls of `op` made since construction or the last reset_counts().
   std::size_t calls(FsOp op) const;
   void reset_counts();
@@ -77,6 +82,7 @@ class FaultInjectionFileSystem final : public FileSystem {
   std::optional<FsOp> armed_op_;
   std::size_t armed_at_ = 0;  // value of calls_[op] whose call fails
   bool fired_ = false;
+  std::chrono::microseconds sync_delay_{0};
 };
 
 }  // namespace iqdb::persist::test

@@ -474,10 +474,14 @@ TEST_F(WalPersistedIndexTest, AFailedCheckpointSaveLeavesTheLogWorking) {
 
 TEST_F(WalPersistedIndexTest, ConcurrentWritersAreAllDurableAndShareSyncs) {
   auto fs = std::make_shared<FaultInjectionFileSystem>(default_file_system());
+  // A slow disk: writers are back with their next record long before a sync
+  // ends, so a group commit that gathers them needs far fewer syncs than
+  // records (one that syncs each arrival at once needs about one per record).
+  fs->set_sync_delay(std::chrono::milliseconds(2));
   config_.file_system = fs;
   Db db = create();
-  constexpr int kThreads = 4;
-  constexpr std::uint64_t kPerThread = 50;
+  constexpr int kThreads = 2;
+  constexpr std::uint64_t kPerThread = 100;
   const std::size_t syncs_before = fs->calls(FsOp::Sync);
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
@@ -490,7 +494,7 @@ TEST_F(WalPersistedIndexTest, ConcurrentWritersAreAllDurableAndShareSyncs) {
   }
   for (auto& thread : threads) thread.join();
   const std::size_t syncs = fs->calls(FsOp::Sync) - syncs_before;
-  EXPECT_LE(syncs, kThreads * kPerThread);
+  EXPECT_LE(syncs, kThreads * kPerThread * 3 / 5);
   EXPECT_EQ(db.index().vectors().size(), kThreads * kPerThread);
   EXPECT_EQ(loaded_content(), db.index().vectors());
 }

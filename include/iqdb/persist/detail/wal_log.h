@@ -9,7 +9,9 @@
 // Durability by policy:
 //   Always:   commit() returns once the record is on stable storage. Concurrent
 //             committers share fsyncs (group commit): whoever finds no sync
-//             running syncs everything written so far, for everyone waiting.
+//             running syncs everything written so far, for everyone waiting,
+//             after waiting (at most half a sync's time) for as many writers
+//             as the last sync saw to append theirs.
 //   Periodic: commit() returns once the record is written (it survives a
 //             process crash); a background thread syncs every `interval`, so a
 //             power loss loses at most the last interval's records.
@@ -29,6 +31,7 @@
 #ifndef IQDB_PERSIST_DETAIL_WAL_LOG_H_
 #define IQDB_PERSIST_DETAIL_WAL_LOG_H_
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -126,6 +129,9 @@ class WalLog {
   Result<void> start_segment();
   // Waits until every record up to `lsn` is durable, syncing if nobody is.
   Result<void> wait_durable(std::unique_lock<std::mutex>& lock, std::uint64_t lsn);
+  // Before a leader syncs: waits briefly for the writers of the last group to
+  // append, so that one sync covers them all.
+  void gather_group(std::unique_lock<std::mutex>& lock);
   Result<void> log_abort(std::unique_lock<std::mutex>& lock, std::uint64_t lsn,
                          std::uint32_t applied);
   void run_flusher();
@@ -162,6 +168,13 @@ class WalLog {
   // Syncs run with the lock released: how many, and the highest LSN one covers.
   int syncs_in_flight_ = 0;
   std::uint64_t syncing_upto_ = 0;
+  // Group commit sizing (gather_group): writers inside commit() now, the most
+  // seen during the latest sync, and what the latest completed sync learnt.
+  std::uint64_t writers_in_commit_ = 0;
+  std::uint64_t peak_writers_ = 0;
+  std::uint64_t expected_group_ = 1;
+  std::chrono::nanoseconds max_group_wait_{0};
+  bool gathering_group_ = false;  // a leader waits in gather_group(); others join it
   bool checkpoint_due_ = false;
   bool checkpointing_ = false;  // a checkpoint waits for commits in flight; new ones wait
   // Commits apply in the order they were logged: each takes a ticket when it
