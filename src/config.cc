@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "iqdb/persist/sections.h"
+#include "section_codec.h"
 #include "snapshot_format.h"
 
 namespace iqdb::persist {
@@ -17,6 +19,34 @@ std::string_view to_string(WalRecoveryMode mode) {
   }
   return "Unknown";
 }
+
+bool Compression::available() const { return codec_available(section_compression(*this)); }
+
+namespace {
+
+Result<void> validate_compression(const PersistConfig& config) {
+  const std::string path = config.path.string();
+  const SectionCompression codec = section_compression(config.compression);
+  IQDB_TRY(check_codec_available(codec, path));
+  if (codec == SectionCompression::Zstd)
+    IQDB_TRY(check_zstd_level(config.compression.level(), path));
+  if (!(config.compression_max_ratio > 0 && config.compression_max_ratio <= 1)) {
+    return fail(ErrorKind::InvalidConfig,
+                fmt::format("{}: compression_max_ratio {} is outside (0, 1]", path,
+                            config.compression_max_ratio));
+  }
+  for (const std::string& name : config.compressed_sections) {
+    if (name.empty() || name.size() > kMaxSectionNameLength) {
+      return fail(ErrorKind::InvalidConfig,
+                  fmt::format("{}: compressed_sections names a section of {} bytes (expected "
+                              "1..{})",
+                              path, name.size(), kMaxSectionNameLength));
+    }
+  }
+  return boost::outcome_v2::success();
+}
+
+}  // namespace
 
 Result<void> PersistConfig::validate() const {
   if (path.empty()) return fail(ErrorKind::InvalidConfig, "PersistConfig::path is empty");
@@ -37,13 +67,7 @@ Result<void> PersistConfig::validate() const {
                 fmt::format("{}: FsyncPolicy::periodic interval must be positive, got {} ms",
                             path.string(), fsync_policy.interval().count()));
   }
-  if (compression.kind() != Compression::Kind::None) {
-    return fail(
-        ErrorKind::Unsupported,
-        fmt::format("{}: compression {}: compressed snapshots are not available in this "
-                    "version of iqdb-persist",
-                    path.string(), compression.kind() == Compression::Kind::Zstd ? "zstd" : "lz4"));
-  }
+  IQDB_TRY(validate_compression(*this));
   return boost::outcome_v2::success();
 }
 

@@ -1,9 +1,16 @@
 #include "iqdb/persist/file_header.h"
 
+#include <algorithm>
+
 #include "header_codec.h"
 #include "iqdb/persist/file_system.h"
 
 namespace iqdb::persist {
+
+std::uint64_t SectionInfo::chunk_logical_length(std::size_t i) const {
+  const std::uint64_t start = std::uint64_t{i} * chunk_size;
+  return start >= logical_length ? 0 : std::min(chunk_size, logical_length - start);
+}
 
 std::string_view to_string(SectionCompression compression) {
   switch (compression) {

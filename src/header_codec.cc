@@ -10,6 +10,7 @@
 
 #include "crc32.h"
 #include "little_endian.h"
+#include "section_codec.h"
 #include "snapshot_header_generated.h"
 
 namespace iqdb::persist {
@@ -36,16 +37,69 @@ Result<SectionCompression> decode_compression(std::uint8_t tag, std::string_view
                                               const std::string& path) {
   switch (tag) {
     case 0: return SectionCompression::None;
-    case 1:
-    case 2:
-      return fail(ErrorKind::Unsupported,
-                  fmt::format("{}: section '{}' is {}-compressed; this version of iqdb-persist "
-                              "reads uncompressed sections only",
-                              path, name, tag == 1 ? "zstd" : "lz4"));
+    case 1: return SectionCompression::Zstd;
+    case 2: return SectionCompression::Lz4;
     default:
       return fail(ErrorKind::InvalidHeader,
                   fmt::format("{}: section '{}' has unknown compression tag {}", path, name, tag));
   }
+}
+
+// The chunk table against the section: sizes, count, each chunk's stored
+// length against its logical one (kMaxChunkExpansion bounds what a file can
+// make a reader allocate), and the CRCs against the section's.
+Result<void> decode_chunks(const fb::Section& entry, SectionInfo& section,
+                           const std::string& path) {
+  const auto invalid = [&](const std::string& why) {
+    return fail(ErrorKind::InvalidHeader,
+                fmt::format("{}: section '{}' chunk table: {}", path, section.name, why));
+  };
+  section.chunk_size = entry.chunk_size();
+  const auto* chunks = entry.chunks();
+  if (section.chunk_size == 0) {
+    if (chunks != nullptr && chunks->size() != 0) return invalid("chunks without a chunk size");
+    if (section.compression != SectionCompression::None) return invalid("missing");
+    return boost::outcome_v2::success();
+  }
+  if (!std::has_single_bit(section.chunk_size) || section.chunk_size < format::kMinChunkSize ||
+      section.chunk_size > format::kMaxChunkSize) {
+    return invalid(fmt::format("chunk size {} is not a power of two from {} to {}",
+                               section.chunk_size, format::kMinChunkSize, format::kMaxChunkSize));
+  }
+  const std::uint64_t expected_count = section.logical_length / section.chunk_size +
+                                       (section.logical_length % section.chunk_size != 0 ? 1 : 0);
+  const std::uint64_t count = chunks == nullptr ? 0 : chunks->size();
+  if (count != expected_count) {
+    return invalid(fmt::format("{} chunks, but {} logical bytes in chunks of {} make {}", count,
+                               section.logical_length, section.chunk_size, expected_count));
+  }
+  section.chunks.reserve(count);
+  std::uint64_t stored_total = 0;
+  std::uint32_t crc = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    const fb::Chunk& chunk = *chunks->Get(static_cast<flatbuffers::uoffset_t>(i));
+    const std::uint64_t logical = section.chunk_logical_length(i);
+    const std::uint64_t stored = chunk.stored_length();
+    const bool raw = section.compression == SectionCompression::None;
+    if (raw ? stored != logical : stored > logical || stored < min_stored_length(logical)) {
+      return invalid(fmt::format("chunk {} stores {} bytes for {} logical bytes (expected {})", i,
+                                 stored, logical,
+                                 raw ? fmt::format("{}", logical)
+                                     : fmt::format("{}..{}", min_stored_length(logical), logical)));
+    }
+    stored_total += stored;
+    crc = crc32_combine(crc, chunk.crc32(), stored);
+    section.chunks.push_back({chunk.stored_length(), chunk.crc32()});
+  }
+  if (stored_total != section.stored_length) {
+    return invalid(
+        fmt::format("chunks store {} bytes, the section {}", stored_total, section.stored_length));
+  }
+  if (crc != section.crc32) {
+    return invalid(fmt::format("chunk CRCs combine to 0x{:08x}, the section's CRC32 is 0x{:08x}",
+                               crc, section.crc32));
+  }
+  return boost::outcome_v2::success();
 }
 
 Result<SectionInfo> decode_section(const fb::Section& entry, std::size_t index,
@@ -78,7 +132,7 @@ Result<SectionInfo> decode_section(const fb::Section& entry, std::size_t index,
   }
   IQDB_TRY_ASSIGN(auto compression, decode_compression(entry.compression(), name, path));
   section.compression = compression;
-  if (section.logical_length != section.stored_length) {
+  if (compression == SectionCompression::None && section.logical_length != section.stored_length) {
     return fail(ErrorKind::InvalidHeader,
                 fmt::format("{}: uncompressed section '{}' has logical length {} but stored "
                             "length {}",
@@ -90,6 +144,7 @@ Result<SectionInfo> decode_section(const fb::Section& entry, std::size_t index,
                             "{}-byte file",
                             path, name, section.offset, section.stored_length, file_size));
   }
+  IQDB_TRY(decode_chunks(entry, section, path));
   return section;
 }
 
@@ -158,11 +213,18 @@ std::vector<std::byte> encode_header(const FileHeader& header) {
   };
   std::vector<flatbuffers::Offset<fb::Section>> sections;
   sections.reserve(header.sections.size());
+  std::vector<fb::Chunk> chunks;
   for (const SectionInfo& section : header.sections) {
-    sections.push_back(fb::CreateSection(builder, string(section.name), section.offset,
-                                         section.stored_length, section.logical_length,
-                                         static_cast<std::uint8_t>(section.compression),
-                                         section.crc32, section.alignment));
+    chunks.clear();
+    for (const SectionChunk& chunk : section.chunks) {
+      chunks.emplace_back(chunk.stored_length, chunk.crc32);
+    }
+    flatbuffers::Offset<flatbuffers::Vector<const fb::Chunk*>> chunk_table;
+    if (!chunks.empty()) chunk_table = builder.CreateVectorOfStructs(chunks);
+    sections.push_back(
+        fb::CreateSection(builder, string(section.name), section.offset, section.stored_length,
+                          section.logical_length, static_cast<std::uint8_t>(section.compression),
+                          section.crc32, section.alignment, section.chunk_size, chunk_table));
   }
   const auto index_type = string(header.index_type);
   const auto writer_version = string(header.writer_version);

@@ -32,6 +32,15 @@ Result<SectionView> SnapshotView::section(std::string_view name) const {
                 fmt::format("{}: snapshot has no section '{}'", path_.string(), name));
   }
   const std::string context = fmt::format("{}: section '{}'", path_.string(), name);
+  if (info->compression != SectionCompression::None) {
+    const auto index = static_cast<std::size_t>(info - header_.sections.data());
+    if (index >= decoded_.size() || decoded_[index].size() != info->logical_length) {
+      return fail(ErrorKind::InvalidPayload,
+                  fmt::format("{} is {}-compressed and this view holds no decoded bytes for it",
+                              context, to_string(info->compression)));
+    }
+    return SectionView(*info, decoded_[index], keep_alive_, context);
+  }
   // The header was validated against the file size; this guards views built by hand.
   if (info->offset > file_bytes_.size() ||
       info->stored_length > file_bytes_.size() - info->offset) {

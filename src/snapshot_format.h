@@ -34,6 +34,9 @@ inline constexpr std::uint32_t kMaxHeaderLength = 1u << 20;
 inline constexpr std::uint32_t kHeaderAlignment = 8;
 inline constexpr std::uint64_t kMinSectionAlignment = 4096;
 inline constexpr std::uint64_t kMaxSectionAlignment = std::uint64_t{1} << 30;
+// Chunk sizes (SectionInfo::chunk_size) are powers of two in this range.
+inline constexpr std::uint64_t kMinChunkSize = std::uint64_t{64} << 10;
+inline constexpr std::uint64_t kMaxChunkSize = std::uint64_t{64} << 20;
 inline constexpr unsigned kMaxHeaderDepth = 8;
 inline constexpr unsigned kMaxHeaderTables = 4 * 1024 + 16;
 

@@ -14,6 +14,7 @@
 #include "file_paths.h"
 #include "header_codec.h"
 #include "iqdb/persist/file_system.h"
+#include "section_decoder.h"
 #include "snapshot_writer.h"
 #include "verify_internal.h"
 
@@ -85,7 +86,7 @@ Result<void> save_snapshot(const PersistConfig& config, const IndexFacts& facts,
   {
     IQDB_TRY_ASSIGN(auto file, fs.create_new(temp));
     TempFileGuard guard(fs, temp);
-    SnapshotWriter writer(*file, config.section_alignment);
+    SnapshotWriter writer(*file, config.section_alignment, SectionEncoding::from(config));
     IQDB_TRY(fill(writer));
     IQDB_TRY(writer.finish(facts));
     if (sync) IQDB_TRY(file->sync());
@@ -108,10 +109,20 @@ Result<SnapshotView> open_snapshot(const PersistConfig& config, std::string_view
   }
   IQDB_TRY_ASSIGN(auto mapping, file->map());
   const auto bytes = mapping->bytes();
+  // Compressed sections have their CRCs checked as they are decoded.
+  IQDB_TRY_ASSIGN(auto decoded,
+                  decode_compressed_sections(bytes, header, path, config.verify_threads));
   if (config.verify == VerifyMode::Eager) {
-    IQDB_TRY(verify_mapped_snapshot(bytes, header, path, config.verify_threads));
+    IQDB_TRY(verify_mapped_snapshot(bytes, header, path, config.verify_threads,
+                                    /*check_compressed=*/false));
   }
-  return SnapshotView(config.path, std::move(header), std::move(mapping), bytes);
+  struct Memory {
+    std::shared_ptr<const MappedRegion> mapping;
+    std::shared_ptr<const void> decoded;
+  };
+  auto memory = std::make_shared<const Memory>(Memory{std::move(mapping), decoded.memory});
+  return SnapshotView(config.path, std::move(header), std::move(memory), bytes,
+                      std::move(decoded.bytes));
 }
 
 Result<void> check_rebuilt(const SnapshotView& snapshot, const IndexFacts& rebuilt) {

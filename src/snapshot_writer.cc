@@ -1,9 +1,8 @@
 #include "snapshot_writer.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
-#include <system_error>
-#include <thread>
 
 #include <fmt/format.h>
 
@@ -20,77 +19,23 @@ constexpr std::uint64_t align_up(std::uint64_t value, std::uint64_t alignment) {
   return (value + alignment - 1) & ~(alignment - 1);
 }
 
-// Sections at least this large get their CRC computed on a second thread
-// while the main thread writes them.
-constexpr std::size_t kConcurrentCrcThreshold = std::size_t{16} << 20;
-constexpr std::size_t kStreamBufferSize = std::size_t{1} << 20;
-
-// Computes the CRC of `bytes` while `write` runs, on another thread when the
-// data is large enough to make that pay.
-Result<std::uint32_t> write_with_crc(std::span<const std::byte> bytes,
-                                     const std::function<Result<void>()>& write) {
-  std::uint32_t crc = 0;
-  std::thread crc_thread;
-  if (bytes.size() >= kConcurrentCrcThreshold) {
-    try {
-      crc_thread = std::thread([&crc, bytes] { crc = crc32(bytes); });
-    } catch (const std::system_error&) {
-      // No thread available: compute it inline below.
-    }
-  }
-  if (!crc_thread.joinable()) crc = crc32(bytes);
-  auto written = write();
-  if (crc_thread.joinable()) crc_thread.join();
-  if (!written) return written.error();
-  return crc;
-}
-
-// The Writer a streamed section's fill function writes to: buffers small
-// writes, passes large ones straight through, and checksums everything.
-class SectionStream final : public Writer {
- public:
-  SectionStream(WritableFile& file, std::uint64_t offset) : file_(file), offset_(offset) {}
-
-  Result<void> write(std::span<const std::byte> bytes) override {
-    if (buffer_.size() + bytes.size() <= kStreamBufferSize) {
-      if (buffer_.capacity() == 0) buffer_.reserve(kStreamBufferSize);
-      buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
-      return boost::outcome_v2::success();
-    }
-    IQDB_TRY(flush());
-    if (bytes.size() < kStreamBufferSize) return write(bytes);
-    return write_through(bytes);
-  }
-
-  Result<void> flush() {
-    IQDB_TRY(write_through(buffer_));
-    buffer_.clear();
-    return boost::outcome_v2::success();
-  }
-
-  std::uint64_t length() const { return length_; }
-  std::uint32_t crc() const { return crc_; }
-
- private:
-  Result<void> write_through(std::span<const std::byte> bytes) {
-    if (bytes.empty()) return boost::outcome_v2::success();
-    IQDB_TRY(file_.write_at(offset_ + length_, bytes));
-    crc_ = crc32(bytes, crc_);
-    length_ += bytes.size();
-    return boost::outcome_v2::success();
-  }
-
-  WritableFile& file_;
-  std::uint64_t offset_;
-  std::uint64_t length_ = 0;
-  std::uint32_t crc_ = 0;
-  std::vector<std::byte> buffer_;
-};
-
 }  // namespace
 
-SnapshotWriter::SnapshotWriter(WritableFile& file, std::uint64_t default_alignment)
-    : file_(file), default_alignment_(default_alignment), end_(format::kPrefixSize) {}
+SectionEncoding SectionEncoding::from(const PersistConfig& config) {
+  SectionEncoding encoding;
+  encoding.compression = section_compression(config.compression);
+  encoding.level = config.compression.level();
+  encoding.only = config.compressed_sections;
+  encoding.max_ratio = config.compression_max_ratio;
+  return encoding;
+}
+
+SnapshotWriter::SnapshotWriter(WritableFile& file, std::uint64_t default_alignment,
+                               SectionEncoding encoding)
+    : file_(file),
+      default_alignment_(default_alignment),
+      encoding_(std::move(encoding)),
+      end_(format::kPrefixSize) {}
 
 Result<std::uint64_t> SnapshotWriter::place_section(std::string_view name,
                                                     std::uint64_t alignment) {
@@ -120,23 +65,39 @@ Result<std::uint64_t> SnapshotWriter::place_section(std::string_view name,
   return align_up(end_, alignment);
 }
 
+ChunkedSectionWriter::Options SnapshotWriter::options_for(std::string_view name,
+                                                          std::uint64_t chunk_size) const {
+  ChunkedSectionWriter::Options options;
+  options.chunk_size = chunk_size;
+  const bool selected =
+      encoding_.only.empty() ||
+      std::find(encoding_.only.begin(), encoding_.only.end(), name) != encoding_.only.end();
+  if (selected) {
+    options.compression = encoding_.compression;
+    options.level = encoding_.level;
+    options.max_ratio = encoding_.max_ratio;
+  }
+  return options;
+}
+
 void SnapshotWriter::record_section(std::string_view name, std::uint64_t offset,
-                                    std::uint64_t length, std::uint32_t crc,
-                                    std::uint64_t alignment) {
-  sections_.push_back(
-      {std::string(name), offset, length, length, SectionCompression::None, crc, alignment});
-  end_ = offset + length;
+                                    std::uint64_t alignment, SectionInfo info) {
+  info.name = std::string(name);
+  info.offset = offset;
+  info.alignment = alignment;
+  end_ = offset + info.stored_length;
+  sections_.push_back(std::move(info));
 }
 
 Result<void> SnapshotWriter::add_section(std::string_view name, std::span<const std::byte> bytes,
                                          std::uint64_t alignment) {
   if (alignment == 0) alignment = default_alignment_;
   IQDB_TRY_ASSIGN(auto offset, place_section(name, alignment));
-  IQDB_TRY_ASSIGN(auto crc, write_with_crc(bytes, [&]() -> Result<void> {
-                    if (bytes.empty()) return boost::outcome_v2::success();
-                    return file_.write_at(offset, bytes);
-                  }));
-  record_section(name, offset, bytes.size(), crc, alignment);
+  IQDB_TRY_ASSIGN(auto writer, ChunkedSectionWriter::create(
+                                   file_, offset, options_for(name, chunk_size_for(bytes.size()))));
+  IQDB_TRY(writer->write_all(bytes));
+  IQDB_TRY(writer->finish());
+  record_section(name, offset, alignment, writer->info());
   return boost::outcome_v2::success();
 }
 
@@ -145,10 +106,11 @@ Result<void> SnapshotWriter::add_streamed_section(std::string_view name,
                                                   std::uint64_t alignment) {
   if (alignment == 0) alignment = default_alignment_;
   IQDB_TRY_ASSIGN(auto offset, place_section(name, alignment));
-  SectionStream stream(file_, offset);
-  IQDB_TRY(fill(stream));
-  IQDB_TRY(stream.flush());
-  record_section(name, offset, stream.length(), stream.crc(), alignment);
+  IQDB_TRY_ASSIGN(auto writer, ChunkedSectionWriter::create(file_, offset,
+                                                            options_for(name, chunk_size_for(0))));
+  IQDB_TRY(fill(*writer));
+  IQDB_TRY(writer->finish());
+  record_section(name, offset, alignment, writer->info());
   return boost::outcome_v2::success();
 }
 

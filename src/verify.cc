@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include <fmt/format.h>
@@ -63,26 +64,46 @@ Result<void> check_padding(std::span<const std::byte> file, const FileHeader& he
 
 Result<std::uint64_t> verify_mapped_snapshot(std::span<const std::byte> file,
                                              const FileHeader& header, const std::string& path,
-                                             unsigned threads, const ProgressCallback& progress,
+                                             unsigned threads, bool check_compressed,
+                                             const ProgressCallback& progress,
                                              std::chrono::milliseconds progress_interval) {
   IQDB_TRY(check_padding(file, header, path));
+  // One range per chunk (per section without a chunk table), so that damage
+  // is reported by chunk.
+  struct Checked {
+    const SectionInfo* section;
+    std::optional<std::size_t> chunk;
+    std::uint32_t crc;
+  };
   std::vector<ByteRange> ranges;
-  ranges.reserve(header.sections.size());
+  std::vector<Checked> checked;
   std::uint64_t total = 0;
   for (const SectionInfo& section : header.sections) {
-    ranges.push_back({section.offset, section.stored_length});
+    if (!check_compressed && section.compression != SectionCompression::None) continue;
     total += section.stored_length;
+    if (section.chunks.empty()) {
+      ranges.push_back({section.offset, section.stored_length});
+      checked.push_back({&section, std::nullopt, section.crc32});
+      continue;
+    }
+    std::uint64_t offset = section.offset;
+    for (std::size_t i = 0; i < section.chunks.size(); ++i) {
+      ranges.push_back({offset, section.chunks[i].stored_length});
+      checked.push_back({&section, i, section.chunks[i].crc32});
+      offset += section.chunks[i].stored_length;
+    }
   }
   const auto crcs = crc32_ranges(file, ranges, threads, progress, progress_interval);
   for (std::size_t i = 0; i < crcs.size(); ++i) {
-    const SectionInfo& section = header.sections[i];
-    if (crcs[i] != section.crc32) {
-      return fail(ErrorKind::ChecksumMismatch,
-                  fmt::format("{}: section '{}' (offset {}, {} bytes): CRC32 expected 0x{:08x}, "
-                              "found 0x{:08x}",
-                              path, section.name, section.offset, section.stored_length,
-                              section.crc32, crcs[i]));
-    }
+    if (crcs[i] == checked[i].crc) continue;
+    const SectionInfo& section = *checked[i].section;
+    const std::string what =
+        checked[i].chunk ? fmt::format("section '{}' chunk {}", section.name, *checked[i].chunk)
+                         : fmt::format("section '{}'", section.name);
+    return fail(
+        ErrorKind::ChecksumMismatch,
+        fmt::format("{}: {} (offset {}, {} bytes): CRC32 expected 0x{:08x}, found 0x{:08x}", path,
+                    what, ranges[i].offset, ranges[i].length, checked[i].crc, crcs[i]));
   }
   return total;
 }
@@ -96,7 +117,8 @@ Result<VerifyReport> verify_snapshot(const std::filesystem::path& path,
   const auto started = std::chrono::steady_clock::now();
   IQDB_TRY_ASSIGN(auto bytes_checked,
                   verify_mapped_snapshot(mapping->bytes(), header, path.string(), options.threads,
-                                         options.progress, options.progress_interval));
+                                         /*check_compressed=*/true, options.progress,
+                                         options.progress_interval));
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
   return VerifyReport{std::move(header), bytes_checked, elapsed.count()};
 }

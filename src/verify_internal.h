@@ -14,12 +14,15 @@
 
 namespace iqdb::persist {
 
-// Checks every section CRC and that all padding is zero. `file` is the whole
-// mapped file described by the validated `header`. Returns the bytes checked.
-// Errors: ChecksumMismatch (naming the section), InvalidPayload (padding).
+// Checks the CRC of every section (of each chunk, when it has a chunk table)
+// and that all padding is zero. `file` is the whole mapped file described by
+// the validated `header`. Compressed sections are skipped unless
+// `check_compressed` (a load checks them as it decodes them). Returns the
+// bytes checked. Errors: ChecksumMismatch (naming the section and chunk),
+// InvalidPayload (padding).
 Result<std::uint64_t> verify_mapped_snapshot(
     std::span<const std::byte> file, const FileHeader& header, const std::string& path,
-    unsigned threads, const ProgressCallback& progress = nullptr,
+    unsigned threads, bool check_compressed = true, const ProgressCallback& progress = nullptr,
     std::chrono::milliseconds progress_interval = std::chrono::milliseconds(200));
 
 }  // namespace iqdb::persist

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <chrono>
 
 #include "iqdb/persist/persisted_index.h"
@@ -76,12 +78,38 @@ TEST_F(PersistConfigTest, WalIsAValidChoice) {
   EXPECT_THAT(config_.validate(), IsOk());
 }
 
-TEST_F(PersistConfigTest, CompressionIsUnsupported) {
-  config_.compression = Compression::zstd(5);
-  EXPECT_EQ(config_.compression.level(), 5);
-  EXPECT_THAT(config_.validate(), IsError(ErrorKind::Unsupported, "compression zstd"));
-  config_.compression = Compression::lz4();
-  EXPECT_THAT(config_.validate(), IsError(ErrorKind::Unsupported, "compression lz4"));
+TEST_F(PersistConfigTest, CompressionNeedsItsCodecInTheBuild) {
+  const struct {
+    Compression compression;
+    const char* option;
+  } cases[] = {{Compression::zstd(5), "IQDB_PERSIST_WITH_ZSTD"},
+               {Compression::lz4(), "IQDB_PERSIST_WITH_LZ4"}};
+  for (const auto& [compression, option] : cases) {
+    config_.compression = compression;
+    if (compression.available()) {
+      EXPECT_THAT(config_.validate(), IsOk());
+    } else {
+      EXPECT_THAT(config_.validate(), IsError(ErrorKind::Unsupported, option));
+    }
+  }
+  EXPECT_EQ(Compression::zstd(5).level(), 5);
+  EXPECT_TRUE(Compression::none().available());
+}
+
+TEST_F(PersistConfigTest, BadCompressionSettingsAreInvalidConfig) {
+  if (Compression::zstd().available()) {
+    config_.compression = Compression::zstd(1000);
+    EXPECT_THAT(config_.validate(), IsError(ErrorKind::InvalidConfig, "zstd level 1000"));
+  }
+  config_.compression = Compression::none();
+  for (const double ratio : {0.0, -1.0, 1.5, std::nan("")}) {
+    config_.compression_max_ratio = ratio;
+    EXPECT_THAT(config_.validate(), IsError(ErrorKind::InvalidConfig, "compression_max_ratio"));
+  }
+  config_.compression_max_ratio = 1.0;
+  EXPECT_THAT(config_.validate(), IsOk());
+  config_.compressed_sections = {"vectors", ""};
+  EXPECT_THAT(config_.validate(), IsError(ErrorKind::InvalidConfig, "compressed_sections"));
 }
 
 TEST_F(PersistConfigTest, OpenWithAndLoadRejectInvalidConfigBeforeTouchingDisk) {
@@ -93,8 +121,8 @@ TEST_F(PersistConfigTest, OpenWithAndLoadRejectInvalidConfigBeforeTouchingDisk) 
               IsError(ErrorKind::InvalidConfig, "section_alignment"));
   EXPECT_THAT(Db::load(config), IsError(ErrorKind::InvalidConfig, "section_alignment"));
   config = config_;
-  config.compression = Compression::lz4();
-  EXPECT_THAT(Db::load(config), IsError(ErrorKind::Unsupported, "lz4"));
+  config.compression_max_ratio = 0;
+  EXPECT_THAT(Db::load(config), IsError(ErrorKind::InvalidConfig, "compression_max_ratio"));
   config = PersistConfig();
   EXPECT_THAT(Db::load(config), IsError(ErrorKind::InvalidConfig, "path is empty"));
   EXPECT_TRUE(dir_.entries().empty());

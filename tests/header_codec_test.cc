@@ -32,8 +32,8 @@ class HostileHeaderTest : public ::testing::Test {
     header_.metric = DistanceMetric::Euclidean;
     header_.n_vectors = 2;
     header_.writer_version = "test";
-    header_.sections = {{"a", 4096, 100, 100, SectionCompression::None, 0, 4096},
-                        {"b", 8192, 50, 50, SectionCompression::None, 0, 4096}};
+    header_.sections = {{"a", 4096, 100, 100, SectionCompression::None, 0, 4096, 0, {}},
+                        {"b", 8192, 50, 50, SectionCompression::None, 0, 4096, 0, {}}};
   }
 
   // Section CRCs of the (zero) bytes and the payload CRC, as a writer would.
@@ -209,7 +209,7 @@ TEST_F(HostileHeaderTest, TooManySectionsIsInvalidHeader) {
   header_.sections.clear();
   for (std::size_t i = 0; i <= kMaxSections; ++i) {
     header_.sections.push_back(
-        {"s" + std::to_string(i), 4096, 0, 0, SectionCompression::None, 0, 4096});
+        {"s" + std::to_string(i), 4096, 0, 0, SectionCompression::None, 0, 4096, 0, {}});
   }
   expect_rejected(header_, ErrorKind::InvalidHeader, "1025 sections (at most 1024 allowed)");
 }
@@ -272,11 +272,65 @@ TEST_F(HostileHeaderTest, UnknownCompressionTagIsInvalidHeader) {
   }
 }
 
-TEST_F(HostileHeaderTest, CompressedSectionIsUnsupported) {
-  header_.sections[0].compression = SectionCompression::Zstd;
-  expect_rejected(header_, ErrorKind::Unsupported, "section 'a' is zstd-compressed");
+// Section 'a' as a compressed section of two chunks: 500 stored bytes
+// holding `logical` bytes in chunks of 64 KiB, split 300 + 200.
+SectionInfo compressed_a(std::uint64_t logical = 100'000) {
+  SectionInfo a{"a", 4096, 500, logical, SectionCompression::Zstd, 0, 4096, 64 << 10, {}};
+  a.chunks = {{300, crc32(std::vector<std::byte>(300))}, {200, crc32(std::vector<std::byte>(200))}};
+  return a;
+}
+
+TEST_F(HostileHeaderTest, CompressedSectionWithAConsistentChunkTableReads) {
+  header_.sections[0] = compressed_a();
+  seal(header_);
+  write_file(path_, build(header_));
+  auto read = read_file_header(path_);
+  ASSERT_THAT(read, IsOk());
+  EXPECT_EQ(read.value().sections[0].chunks, header_.sections[0].chunks);
+  EXPECT_EQ(read.value().sections[0].chunk_logical_length(1), 100'000u - (64u << 10));
+}
+
+TEST_F(HostileHeaderTest, CompressedSectionWithoutChunkTableIsInvalidHeader) {
   header_.sections[0].compression = SectionCompression::Lz4;
-  expect_rejected(header_, ErrorKind::Unsupported, "section 'a' is lz4-compressed");
+  expect_rejected(header_, ErrorKind::InvalidHeader, "section 'a' chunk table: missing");
+}
+
+TEST_F(HostileHeaderTest, ChunkTableThatDisagreesWithTheSectionIsInvalidHeader) {
+  const auto rejected = [&](const SectionInfo& a, const std::string& mention) {
+    FileHeader header = header_;
+    header.sections[0] = a;
+    expect_rejected(header, ErrorKind::InvalidHeader, "section 'a' chunk table: " + mention);
+  };
+  SectionInfo a = compressed_a();
+  a.chunk_size = 5000;
+  rejected(a, "chunk size 5000 is not a power of two");
+  a = compressed_a();
+  a.chunk_size = std::uint64_t{128} << 20;
+  rejected(a, "chunk size 134217728 is not a power of two from");
+  a = compressed_a(200'000);  // needs 4 chunks of 64 KiB
+  rejected(a, "2 chunks, but 200000 logical bytes in chunks of 65536 make 4");
+  a = compressed_a();
+  a.chunks[0].crc32 ^= 1;
+  rejected(a, "chunk CRCs combine to");
+  a = compressed_a();
+  a.chunks[1] = {199, crc32(std::vector<std::byte>(199))};
+  rejected(a, "chunks store 499 bytes, the section 500");
+  a = compressed_a();
+  a.chunk_size = 0;
+  rejected(a, "chunks without a chunk size");
+}
+
+TEST_F(HostileHeaderTest, ChunkClaimingMoreThanTheMaxExpansionIsInvalidHeader) {
+  // 200 stored bytes may decode to at most 200 * 256 = 51200: a chunk of
+  // 64 KiB from them is a decompression bomb, refused before any allocation.
+  header_.sections[0] = compressed_a(2 * (64 << 10));
+  expect_rejected(header_, ErrorKind::InvalidHeader, "chunk 1 stores 200 bytes for 65536");
+}
+
+TEST_F(HostileHeaderTest, RawChunkNotOfItsLogicalLengthIsInvalidHeader) {
+  header_.sections[0].chunk_size = 64 << 10;
+  header_.sections[0].chunks = {{99, crc32(std::vector<std::byte>(99))}};
+  expect_rejected(header_, ErrorKind::InvalidHeader, "chunk 0 stores 99 bytes for 100");
 }
 
 TEST_F(HostileHeaderTest, LogicalLengthOfRawSectionDifferentFromStoredIsInvalidHeader) {

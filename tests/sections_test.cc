@@ -81,8 +81,8 @@ TEST_F(SectionViewTest, ReaderIsBoundedToTheSection) {
 class SnapshotViewTest : public ::testing::Test {
  protected:
   SnapshotViewTest() : file_(std::make_shared<std::vector<std::byte>>(8192)) {
-    header_.sections.push_back({"ids", 4096, 64, 64, SectionCompression::None, 0, 4096});
-    header_.sections.push_back({"far", 8192, 1, 1, SectionCompression::None, 0, 4096});
+    header_.sections.push_back({"ids", 4096, 64, 64, SectionCompression::None, 0, 4096, 0, {}});
+    header_.sections.push_back({"far", 8192, 1, 1, SectionCompression::None, 0, 4096, 0, {}});
   }
   SnapshotView snapshot() const { return SnapshotView("/d/x.iqdb", header_, file_, *file_); }
 

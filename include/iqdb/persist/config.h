@@ -15,7 +15,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "iqdb/persist/error.h"
 
@@ -65,8 +67,18 @@ class FsyncPolicy {
   std::chrono::milliseconds interval_;
 };
 
-// Compression of snapshot sections on save. This version writes raw sections
-// only: selecting zstd() or lz4() makes validate() fail with Unsupported.
+// Compression of snapshot sections on save (docs/FORMAT.md, "Chunks").
+// Sections are cut into chunks of a few MiB, each encoded on its own, so a
+// load decodes them in parallel; the CRC covers the stored (compressed)
+// bytes, so damage is caught before decoding. A compressed section loads into
+// anonymous memory (a copy); a raw one is used straight from the mapping.
+// Which sections are compressed: PersistConfig::compressed_sections and
+// compression_max_ratio. Each codec exists only in builds configured with its
+// CMake option (IQDB_PERSIST_WITH_ZSTD / IQDB_PERSIST_WITH_LZ4, on when the
+// library is found); without it, validate() and loads of files that need it
+// fail with Unsupported.
+//   zstd(level): better ratios (levels 1..19; 1-3 are fast to write).
+//   lz4():       fastest to decode.
 class Compression {
  public:
   enum class Kind { None, Zstd, Lz4 };
@@ -78,6 +90,8 @@ class Compression {
   constexpr Kind kind() const { return kind_; }
   // Meaningful for Kind::Zstd only.
   constexpr int level() const { return level_; }
+  // Whether this build has the codec (none() always).
+  bool available() const;
 
   friend constexpr bool operator==(const Compression&, const Compression&) = default;
 
@@ -141,6 +155,13 @@ struct PersistConfig {
 
   FsyncPolicy fsync_policy = FsyncPolicy::always();
   Compression compression = Compression::none();
+  // The sections `compression` applies to, by name; empty means every section.
+  std::vector<std::string> compressed_sections;
+  // A section is compressed only where it pays: unless its first chunk
+  // shrinks to at most this fraction of its size, it is stored raw (and stays
+  // zero-copy). In (0, 1]. Random float vectors barely compress (zstd ~0.93,
+  // LZ4 ~1.0) and stay raw at the default; sorted ids shrink ~7x.
+  double compression_max_ratio = 0.9;
   VerifyMode verify = VerifyMode::Eager;
   WalRecoveryMode wal_recovery = WalRecoveryMode::TolerateCorruptedTail;
 
@@ -156,8 +177,10 @@ struct PersistConfig {
   // system (default_file_system()). Tests substitute a fault-injecting one.
   std::shared_ptr<FileSystem> file_system;
 
-  // InvalidConfig for an empty path, a bad alignment or a non-positive
-  // periodic interval; Unsupported for compression.
+  // InvalidConfig for an empty path, a bad alignment, a non-positive periodic
+  // interval, a zstd level outside the library's range, an empty section name
+  // or a compression_max_ratio outside (0, 1]; Unsupported for a codec this
+  // build lacks (naming its CMake option).
   Result<void> validate() const;
 };
 

@@ -35,6 +35,14 @@ enum class SectionCompression : std::uint8_t { None = 0, Zstd = 1, Lz4 = 2 };
 
 std::string_view to_string(SectionCompression compression);
 
+// One chunk of a section (see SectionInfo::chunks).
+struct SectionChunk {
+  std::uint32_t stored_length = 0;  // bytes in the file
+  std::uint32_t crc32 = 0;          // CRC-32 of those bytes
+
+  friend bool operator==(const SectionChunk&, const SectionChunk&) = default;
+};
+
 // One entry of the section table.
 struct SectionInfo {
   std::string name;
@@ -44,6 +52,17 @@ struct SectionInfo {
   SectionCompression compression = SectionCompression::None;
   std::uint32_t crc32 = 0;  // CRC-32 of the stored bytes
   std::uint64_t alignment = 4096;
+  // The section cut into chunks of chunk_size logical bytes (the last may be
+  // shorter), stored back to back from `offset`, each with its own CRC-32:
+  // verification reports the damaged chunk, and compressed chunks decode in
+  // parallel. A compressed chunk whose stored_length equals its logical
+  // length is stored raw. Empty (chunk_size 0) in files written before chunk
+  // tables existed, and never for a compressed section.
+  std::uint64_t chunk_size = 0;
+  std::vector<SectionChunk> chunks;
+
+  // Logical length of chunk `i`.
+  std::uint64_t chunk_logical_length(std::size_t i) const;
 
   friend bool operator==(const SectionInfo&, const SectionInfo&) = default;
 };
@@ -73,11 +92,12 @@ struct FileHeader {
 
 // Reads and fully validates the prefix, header and section table of the
 // snapshot at `path` with positional reads (no mapping, no payload read).
-// Section CRCs are not checked: use verify_snapshot() for that.
+// Section CRCs are not checked: use verify_snapshot() for that. A header
+// whose sections use a codec this build lacks still reads (loading such a
+// section is what fails, with Unsupported).
 // Errors: NotFound, Io, BadMagic, UnsupportedVersion, TruncatedHeader,
 // TruncatedPayload, ChecksumMismatch (prefix or header), InvalidHeader,
-// InvalidMetric, Unsupported (a compressed section this build cannot decode,
-// or a big-endian host).
+// InvalidMetric, Unsupported (a big-endian host).
 [[nodiscard]] Result<FileHeader> read_file_header(const std::filesystem::path& path,
                                                   FileSystem* file_system = nullptr);
 

@@ -32,6 +32,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/file_header.h"
@@ -120,15 +121,19 @@ class SectionView {
 };
 
 // A validated snapshot (header, section table and, unless VerifyMode::Skip,
-// CRCs checked) together with the mapping that holds its bytes.
+// CRCs checked) together with the mapping that holds its bytes. Raw sections
+// are views of the file's mapping; compressed ones, of the memory they were
+// decoded into (`decoded`: per table entry, empty for a raw section).
 class SnapshotView {
  public:
   SnapshotView(std::filesystem::path path, FileHeader header,
-               std::shared_ptr<const void> keep_alive, std::span<const std::byte> file_bytes)
+               std::shared_ptr<const void> keep_alive, std::span<const std::byte> file_bytes,
+               std::vector<std::span<const std::byte>> decoded = {})
       : path_(std::move(path)),
         header_(std::move(header)),
         keep_alive_(std::move(keep_alive)),
-        file_bytes_(file_bytes) {}
+        file_bytes_(file_bytes),
+        decoded_(std::move(decoded)) {}
 
   const std::filesystem::path& path() const { return path_; }
   const FileHeader& header() const { return header_; }
@@ -137,7 +142,7 @@ class SnapshotView {
   // The section named `name`. InvalidPayload if the snapshot has none.
   [[nodiscard]] Result<SectionView> section(std::string_view name) const;
 
-  // Owns the mapping; every SectionView holds a copy.
+  // Owns the mapping and decoded memory; every SectionView holds a copy.
   const std::shared_ptr<const void>& keep_alive() const { return keep_alive_; }
 
  private:
@@ -145,6 +150,7 @@ class SnapshotView {
   FileHeader header_;
   std::shared_ptr<const void> keep_alive_;
   std::span<const std::byte> file_bytes_;
+  std::vector<std::span<const std::byte>> decoded_;
 };
 
 }  // namespace iqdb::persist
