@@ -34,11 +34,12 @@ std::vector<Piece> cut_into_pieces(std::span<const ByteRange> ranges) {
 // Shared state of one crc32_ranges() call.
 class CrcJob {
  public:
-  CrcJob(std::span<const std::byte> bytes, std::vector<Piece> pieces)
-      : bytes_(bytes), pieces_(std::move(pieces)), crcs_(pieces_.size()) {}
+  CrcJob(std::span<const std::byte> bytes, std::vector<Piece> pieces, const std::atomic<bool>* stop)
+      : bytes_(bytes), pieces_(std::move(pieces)), crcs_(pieces_.size()), stop_(stop) {}
 
-  // Computes the next unclaimed piece; false when none is left.
+  // Computes the next unclaimed piece; false when none is left (or stopped).
   bool run_one() {
+    if (stopped()) return false;
     const std::size_t i = next_.fetch_add(1, std::memory_order_relaxed);
     if (i >= pieces_.size()) return false;
     const Piece& piece = pieces_[i];
@@ -53,6 +54,7 @@ class CrcJob {
     }
   }
 
+  bool stopped() const { return stop_ != nullptr && stop_->load(std::memory_order_relaxed); }
   std::uint64_t done() const { return done_.load(std::memory_order_relaxed); }
   std::size_t piece_count() const { return pieces_.size(); }
 
@@ -69,6 +71,7 @@ class CrcJob {
   std::span<const std::byte> bytes_;
   std::vector<Piece> pieces_;
   std::vector<std::uint32_t> crcs_;
+  const std::atomic<bool>* stop_;
   std::atomic<std::size_t> next_{0};
   std::atomic<std::uint64_t> done_{0};
 };
@@ -83,10 +86,11 @@ unsigned resolve_thread_count(unsigned requested) {
 std::vector<std::uint32_t> crc32_ranges(std::span<const std::byte> bytes,
                                         std::span<const ByteRange> ranges, unsigned threads,
                                         const ProgressCallback& progress,
-                                        std::chrono::milliseconds interval) {
+                                        std::chrono::milliseconds interval,
+                                        const std::atomic<bool>* stop) {
   std::uint64_t total = 0;
   for (const ByteRange& range : ranges) total += range.length;
-  CrcJob job(bytes, cut_into_pieces(ranges));
+  CrcJob job(bytes, cut_into_pieces(ranges), stop);
 
   // Helper threads besides the caller; none when there is nothing to do.
   const std::size_t used = std::min<std::size_t>(resolve_thread_count(threads), job.piece_count());
@@ -108,6 +112,7 @@ std::vector<std::uint32_t> crc32_ranges(std::span<const std::byte> bytes,
     }
   }
   for (std::thread& worker : workers) worker.join();
+  if (job.stopped()) return {};
   if (progress) progress(total, total);
   return job.combine(ranges.size());
 }

@@ -5,6 +5,7 @@
 #ifndef IQDB_PERSIST_SRC_PARALLEL_CRC_H_
 #define IQDB_PERSIST_SRC_PARALLEL_CRC_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -27,11 +28,13 @@ inline constexpr std::uint64_t kCrcPieceSize = std::uint64_t{8} << 20;
 // Returns the CRC-32 of each range (which must lie within `bytes`), using up to
 // `threads` threads including the caller (0 = one per hardware thread).
 // `progress`, if set, is called on the calling thread about every `interval`
-// and once at the end with done == total.
+// and once at the end with done == total. When `*stop` becomes true, the
+// threads stop taking pieces and the result is meaningless (empty).
 std::vector<std::uint32_t> crc32_ranges(
     std::span<const std::byte> bytes, std::span<const ByteRange> ranges, unsigned threads,
     const ProgressCallback& progress = nullptr,
-    std::chrono::milliseconds interval = std::chrono::milliseconds(200));
+    std::chrono::milliseconds interval = std::chrono::milliseconds(200),
+    const std::atomic<bool>* stop = nullptr);
 
 // One per hardware thread when `requested` is 0, else `requested`.
 unsigned resolve_thread_count(unsigned requested);

@@ -98,7 +98,7 @@ Result<void> save_snapshot(const PersistConfig& config, const IndexFacts& facts,
   return boost::outcome_v2::success();
 }
 
-Result<SnapshotView> open_snapshot(const PersistConfig& config, std::string_view index_type) {
+Result<OpenedSnapshot> open_snapshot(const PersistConfig& config, std::string_view index_type) {
   IQDB_TRY(check_host_is_little_endian(config.path));
   const std::string path = config.path.string();
   IQDB_TRY_ASSIGN(auto file, file_system_of(config).open_readable(config.path));
@@ -112,17 +112,36 @@ Result<SnapshotView> open_snapshot(const PersistConfig& config, std::string_view
   // Compressed sections have their CRCs checked as they are decoded.
   IQDB_TRY_ASSIGN(auto decoded,
                   decode_compressed_sections(bytes, header, path, config.verify_threads));
-  if (config.verify == VerifyMode::Eager) {
-    IQDB_TRY(verify_mapped_snapshot(bytes, header, path, config.verify_threads,
-                                    /*check_compressed=*/false));
-  }
   struct Memory {
     std::shared_ptr<const MappedRegion> mapping;
     std::shared_ptr<const void> decoded;
   };
   auto memory = std::make_shared<const Memory>(Memory{std::move(mapping), decoded.memory});
-  return SnapshotView(config.path, std::move(header), std::move(memory), bytes,
-                      std::move(decoded.bytes));
+  VerifyPassOptions pass;
+  pass.threads = config.verify_threads;
+  pass.check_compressed = false;
+  std::shared_ptr<Verification> verification;
+  switch (config.verify) {
+    case VerifyMode::Eager: {
+      IQDB_TRY_ASSIGN(const auto checked, verify_mapped_snapshot(bytes, header, path, pass));
+      verification = Verification::passed(checked);
+      break;
+    }
+    case VerifyMode::Background:
+      verification = Verification::start(
+          bytes_to_verify(header, false),
+          [memory, bytes, header, path, pass](Verification& self) mutable {
+            pass.progress = [&self](std::uint64_t done, std::uint64_t) { self.set_progress(done); };
+            pass.progress_interval = std::chrono::milliseconds(50);
+            pass.stop = &self.stop_flag();
+            return verify_mapped_snapshot(bytes, header, path, pass);
+          });
+      break;
+    case VerifyMode::Skip: verification = Verification::not_run(); break;
+  }
+  return OpenedSnapshot{SnapshotView(config.path, std::move(header), std::move(memory), bytes,
+                                     std::move(decoded.bytes)),
+                        std::move(verification)};
 }
 
 Result<void> check_rebuilt(const SnapshotView& snapshot, const IndexFacts& rebuilt) {

@@ -62,11 +62,19 @@ Result<void> check_padding(std::span<const std::byte> file, const FileHeader& he
 
 }  // namespace
 
+std::uint64_t bytes_to_verify(const FileHeader& header, bool check_compressed) {
+  std::uint64_t total = 0;
+  for (const SectionInfo& section : header.sections) {
+    if (check_compressed || section.compression == SectionCompression::None) {
+      total += section.stored_length;
+    }
+  }
+  return total;
+}
+
 Result<std::uint64_t> verify_mapped_snapshot(std::span<const std::byte> file,
                                              const FileHeader& header, const std::string& path,
-                                             unsigned threads, bool check_compressed,
-                                             const ProgressCallback& progress,
-                                             std::chrono::milliseconds progress_interval) {
+                                             const VerifyPassOptions& options) {
   IQDB_TRY(check_padding(file, header, path));
   // One range per chunk (per section without a chunk table), so that damage
   // is reported by chunk.
@@ -77,10 +85,8 @@ Result<std::uint64_t> verify_mapped_snapshot(std::span<const std::byte> file,
   };
   std::vector<ByteRange> ranges;
   std::vector<Checked> checked;
-  std::uint64_t total = 0;
   for (const SectionInfo& section : header.sections) {
-    if (!check_compressed && section.compression != SectionCompression::None) continue;
-    total += section.stored_length;
+    if (!options.check_compressed && section.compression != SectionCompression::None) continue;
     if (section.chunks.empty()) {
       ranges.push_back({section.offset, section.stored_length});
       checked.push_back({&section, std::nullopt, section.crc32});
@@ -93,7 +99,11 @@ Result<std::uint64_t> verify_mapped_snapshot(std::span<const std::byte> file,
       offset += section.chunks[i].stored_length;
     }
   }
-  const auto crcs = crc32_ranges(file, ranges, threads, progress, progress_interval);
+  const auto crcs = crc32_ranges(file, ranges, options.threads, options.progress,
+                                 options.progress_interval, options.stop);
+  if (options.stop != nullptr && options.stop->load()) {
+    return fail(ErrorKind::Io, fmt::format("{}: verification stopped", path));
+  }
   for (std::size_t i = 0; i < crcs.size(); ++i) {
     if (crcs[i] == checked[i].crc) continue;
     const SectionInfo& section = *checked[i].section;
@@ -105,7 +115,7 @@ Result<std::uint64_t> verify_mapped_snapshot(std::span<const std::byte> file,
         fmt::format("{}: {} (offset {}, {} bytes): CRC32 expected 0x{:08x}, found 0x{:08x}", path,
                     what, ranges[i].offset, ranges[i].length, checked[i].crc, crcs[i]));
   }
-  return total;
+  return bytes_to_verify(header, options.check_compressed);
 }
 
 Result<VerifyReport> verify_snapshot(const std::filesystem::path& path,
@@ -115,10 +125,12 @@ Result<VerifyReport> verify_snapshot(const std::filesystem::path& path,
   IQDB_TRY_ASSIGN(auto header, read_header(*file));
   IQDB_TRY_ASSIGN(auto mapping, file->map());
   const auto started = std::chrono::steady_clock::now();
+  VerifyPassOptions pass;
+  pass.threads = options.threads;
+  pass.progress = options.progress;
+  pass.progress_interval = options.progress_interval;
   IQDB_TRY_ASSIGN(auto bytes_checked,
-                  verify_mapped_snapshot(mapping->bytes(), header, path.string(), options.threads,
-                                         /*check_compressed=*/true, options.progress,
-                                         options.progress_interval));
+                  verify_mapped_snapshot(mapping->bytes(), header, path.string(), pass));
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
   return VerifyReport{std::move(header), bytes_checked, elapsed.count()};
 }

@@ -3,6 +3,7 @@
 #ifndef IQDB_PERSIST_SRC_VERIFY_INTERNAL_H_
 #define IQDB_PERSIST_SRC_VERIFY_INTERNAL_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <span>
@@ -14,16 +15,26 @@
 
 namespace iqdb::persist {
 
+struct VerifyPassOptions {
+  unsigned threads = 0;  // 0: one per hardware thread
+  // A load checks compressed sections as it decodes them.
+  bool check_compressed = true;
+  ProgressCallback progress;
+  std::chrono::milliseconds progress_interval{200};
+  // When set and it becomes true, the pass stops early with an Io error.
+  const std::atomic<bool>* stop = nullptr;
+};
+
 // Checks the CRC of every section (of each chunk, when it has a chunk table)
 // and that all padding is zero. `file` is the whole mapped file described by
-// the validated `header`. Compressed sections are skipped unless
-// `check_compressed` (a load checks them as it decodes them). Returns the
-// bytes checked. Errors: ChecksumMismatch (naming the section and chunk),
-// InvalidPayload (padding).
-Result<std::uint64_t> verify_mapped_snapshot(
-    std::span<const std::byte> file, const FileHeader& header, const std::string& path,
-    unsigned threads, bool check_compressed = true, const ProgressCallback& progress = nullptr,
-    std::chrono::milliseconds progress_interval = std::chrono::milliseconds(200));
+// the validated `header`. Returns the bytes checked. Errors: ChecksumMismatch
+// (naming the section and chunk), InvalidPayload (padding), Io (stopped).
+Result<std::uint64_t> verify_mapped_snapshot(std::span<const std::byte> file,
+                                             const FileHeader& header, const std::string& path,
+                                             const VerifyPassOptions& options);
+
+// The bytes verify_mapped_snapshot() checks with these options.
+std::uint64_t bytes_to_verify(const FileHeader& header, bool check_compressed);
 
 }  // namespace iqdb::persist
 

@@ -253,17 +253,18 @@ TEST_F(SnapshotIoTest, LoadedSectionsPointIntoAReadOnlyMappingOfTheFile) {
 TEST_F(SnapshotIoTest, LoadedSpansAreTheSnapshotViewsSectionBytes) {
   const auto original = make_index<SectionArrayIndex>(6, 4, DistanceMetric::Euclidean);
   save(original);
-  auto view = detail::open_snapshot(config_, SectionArrayIndex::kIndexType);
-  ASSERT_THAT(view, IsOk());
-  auto vectors = view.value().section("vectors");
+  auto opened = detail::open_snapshot(config_, SectionArrayIndex::kIndexType);
+  ASSERT_THAT(opened, IsOk());
+  const SnapshotView& view = opened.value().view;
+  auto vectors = view.section("vectors");
   ASSERT_THAT(vectors, IsOk());
-  auto index = SectionArrayIndex::load_sections(view.value());
+  auto index = SectionArrayIndex::load_sections(view);
   ASSERT_THAT(index, IsOk());
   EXPECT_EQ(static_cast<const void*>(index.value().vectors().data()),
             static_cast<const void*>(vectors.value().bytes().data()));
   // The index shares ownership of the very mapping the view holds.
   const auto& ours = index.value().keep_alive();
-  const auto& theirs = view.value().keep_alive();
+  const auto& theirs = view.keep_alive();
   EXPECT_FALSE(ours.owner_before(theirs) || theirs.owner_before(ours));
   EXPECT_TRUE(same_content(index.value(), original));
 }
@@ -388,9 +389,9 @@ TEST_F(SnapshotIoTest, RebuiltMetricOrDimDifferentFromHeaderIsInvalidPayload) {
   // Build a snapshot whose header claims another metric and dim than its payload.
   save(make_index<StreamMapIndex>(2, 3, DistanceMetric::Cosine));
   const SnapshotView honest = [&] {
-    auto view = detail::open_snapshot(config_, StreamMapIndex::kIndexType);
-    EXPECT_THAT(view, IsOk());
-    return std::move(view).value();
+    auto opened = detail::open_snapshot(config_, StreamMapIndex::kIndexType);
+    EXPECT_THAT(opened, IsOk());
+    return std::move(opened).value().view;
   }();
   EXPECT_THAT(detail::check_rebuilt(honest, {"x", 3, DistanceMetric::Cosine, 2}), IsOk());
   EXPECT_THAT(

@@ -101,14 +101,22 @@ class Compression {
   int level_;
 };
 
-// When a load checks the section CRCs.
-//   Eager: before load() returns, in parallel over `verify_threads` threads.
-//          A damaged file is an error; the index never sees damaged bytes.
-//   Skip:  never. For replicas whose files are known good (e.g. verified by
-//          the writer, or by `iqdb-persist verify`). The header is still fully
-//          validated, so a hostile file cannot cause out-of-bounds access by
-//          the library; flipped payload bits reach the index unnoticed.
-enum class VerifyMode { Eager, Skip };
+// When a load checks the section CRCs (compressed sections are always
+// checked, chunk by chunk, before they are decoded).
+//   Eager:      before load() returns, in parallel over `verify_threads`
+//               threads. A damaged file is an error; the index never sees
+//               damaged bytes.
+//   Background: load() returns once the header is validated; worker threads
+//               check the rest while the index serves. The index may see
+//               damaged bytes until the check passes; a failure is reported,
+//               never swallowed (PersistedIndex::verification(), see
+//               iqdb/persist/verification.h).
+//   Skip:       never. For replicas whose files are known good (e.g. verified
+//               by the writer, or by `iqdb-persist verify`). The header is
+//               still fully validated, so a hostile file cannot cause
+//               out-of-bounds access by the library; flipped payload bits
+//               reach the index unnoticed.
+enum class VerifyMode { Eager, Background, Skip };
 
 // What a load does with a damaged write-ahead log. Two kinds of damage are
 // told apart: a torn tail (a bad last record with nothing valid after it:
@@ -165,7 +173,8 @@ struct PersistConfig {
   VerifyMode verify = VerifyMode::Eager;
   WalRecoveryMode wal_recovery = WalRecoveryMode::TolerateCorruptedTail;
 
-  // Threads for Eager verification; 0 means one per hardware thread.
+  // Threads for verification and for decoding compressed sections; 0 means
+  // one per hardware thread.
   unsigned verify_threads = 0;
 
   // Default alignment of payload sections, in bytes: a power of two from 4096

@@ -65,6 +65,7 @@
 #include "iqdb/persist/detail/wal_log.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/persistable.h"
+#include "iqdb/persist/verification.h"
 #include "iqdb/persist/wal.h"
 #include "iqdb/persist/write_batch.h"
 
@@ -104,11 +105,13 @@ class PersistedIndex {
   // naming the segment file and offset).
   [[nodiscard]] static Result<PersistedIndex> load(PersistConfig config) {
     IQDB_TRY(config.validate());
-    IQDB_TRY_ASSIGN(auto snapshot, detail::open_snapshot(config, I::kIndexType));
+    IQDB_TRY_ASSIGN(auto opened, detail::open_snapshot(config, I::kIndexType));
+    const SnapshotView& snapshot = opened.view;
     IQDB_TRY_ASSIGN(auto index, rebuild(snapshot));
     IQDB_TRY(detail::check_rebuilt(snapshot, facts_of(index, snapshot.header().wal_lsn)));
     PersistedIndex db(std::move(index), std::move(config));
     db.snapshot_lsn_ = snapshot.header().wal_lsn;
+    db.verification_ = std::move(opened.verification);
     if (db.config_.wal_enabled) {
       IQDB_TRY_ASSIGN(db.wal_, detail::WalLog::recover(db.config_, db.snapshot_lsn_, db.applier()));
       if (db.wal_->needs_checkpoint()) IQDB_TRY(db.checkpoint());
@@ -162,6 +165,11 @@ class PersistedIndex {
     if (wal_) return wal_->sync();
     return boost::outcome_v2::success();
   }
+
+  // The integrity check of the snapshot load() read (see
+  // iqdb/persist/verification.h): Passed after an Eager load, NotRun after a
+  // Skip load or without a load, Running until done in Background mode.
+  const Verification& verification() const { return *verification_; }
 
   // What load() replayed from the log; all zero without it.
   WalReplayReport wal_replay() const { return wal_ ? wal_->replay_report() : WalReplayReport{}; }
@@ -240,6 +248,7 @@ class PersistedIndex {
   I index_;
   PersistConfig config_;
   std::uint64_t snapshot_lsn_ = 0;  // of the snapshot loaded; saves without the log keep it
+  std::shared_ptr<Verification> verification_ = Verification::not_run();
   std::unique_ptr<detail::WalLog> wal_;
 };
 

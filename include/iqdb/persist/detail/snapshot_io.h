@@ -5,11 +5,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string_view>
 
 #include "iqdb/persist/config.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/sections.h"
+#include "iqdb/persist/verification.h"
 #include "iqdb/types.h"
 
 namespace iqdb::persist::detail {
@@ -34,10 +36,16 @@ using FillSections = std::function<Result<void>(SectionWriter&)>;
 [[nodiscard]] Result<void> save_snapshot(const PersistConfig& config, const IndexFacts& facts,
                                          const FillSections& fill);
 
-// Maps config.path, validates it, verifies it per config.verify, and checks
-// that it holds an index of type `index_type`.
-[[nodiscard]] Result<SnapshotView> open_snapshot(const PersistConfig& config,
-                                                 std::string_view index_type);
+struct OpenedSnapshot {
+  SnapshotView view;
+  std::shared_ptr<Verification> verification;  // per config.verify; never null
+};
+
+// Maps config.path, validates it, checks that it holds an index of type
+// `index_type`, decodes its compressed sections and verifies it per
+// config.verify (VerifyMode::Background: starts the check and returns).
+[[nodiscard]] Result<OpenedSnapshot> open_snapshot(const PersistConfig& config,
+                                                   std::string_view index_type);
 
 // InvalidPayload unless the rebuilt index's facts match the header's.
 [[nodiscard]] Result<void> check_rebuilt(const SnapshotView& snapshot, const IndexFacts& rebuilt);

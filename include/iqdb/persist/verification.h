@@ -1,0 +1,103 @@
+// Verification: the integrity check of a loaded snapshot, as PersistedIndex
+// ::load runs it per PersistConfig::verify, and how a caller follows it.
+//
+//   config.verify = VerifyMode::Background;
+//   auto db = PersistedIndex<FlatIndex>::load(config);   // returns at once
+//   ... serve queries ...
+//   if (auto checked = db->verification().wait(); !checked) alarm(checked.error());
+//
+// Background: load() returns once the header is validated (and compressed
+// sections, whose CRCs are always checked as they are decoded, are decoded);
+// the CRCs of the raw sections and the zero padding are checked by worker
+// threads meanwhile. Until wait() has returned success, the index may read
+// damaged bytes from a raw section: its answers may be wrong, though the
+// library itself never reads out of bounds (every length and offset was
+// validated). A failure is kept, never swallowed: state() becomes Failed and
+// wait() returns the error naming the damaged section, chunk and offset.
+//
+// Thread-safety: every method may be called from any thread. Destroying the
+// last handle to a running check stops it (within one 8 MiB piece per thread).
+#ifndef IQDB_PERSIST_VERIFICATION_H_
+#define IQDB_PERSIST_VERIFICATION_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <system_error>
+#include <thread>
+
+#include "iqdb/persist/error.h"
+
+namespace iqdb::persist {
+
+class Verification {
+ public:
+  enum class State {
+    NotRun,   // VerifyMode::Skip, or nothing was loaded
+    Running,  // Background, still checking
+    Passed,   // every byte checked and intact
+    Failed,   // damage found: wait() returns it
+  };
+
+  // A check that was not run, or that already passed over `bytes` bytes.
+  static std::shared_ptr<Verification> not_run();
+  static std::shared_ptr<Verification> passed(std::uint64_t bytes);
+
+  // Starts `check` on a new thread. `check` returns the bytes it verified;
+  // it reports progress through add_progress() and stops early when
+  // stop_requested() (its result is then ignored). Without a thread to run
+  // it, runs it on the caller's.
+  template <class Check>
+  static std::shared_ptr<Verification> start(std::uint64_t total_bytes, Check check);
+
+  Verification(const Verification&) = delete;
+  Verification& operator=(const Verification&) = delete;
+  // Stops a running check and waits for its threads.
+  ~Verification();
+
+  State state() const;
+  // Blocks until the check has ended. Success when it passed or was not run.
+  [[nodiscard]] Result<void> wait() const;
+
+  // Progress: bytes of section data checked so far, out of bytes_total().
+  std::uint64_t bytes_checked() const { return checked_.load(std::memory_order_relaxed); }
+  std::uint64_t bytes_total() const { return total_; }
+
+  // For the check itself.
+  bool stop_requested() const { return stop_.load(std::memory_order_relaxed); }
+  const std::atomic<bool>& stop_flag() const { return stop_; }
+  void set_progress(std::uint64_t checked) { checked_.store(checked, std::memory_order_relaxed); }
+
+ private:
+  Verification(State state, std::uint64_t total) : state_(state), total_(total) {}
+  void finish(Result<std::uint64_t> outcome);
+
+  mutable std::mutex mutex_;
+  mutable std::condition_variable finished_;
+  State state_;
+  std::optional<PersistError> failure_;
+  const std::uint64_t total_;
+  std::atomic<std::uint64_t> checked_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+template <class Check>
+std::shared_ptr<Verification> Verification::start(std::uint64_t total_bytes, Check check) {
+  std::shared_ptr<Verification> verification(new Verification(State::Running, total_bytes));
+  Verification* self = verification.get();
+  auto run = [self, check = std::move(check)]() mutable { self->finish(check(*self)); };
+  try {
+    verification->thread_ = std::thread(run);  // a copy: `run` stays whole if this throws
+  } catch (const std::system_error&) {
+    run();
+  }
+  return verification;
+}
+
+}  // namespace iqdb::persist
+
+#endif  // IQDB_PERSIST_VERIFICATION_H_
