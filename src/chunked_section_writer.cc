@@ -12,8 +12,8 @@ namespace {
 
 constexpr std::uint64_t kDefaultChunkSize = std::uint64_t{4} << 20;
 constexpr std::uint64_t kTargetChunksPerSection = 1024;
-// Raw sections at least this large get their chunk CRCs computed on a second
-// thread while the main thread writes them.
+// Raw sections at least this large get their chunk CRCs and hash computed on
+// a second thread while the main thread writes them.
 constexpr std::size_t kConcurrentCrcThreshold = std::size_t{16} << 20;
 
 // The CRC-32 of each `chunk_size` piece of `bytes`.
@@ -95,10 +95,12 @@ Result<void> ChunkedSectionWriter::finish() {
     pending_.clear();
   }
   info_.compression = mode_ == Mode::Compressed ? options_.compression : SectionCompression::None;
+  info_.xxh3 = hasher_.digest();
   return boost::outcome_v2::success();
 }
 
 Result<void> ChunkedSectionWriter::store_chunk(std::span<const std::byte> chunk) {
+  hasher_.update(chunk);
   if (mode_ == Mode::Raw) return store_raw(chunk);
   IQDB_TRY_ASSIGN(const bool shrank, encoder_->encode(chunk, encoded_));
   if (mode_ == Mode::Undecided) {
@@ -131,15 +133,19 @@ Result<void> ChunkedSectionWriter::store_stored_bytes(std::span<const std::byte>
 Result<void> ChunkedSectionWriter::write_all_raw(std::span<const std::byte> bytes) {
   if (bytes.empty()) return boost::outcome_v2::success();
   std::vector<std::uint32_t> crcs;
+  const auto checksum = [&] {
+    crcs = chunk_crcs(bytes, options_.chunk_size);
+    hasher_.update(bytes);
+  };
   std::thread crc_thread;
   if (bytes.size() >= kConcurrentCrcThreshold) {
     try {
-      crc_thread = std::thread([&] { crcs = chunk_crcs(bytes, options_.chunk_size); });
+      crc_thread = std::thread(checksum);
     } catch (const std::system_error&) {
       // No thread available: compute them inline below.
     }
   }
-  if (!crc_thread.joinable()) crcs = chunk_crcs(bytes, options_.chunk_size);
+  if (!crc_thread.joinable()) checksum();
   auto written = file_.write_at(offset_ + info_.stored_length, bytes);
   if (crc_thread.joinable()) crc_thread.join();
   if (!written) return written.error();

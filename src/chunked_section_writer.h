@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "content_hash.h"
 #include "iqdb/persist/file_header.h"
 #include "iqdb/persist/file_system.h"
 #include "iqdb/persist/stream.h"
@@ -53,8 +54,8 @@ class ChunkedSectionWriter final : public Writer {
   // Writes what is buffered; then info() describes the section.
   Result<void> finish();
 
-  // Compression, lengths, CRC-32 and chunk table (name, offset and alignment
-  // are the caller's to fill in).
+  // Compression, lengths, CRC-32, chunk table and content hash (name, offset
+  // and alignment are the caller's to fill in).
   const SectionInfo& info() const { return info_; }
 
  private:
@@ -77,6 +78,7 @@ class ChunkedSectionWriter final : public Writer {
   Mode mode_;
   std::vector<std::byte> pending_;  // the chunk being filled by write()
   std::vector<std::byte> encoded_;  // the last encoded chunk
+  ContentHasher hasher_;            // of the logical bytes
   SectionInfo info_;
 };
 

@@ -117,6 +117,7 @@ Result<SectionInfo> decode_section(const fb::Section& entry, std::size_t index,
   section.logical_length = entry.logical_length();
   section.crc32 = entry.crc32();
   section.alignment = entry.alignment();
+  section.xxh3 = entry.xxh3();
   if (!std::has_single_bit(section.alignment) || section.alignment < format::kMinSectionAlignment ||
       section.alignment > format::kMaxSectionAlignment) {
     return fail(ErrorKind::InvalidHeader,
@@ -221,17 +222,17 @@ std::vector<std::byte> encode_header(const FileHeader& header) {
     }
     flatbuffers::Offset<flatbuffers::Vector<const fb::Chunk*>> chunk_table;
     if (!chunks.empty()) chunk_table = builder.CreateVectorOfStructs(chunks);
-    sections.push_back(
-        fb::CreateSection(builder, string(section.name), section.offset, section.stored_length,
-                          section.logical_length, static_cast<std::uint8_t>(section.compression),
-                          section.crc32, section.alignment, section.chunk_size, chunk_table));
+    sections.push_back(fb::CreateSection(
+        builder, string(section.name), section.offset, section.stored_length,
+        section.logical_length, static_cast<std::uint8_t>(section.compression), section.crc32,
+        section.alignment, section.chunk_size, chunk_table, section.xxh3));
   }
   const auto index_type = string(header.index_type);
   const auto writer_version = string(header.writer_version);
   const auto section_table = builder.CreateVector(sections);
   const auto root = fb::CreateSnapshotHeader(
       builder, index_type, header.dim, static_cast<std::uint8_t>(header.metric), header.n_vectors,
-      header.crc32, header.wal_lsn, writer_version, section_table);
+      header.crc32, header.wal_lsn, writer_version, section_table, header.content_hash);
   fb::FinishSnapshotHeaderBuffer(builder, root);
   const auto* data = reinterpret_cast<const std::byte*>(builder.GetBufferPointer());
   return {data, data + builder.GetSize()};
@@ -344,6 +345,7 @@ Result<FileHeader> decode_header(const HeaderLocation& location,
   header.n_vectors = root.n_vectors();
   header.crc32 = root.payload_crc32();
   header.wal_lsn = root.wal_lsn();
+  header.content_hash = root.content_xxh3();
   if (root.writer_version() != nullptr) header.writer_version = view_of(root.writer_version());
   header.header_offset = location.offset;
   header.header_length = location.length;

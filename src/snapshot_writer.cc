@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "content_hash.h"
 #include "crc32.h"
 #include "header_codec.h"
 #include "iqdb/persist/persistable.h"
@@ -137,6 +138,7 @@ Result<void> SnapshotWriter::finish(const detail::IndexFacts& facts) {
     header.crc32 = crc32_combine(header.crc32, section.crc32, section.stored_length);
   }
   header.sections = sections_;
+  header.content_hash = snapshot_content_hash(header);
   const std::vector<std::byte> header_bytes = encode_header(header);
 
   // The header goes right after the prefix when it fits before the first

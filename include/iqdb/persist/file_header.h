@@ -61,6 +61,10 @@ struct SectionInfo {
   std::uint64_t chunk_size = 0;
   std::vector<SectionChunk> chunks;
 
+  // XXH3-64 of the logical bytes: identifies the content (0 in files written
+  // before hashes existed). Not an integrity check; the CRCs are.
+  std::uint64_t xxh3 = 0;
+
   // Logical length of chunk `i`.
   std::uint64_t chunk_logical_length(std::size_t i) const;
 
@@ -78,6 +82,11 @@ struct FileHeader {
   std::uint64_t wal_lsn = 0;
   std::string writer_version;
   std::vector<SectionInfo> sections;
+  // XXH3-64 of the index facts (type, dim, metric, count) and of each
+  // section's name, logical length and hash (docs/FORMAT.md, "Content
+  // hashes"): equal for two snapshots holding the same data, whatever their
+  // compression. 0 in files written before hashes existed.
+  std::uint64_t content_hash = 0;
 
   // Where the FlatBuffers header itself lies, and the whole file's length.
   std::uint64_t header_offset = 0;
