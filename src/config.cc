@@ -35,6 +35,13 @@ Result<void> validate_compression(const PersistConfig& config) {
                 fmt::format("{}: compression_max_ratio {} is outside (0, 1]", path,
                             config.compression_max_ratio));
   }
+  for (const auto& [name, mode] : config.section_warm_up) {
+    if (name.empty() || name.size() > kMaxSectionNameLength) {
+      return fail(ErrorKind::InvalidConfig,
+                  fmt::format("{}: section_warm_up names a section of {} bytes (expected 1..{})",
+                              path, name.size(), kMaxSectionNameLength));
+    }
+  }
   for (const std::string& name : config.compressed_sections) {
     if (name.empty() || name.size() > kMaxSectionNameLength) {
       return fail(ErrorKind::InvalidConfig,

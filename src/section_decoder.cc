@@ -24,7 +24,7 @@ namespace {
 class AnonymousRegion {
  public:
   static Result<std::unique_ptr<AnonymousRegion>> create(std::uint64_t length,
-                                                         std::uint64_t alignment,
+                                                         std::uint64_t alignment, bool huge_pages,
                                                          const std::string& context) {
     const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
     alignment = std::max(alignment, page);
@@ -44,6 +44,7 @@ class AnonymousRegion {
     if (aligned > start) ::munmap(base, aligned - start);
     const std::uintptr_t end = aligned + rounded;
     if (start + reserved > end) ::munmap(reinterpret_cast<void*>(end), start + reserved - end);
+    if (huge_pages) (void)::madvise(reinterpret_cast<void*>(aligned), rounded, MADV_HUGEPAGE);
     return std::unique_ptr<AnonymousRegion>(
         new AnonymousRegion(reinterpret_cast<std::byte*>(aligned), static_cast<std::size_t>(length),
                             static_cast<std::size_t>(rounded)));
@@ -115,7 +116,8 @@ void add_jobs(const SectionInfo& section, std::span<const std::byte> file, std::
 
 Result<DecodedSections> decode_compressed_sections(std::span<const std::byte> file,
                                                    const FileHeader& header,
-                                                   const std::string& path, unsigned threads) {
+                                                   const std::string& path, unsigned threads,
+                                                   bool huge_pages) {
   DecodedSections decoded;
   decoded.bytes.resize(header.sections.size());
   auto regions = std::make_shared<Regions>();
@@ -125,8 +127,8 @@ Result<DecodedSections> decode_compressed_sections(std::span<const std::byte> fi
     if (section.compression == SectionCompression::None) continue;
     const std::string context = fmt::format("{}: section '{}'", path, section.name);
     IQDB_TRY(check_codec_available(section.compression, context));
-    IQDB_TRY_ASSIGN(auto region,
-                    AnonymousRegion::create(section.logical_length, section.alignment, context));
+    IQDB_TRY_ASSIGN(auto region, AnonymousRegion::create(section.logical_length, section.alignment,
+                                                         huge_pages, context));
     add_jobs(section, file, region->bytes(), jobs);
     decoded.bytes[s] = region->bytes();
     decoded.stored_bytes += section.stored_length;

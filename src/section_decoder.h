@@ -33,13 +33,15 @@ struct DecodedSections {
 };
 
 // `file` is the whole mapped file that the validated `header` describes.
-// `threads`: 0 means one per hardware thread. Errors: ChecksumMismatch or
+// `threads`: 0 means one per hardware thread. With `huge_pages`, the memory is
+// advised MADV_HUGEPAGE before it is written. Errors: ChecksumMismatch or
 // InvalidPayload naming the section and chunk; Unsupported for a codec this
 // build lacks; Io when the memory cannot be mapped.
 [[nodiscard]] Result<DecodedSections> decode_compressed_sections(std::span<const std::byte> file,
                                                                  const FileHeader& header,
                                                                  const std::string& path,
-                                                                 unsigned threads);
+                                                                 unsigned threads,
+                                                                 bool huge_pages = false);
 
 }  // namespace iqdb::persist
 

@@ -17,6 +17,7 @@
 #include "section_decoder.h"
 #include "snapshot_writer.h"
 #include "verify_internal.h"
+#include "warm_up.h"
 
 namespace iqdb::persist::detail {
 namespace {
@@ -110,13 +111,18 @@ Result<OpenedSnapshot> open_snapshot(const PersistConfig& config, std::string_vi
   IQDB_TRY_ASSIGN(auto mapping, file->map());
   const auto bytes = mapping->bytes();
   // Compressed sections have their CRCs checked as they are decoded.
-  IQDB_TRY_ASSIGN(auto decoded,
-                  decode_compressed_sections(bytes, header, path, config.verify_threads));
+  IQDB_TRY_ASSIGN(auto decoded, decode_compressed_sections(
+                                    bytes, header, path, config.verify_threads, config.huge_pages));
+  IQDB_TRY_ASSIGN(auto prefetcher, warm_up_sections(bytes, header, decoded.bytes, config));
+  // Whatever the index's sections point into; the prefetcher (last, so
+  // destroyed first) stops touching pages before they are unmapped.
   struct Memory {
     std::shared_ptr<const MappedRegion> mapping;
     std::shared_ptr<const void> decoded;
+    std::unique_ptr<Prefetcher> prefetcher;
   };
-  auto memory = std::make_shared<const Memory>(Memory{std::move(mapping), decoded.memory});
+  auto memory = std::make_shared<const Memory>(
+      Memory{std::move(mapping), decoded.memory, std::move(prefetcher)});
   VerifyPassOptions pass;
   pass.threads = config.verify_threads;
   pass.check_compressed = false;
