@@ -1,7 +1,7 @@
 // libFuzzer target: any byte string, loaded as a snapshot of the example flat
 // index, must give an index or a clean error: never a crash, an out-of-bounds
-// read or an unbounded allocation. Each input is loaded as it is (both verify
-// modes) and again with its prefix and header CRCs recomputed and verification
+// read or an unbounded allocation. Each input is loaded as it is (in every
+// verify mode) and again with its prefix and header CRCs recomputed and verification
 // skipped, so that mutations reach the header verifier, the section table
 // checks and the index's own parsing instead of stopping at a checksum.
 #include <zlib.h>
@@ -54,6 +54,7 @@ void load(std::vector<std::byte> file, persist::VerifyMode mode) {
   config.file_system = std::make_shared<persist::fuzz::MemoryFileSystem>(std::move(file));
   auto loaded = persist::PersistedIndex<FlatIndex>::load(config);
   if (!loaded) return;
+  (void)loaded.value().verification().wait();
   // Touch every loaded byte, as a query would.
   const FlatIndex& index = loaded.value().index();
   std::vector<float> query(index.dim(), 0.5f);
@@ -66,6 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto* bytes = reinterpret_cast<const std::byte*>(data);
   const std::vector<std::byte> file(bytes, bytes + size);
   load(file, persist::VerifyMode::Eager);
+  load(file, persist::VerifyMode::Background);
   load(file, persist::VerifyMode::Skip);
   load(with_fixed_checksums(file), persist::VerifyMode::Skip);
   return 0;
