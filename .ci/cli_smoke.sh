@@ -38,6 +38,34 @@ PY
 expect_exit 1 "$tool" verify "$work/damaged.iqdb"
 grep -q "ChecksumMismatch.*'vectors'" "$work/out" || { echo "FAIL: verify did not name 'vectors'"; cat "$work/out"; exit 1; }
 
+# compact: zstd in place (the sorted ids shrink), inspect shows it, verify passes; through lz4
+# (the `rewrite` alias) to another file, then back to none: the demo's original bytes.
+compacted="$work/compacted.iqdb"
+cp "$snapshot" "$compacted"
+expect_exit 0 "$tool" compact "$compacted" --compression zstd --level 3
+grep -q "ids .* none -> zstd" "$work/out" || { echo "FAIL: compact did not compress 'ids'"; cat "$work/out"; exit 1; }
+expect_exit 0 "$tool" inspect "$compacted"
+grep -q "^total: 360000 logical bytes" "$work/out" || { echo "FAIL: inspect shows no total line"; cat "$work/out"; exit 1; }
+expect_exit 0 "$tool" inspect --json "$compacted"
+python3 - "$work/out" "$(stat -c %s "$snapshot")" <<'PY' || { echo "FAIL: inspect --json after compact"; cat "$work/out"; exit 1; }
+import json, sys
+header, original_size = json.load(open(sys.argv[1])), int(sys.argv[2])
+ids = [s for s in header["sections"] if s["name"] == "ids"][0]
+assert ids["compression"] == "zstd" and ids["compression_ratio"] > 1.5, ids
+assert ids["chunk_count"] == 1 and ids["chunk_size"] == 4 << 20, ids
+assert header["file_size"] < original_size and header["total_logical_length"] == 360000, header
+PY
+expect_exit 0 "$tool" verify "$compacted"
+expect_exit 0 "$tool" rewrite "$compacted" --compression lz4 --output "$work/lz4.iqdb"
+grep -q "ids .* zstd -> lz4" "$work/out" || { echo "FAIL: rewrite to lz4"; cat "$work/out"; exit 1; }
+expect_exit 0 "$tool" verify "$work/lz4.iqdb"
+expect_exit 0 "$tool" compact "$work/lz4.iqdb" --compression none --output "$work/raw.iqdb"
+cmp -s "$snapshot" "$work/raw.iqdb" || { echo "FAIL: compact back to none changed the file"; exit 1; }
+expect_exit 2 "$tool" compact "$work/raw.iqdb" --sections ids,nope
+grep -q "InvalidConfig.*'nope'" "$work/out" || { echo "FAIL: compact --sections with a typo"; cat "$work/out"; exit 1; }
+expect_exit 1 "$tool" compact "$work/damaged.iqdb" --output "$work/never.iqdb"
+[[ ! -e "$work/never.iqdb" ]] || { echo "FAIL: compact copied a damaged file"; exit 1; }
+
 echo "not a snapshot" >"$work/foreign"
 expect_exit 1 "$tool" inspect "$work/foreign"
 grep -q BadMagic "$work/out" || { echo "FAIL: foreign file not reported as BadMagic"; exit 1; }
@@ -50,4 +78,4 @@ grep -q "TolerateCorruptedTail  opens at LSN 3" "$work/out" || { echo "FAIL: wal
 expect_exit 1 "$tool" wal "$work/damaged.iqdb"
 grep -q "CORRUPTION at offset" "$work/out" || { echo "FAIL: wal did not show the corruption"; cat "$work/out"; exit 1; }
 grep -q "SkipCorruptedRecords   opens at LSN 8" "$work/out" || { echo "FAIL: wal skip mode"; cat "$work/out"; exit 1; }
-echo "cli smoke: 10 checks passed"
+echo "cli smoke: 22 checks passed"

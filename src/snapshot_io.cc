@@ -104,7 +104,7 @@ Result<OpenedSnapshot> open_snapshot(const PersistConfig& config, std::string_vi
   const std::string path = config.path.string();
   IQDB_TRY_ASSIGN(auto file, file_system_of(config).open_readable(config.path));
   IQDB_TRY_ASSIGN(auto header, read_header(*file));
-  if (header.index_type != index_type) {
+  if (index_type != kAnyIndexType && header.index_type != index_type) {
     return fail(ErrorKind::InvalidIndexType, fmt::format("{}: holds a '{}' index, expected '{}'",
                                                          path, header.index_type, index_type));
   }

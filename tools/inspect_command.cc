@@ -17,6 +17,12 @@ namespace {
 using persist::FileHeader;
 using persist::SectionInfo;
 
+std::uint64_t total_logical_length(const FileHeader& header) {
+  std::uint64_t total = 0;
+  for (const SectionInfo& section : header.sections) total += section.logical_length;
+  return total;
+}
+
 std::string render_json(const std::filesystem::path& file, const FileHeader& header) {
   JsonWriter json;
   json.begin_object();
@@ -31,8 +37,10 @@ std::string render_json(const std::filesystem::path& file, const FileHeader& hea
   json.key("crc32").number(header.crc32);
   json.key("crc32_hex").string(format_crc32(header.crc32));
   json.key("wal_lsn").number(header.wal_lsn);
+  json.key("content_xxh3").string(fmt::format("{:016x}", header.content_hash));
   json.key("header_offset").number(header.header_offset);
   json.key("header_length").number(header.header_length);
+  json.key("total_logical_length").number(total_logical_length(header));
   json.key("sections").begin_array();
   for (const SectionInfo& section : header.sections) {
     json.begin_object();
@@ -44,6 +52,11 @@ std::string render_json(const std::filesystem::path& file, const FileHeader& hea
     json.key("alignment").number(section.alignment);
     json.key("crc32").number(section.crc32);
     json.key("crc32_hex").string(format_crc32(section.crc32));
+    json.key("xxh3").string(fmt::format("{:016x}", section.xxh3));
+    json.key("compression_ratio")
+        .fixed(compression_ratio(section.logical_length, section.stored_length), 3);
+    json.key("chunk_size").number(section.chunk_size);
+    json.key("chunk_count").number(section.chunks.size());
     json.end_object();
   }
   json.end_array();
@@ -67,6 +80,9 @@ std::string render_text(const std::filesystem::path& file, const FileHeader& hea
   field("vectors", fmt::format("{}", header.n_vectors));
   field("payload crc32", format_crc32(header.crc32));
   field("wal lsn", fmt::format("{}", header.wal_lsn));
+  // Equal for two snapshots that hold the same data, whatever their storage.
+  field("content xxh3", header.content_hash == 0 ? std::string("(not recorded)")
+                                                 : fmt::format("{:016x}", header.content_hash));
   field("header",
         fmt::format("offset {}, length {} bytes", header.header_offset, header.header_length));
 
@@ -77,16 +93,28 @@ std::string render_text(const std::filesystem::path& file, const FileHeader& hea
                    {"logical length", Align::Right},
                    {"compression"},
                    {"alignment", Align::Right},
-                   {"crc32"}});
+                   {"crc32"},
+                   {"ratio", Align::Right},
+                   {"chunk size", Align::Right},
+                   {"chunks", Align::Right}});
   for (const SectionInfo& section : header.sections) {
+    // Files written before chunk tables existed have none.
+    const bool chunked = section.chunk_size != 0;
     table.add_row({escape_for_terminal(section.name), fmt::format("{}", section.offset),
                    fmt::format("{}", section.stored_length),
                    fmt::format("{}", section.logical_length),
                    std::string(to_string(section.compression)),
-                   fmt::format("{}", section.alignment), format_crc32(section.crc32)});
+                   fmt::format("{}", section.alignment), format_crc32(section.crc32),
+                   format_ratio(compression_ratio(section.logical_length, section.stored_length)),
+                   chunked ? fmt::format("{}", section.chunk_size) : "-",
+                   chunked ? fmt::format("{}", section.chunks.size()) : "-"});
   }
   out += fmt::format("\nsections ({}):\n", header.sections.size());
   out += table.render();
+  const std::uint64_t logical = total_logical_length(header);
+  out += fmt::format("\ntotal: {} logical bytes ({}) in a file of {} bytes ({}): {}\n", logical,
+                     format_bytes(logical), header.file_size, format_bytes(header.file_size),
+                     format_ratio(compression_ratio(logical, header.file_size)));
   return out;
 }
 

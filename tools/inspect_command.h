@@ -1,7 +1,9 @@
 // `iqdb-persist inspect FILE [--json]`: prints a snapshot's header and section
-// table. It reads only the prefix and header (read_file_header()): it never
-// maps the file or loads the index, so it works for any index type and costs
-// the same for any file size.
+// table, with each section's compression ratio (logical / stored bytes) and
+// chunking, and the total logical bytes against the file size. It reads only
+// the prefix and header (read_file_header()): it never maps the file or loads
+// the index, so it works for any index type and costs the same for any file
+// size.
 #ifndef IQDB_TOOLS_INSPECT_COMMAND_H_
 #define IQDB_TOOLS_INSPECT_COMMAND_H_
 

@@ -86,6 +86,12 @@ JsonWriter& JsonWriter::number(std::uint64_t value) {
   return *this;
 }
 
+JsonWriter& JsonWriter::fixed(double value, int decimals) {
+  start_value();
+  out_ += fmt::format("{:.{}f}", value, decimals);
+  return *this;
+}
+
 JsonWriter& JsonWriter::open(char bracket) {
   start_value();
   out_ += bracket;

@@ -35,6 +35,8 @@ class JsonWriter {
   JsonWriter& key(std::string_view name);
   JsonWriter& string(std::string_view text);
   JsonWriter& number(std::uint64_t value);
+  // `value` with `decimals` digits after the point. Precondition: finite.
+  JsonWriter& fixed(double value, int decimals);
 
   // The document so far, with a final newline once it is complete.
   const std::string& str() const { return out_; }

@@ -1,5 +1,6 @@
-// iqdb-persist: inspect, verify and demonstrate iqdb-persist snapshots.
+// iqdb-persist: inspect, verify, compact and demonstrate iqdb-persist snapshots.
 // This file only wires the command line (CLI11) to the commands.
+#include <cctype>
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "compact_command.h"
 #include "demo_command.h"
 #include "exit_status.h"
 #include "inspect_command.h"
@@ -19,6 +21,8 @@
 
 namespace {
 
+using iqdb::persist::Compression;
+using iqdb::tools::CompactOptions;
 using iqdb::tools::DemoOptions;
 using iqdb::tools::InspectOptions;
 using iqdb::tools::VerifyCommandOptions;
@@ -45,6 +49,12 @@ CLI::Validator whole_number(std::uint64_t low,
       "");
 }
 
+// `text` in lower case (ASCII), so that names on the command line ignore case.
+std::string lower_case(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
 // "iqdb-persist: Usage: ..." for a bad command line, like every other error.
 int usage_error(const CLI::App& app, const CLI::Error& error) {
   if (error.get_exit_code() == 0) return app.exit(error);  // --help, --version
@@ -54,7 +64,8 @@ int usage_error(const CLI::App& app, const CLI::Error& error) {
 }
 
 int run(int argc, char** argv) {
-  CLI::App app("Inspect, verify and demonstrate iqdb-persist snapshot files.", "iqdb-persist");
+  CLI::App app("Inspect, verify, compact and demonstrate iqdb-persist snapshot files.",
+               "iqdb-persist");
   app.footer(std::string(iqdb::tools::exit_status_help()));
   app.set_version_flag("--version", fmt::format("iqdb-persist {}", iqdb::persist::kVersion));
   app.require_subcommand(1);
@@ -78,6 +89,36 @@ int run(int argc, char** argv) {
   CLI::App* wal_command = app.add_subcommand(
       "wal", "Report on a snapshot's write-ahead log and what each recovery mode would keep.");
   wal_command->add_option("FILE", wal.file, "Snapshot file (its log is FILE.wal-*)")->required();
+
+  CompactOptions compact;
+  std::string codec = "zstd";
+  int zstd_level = Compression::zstd().level();
+  CLI::App* compact_command = app.add_subcommand(
+      "compact",
+      "Rewrite a snapshot with other compression, after verifying it (the log is untouched).");
+  compact_command->alias("rewrite");
+  compact_command->add_option("FILE", compact.file, "Snapshot file")->required();
+  compact_command->add_option("--output", compact.output, "Write to OUT instead of replacing FILE")
+      ->type_name("OUT");
+  compact_command->add_option("--compression", codec, "Codec of compressed sections")
+      ->type_name("NAME")
+      ->capture_default_str()
+      ->transform(lower_case)
+      ->check(CLI::IsMember({"none", "zstd", "lz4"}));
+  CLI::Option* level_option =
+      compact_command->add_option("--level", zstd_level, "zstd compression level")
+          ->type_name("N")
+          ->capture_default_str();
+  compact_command
+      ->add_option("--sections", compact.sections,
+                   "Compress only these sections (comma-separated names; default: all)")
+      ->type_name("A,B")
+      ->delimiter(',');
+  compact_command
+      ->add_option("--max-ratio", compact.max_ratio,
+                   "Keep a section raw unless its first chunk shrinks to this fraction, in (0, 1]")
+      ->type_name("R")
+      ->capture_default_str();
 
   DemoOptions demo;
   std::string metric_name = "cosine";
@@ -115,6 +156,16 @@ int run(int argc, char** argv) {
   if (inspect_command->parsed()) return iqdb::tools::run_inspect(inspect);
   if (verify_command->parsed()) return iqdb::tools::run_verify(verify);
   if (wal_command->parsed()) return iqdb::tools::run_wal(wal);
+  if (compact_command->parsed()) {
+    if (level_option->count() > 0 && codec != "zstd") {
+      return usage_error(app,
+                         CLI::ValidationError("--level", "applies to --compression zstd only"));
+    }
+    compact.compression = codec == "none"  ? Compression::none()
+                          : codec == "lz4" ? Compression::lz4()
+                                           : Compression::zstd(zstd_level);
+    return iqdb::tools::run_compact(compact);
+  }
   demo.metric = iqdb::tools::parse_metric_name(metric_name).value();
   return iqdb::tools::run_demo(demo);
 }

@@ -24,6 +24,12 @@ std::string format_rate(std::uint64_t bytes, double seconds) {
   return fmt::format("{:.2f} GB/s", static_cast<double>(bytes) / seconds / 1e9);
 }
 
+double compression_ratio(std::uint64_t logical, std::uint64_t stored) {
+  return stored == 0 ? 1.0 : static_cast<double>(logical) / static_cast<double>(stored);
+}
+
+std::string format_ratio(double ratio) { return fmt::format("{:.2f}x", ratio); }
+
 std::string format_crc32(std::uint32_t crc) { return fmt::format("0x{:08x}", crc); }
 
 std::string escape_for_terminal(std::string_view text) {

@@ -18,6 +18,13 @@ std::string format_seconds(double seconds);
 // "2.01 GB/s"; "-" when `seconds` is not positive.
 std::string format_rate(std::uint64_t bytes, double seconds);
 
+// logical / stored: how many times smaller compression made the data; 1 when
+// `stored` is 0 (an empty section).
+double compression_ratio(std::uint64_t logical, std::uint64_t stored);
+
+// "7.81x".
+std::string format_ratio(double ratio);
+
 // "0x1a2b3c4d".
 std::string format_crc32(std::uint32_t crc);
 

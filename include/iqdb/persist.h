@@ -3,8 +3,9 @@
 // Include this one header. Start with PersistedIndex (persisted_index.h) and
 // PersistConfig (config.h); implement Persistable (persistable.h) for your
 // index; read snapshot headers with read_file_header() (file_header.h) and
-// check files with verify_snapshot() (verify.h). docs/FORMAT.md specifies the
-// on-disk format byte by byte.
+// check files with verify_snapshot() (verify.h); change how a file is stored
+// with rewrite_snapshot() (rewrite.h). docs/FORMAT.md specifies the on-disk
+// format byte by byte.
 #ifndef IQDB_PERSIST_H_
 #define IQDB_PERSIST_H_
 
@@ -15,6 +16,7 @@
 #include "iqdb/persist/file_system.h"
 #include "iqdb/persist/persistable.h"
 #include "iqdb/persist/persisted_index.h"
+#include "iqdb/persist/rewrite.h"
 #include "iqdb/persist/sections.h"
 #include "iqdb/persist/stream.h"
 #include "iqdb/persist/verify.h"

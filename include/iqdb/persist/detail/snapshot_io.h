@@ -41,8 +41,11 @@ struct OpenedSnapshot {
   std::shared_ptr<Verification> verification;  // per config.verify; never null
 };
 
+// open_snapshot()'s index type for tools that handle any index.
+inline constexpr std::string_view kAnyIndexType{};
+
 // Maps config.path, validates it, checks that it holds an index of type
-// `index_type`, decodes its compressed sections and verifies it per
+// `index_type` (unless kAnyIndexType), decodes its compressed sections and verifies it per
 // config.verify (VerifyMode::Background: starts the check and returns).
 [[nodiscard]] Result<OpenedSnapshot> open_snapshot(const PersistConfig& config,
                                                    std::string_view index_type);

@@ -1,0 +1,94 @@
+// rewrite_snapshot(): rewrites a snapshot file with other storage settings
+// (which sections are compressed, with which codec) without knowing its index
+// type and without loading the index: compress an existing database, or
+// decompress one so that every section loads zero-copy again.
+// `iqdb-persist compact` is this function.
+//
+//   PersistConfig target("/data/products.iqdb");    // in place
+//   target.compression = Compression::zstd(3);
+//   auto rewritten = rewrite_snapshot("/data/products.iqdb", target);
+//   if (!rewritten) return handle(rewritten.error());  // the old file is intact
+//
+// Contract:
+//   - The source is fully verified first, as a load with VerifyMode::Eager
+//     does (header, padding, the CRC-32 of every chunk, every compressed chunk
+//     decoded): a damaged source is refused, never copied.
+//   - The new file records the same facts (index type, dim, metric, n_vectors,
+//     wal_lsn) and the same sections, in the same order, with the same names,
+//     alignments and logical bytes. Only how they are stored changes:
+//     compression per target.compression / compressed_sections /
+//     compression_max_ratio, chunking, offsets, CRCs and writer_version.
+//   - It is written like every save: a temporary file beside target.path,
+//     synced per target.fsync_policy, renamed over target.path, directory
+//     synced. A failure up to the rename leaves target.path as it was;
+//     target.path may be `source` (in place, atomic: processes that have the
+//     old file mapped keep reading it).
+//
+// The write-ahead log: segments ("<snapshot>.wal-*") are never read, written
+// or removed. wal_lsn is kept, so after an in-place rewrite the log replays
+// onto the new file exactly as onto the old one. A copy written to another
+// path holds the snapshot alone (the last checkpoint), not the records of the
+// source's log; a target path that has log segments of its own is refused,
+// since their replay would apply to the copy.
+//
+// Do not rewrite in place a database that another process has open for
+// writing: a checkpoint it completes while the rewrite runs would be replaced
+// by the older snapshot (the rule for any two writers of one path).
+//
+// Memory and threads: compressed source sections are decoded into memory, as
+// a load does; raw ones are written straight from the source's read-only
+// mapping, which stays alive until the new file is in place. Verification and
+// decoding use target.verify_threads threads. Reentrant.
+#ifndef IQDB_PERSIST_REWRITE_H_
+#define IQDB_PERSIST_REWRITE_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "iqdb/persist/config.h"
+#include "iqdb/persist/error.h"
+#include "iqdb/persist/file_header.h"
+
+namespace iqdb::persist {
+
+// How one section was stored before and after.
+struct SectionRewrite {
+  std::string name;
+  std::uint64_t logical_length = 0;
+  SectionCompression old_compression = SectionCompression::None;
+  SectionCompression new_compression = SectionCompression::None;
+  std::uint64_t old_stored_length = 0;
+  std::uint64_t new_stored_length = 0;
+};
+
+struct RewriteReport {
+  std::uint64_t bytes_before = 0;  // file sizes
+  std::uint64_t bytes_after = 0;
+  std::vector<SectionRewrite> sections;  // in table order
+  double seconds = 0;                    // wall time of the whole rewrite
+};
+
+// Rewrites the snapshot at `source` to target.path with target's storage
+// settings. Of `target`, only path, fsync_policy, compression,
+// compressed_sections, compression_max_ratio, verify_threads and file_system
+// matter (each section keeps its own alignment; the source is always fully
+// verified), though target.validate() checks every field. Errors, each naming
+// the file:
+//   those of target.validate() (InvalidConfig, Unsupported for a codec this
+//     build lacks); InvalidConfig when compressed_sections names a section the
+//     source does not have;
+//   those of verify_snapshot() for the source (NotFound, Io, BadMagic,
+//     ChecksumMismatch, InvalidPayload, ...), and Unsupported when a source
+//     section needs a codec this build lacks;
+//   AlreadyExists when target.path is not `source` and has log segments;
+//   Io writing the new file. Two Io errors come after the rename, with the
+//     new file in place: a failed directory sync (as for any save: the file
+//     may not survive a power loss) and a failed read of its header.
+[[nodiscard]] Result<RewriteReport> rewrite_snapshot(const std::filesystem::path& source,
+                                                     const PersistConfig& target);
+
+}  // namespace iqdb::persist
+
+#endif  // IQDB_PERSIST_REWRITE_H_
