@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "text_format.h"
+
 namespace iqdb::tools {
 
 namespace {
@@ -28,7 +30,8 @@ void ProgressLine::update(std::uint64_t done_bytes, std::uint64_t total_bytes) {
   const double seconds = std::chrono::duration<double>(now - start_).count();
   const double percent = 100.0 * static_cast<double>(done_bytes) / static_cast<double>(total_bytes);
   const double rate = seconds > 0 ? static_cast<double>(done_bytes) / seconds / 1e9 : 0.0;
-  draw(fmt::format("{}  {:5.1f}%  {:.2f} GB/s", label_, percent, rate));
+  draw(fmt::format("{}  {} of {}  {:5.1f}%  {:.2f} GB/s", label_, format_bytes(done_bytes),
+                   format_bytes(total_bytes), percent, rate));
 }
 
 void ProgressLine::draw(const std::string& line) {
