@@ -17,6 +17,17 @@
 namespace iqdb::persist {
 namespace {
 
+#ifdef IQDB_PERSIST_WITH_ZSTD
+constexpr bool kHaveZstd = true;
+#else
+constexpr bool kHaveZstd = false;
+#endif
+#ifdef IQDB_PERSIST_WITH_LZ4
+constexpr bool kHaveLz4 = true;
+#else
+constexpr bool kHaveLz4 = false;
+#endif
+
 std::string_view cmake_option(SectionCompression compression) {
   return compression == SectionCompression::Zstd ? "IQDB_PERSIST_WITH_ZSTD"
                                                  : "IQDB_PERSIST_WITH_LZ4";
@@ -156,14 +167,10 @@ Result<void> check_zstd_level(int level, std::string_view context) {
 bool codec_available(SectionCompression compression) {
   switch (compression) {
     case SectionCompression::None: return true;
-#ifdef IQDB_PERSIST_WITH_ZSTD
-    case SectionCompression::Zstd: return true;
-#endif
-#ifdef IQDB_PERSIST_WITH_LZ4
-    case SectionCompression::Lz4: return true;
-#endif
-    default: return false;
+    case SectionCompression::Zstd: return kHaveZstd;
+    case SectionCompression::Lz4: return kHaveLz4;
   }
+  return false;
 }
 
 Result<void> check_codec_available(SectionCompression compression, std::string_view context) {

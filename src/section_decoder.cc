@@ -39,15 +39,16 @@ class AnonymousRegion {
       return fail(ErrorKind::Io, fmt::format("{}: cannot map {} bytes of memory: {}", context,
                                              length, std::strerror(errno)));
     }
-    const auto start = reinterpret_cast<std::uintptr_t>(base);
-    const std::uintptr_t aligned = (start + alignment - 1) & ~(std::uintptr_t{alignment} - 1);
-    if (aligned > start) ::munmap(base, aligned - start);
-    const std::uintptr_t end = aligned + rounded;
-    if (start + reserved > end) ::munmap(reinterpret_cast<void*>(end), start + reserved - end);
-    if (huge_pages) (void)::madvise(reinterpret_cast<void*>(aligned), rounded, MADV_HUGEPAGE);
-    return std::unique_ptr<AnonymousRegion>(
-        new AnonymousRegion(reinterpret_cast<std::byte*>(aligned), static_cast<std::size_t>(length),
-                            static_cast<std::size_t>(rounded)));
+    // Trim the reservation to [aligned, aligned + rounded).
+    const std::size_t misalignment = reinterpret_cast<std::uintptr_t>(base) & (alignment - 1);
+    const std::size_t lead = misalignment == 0 ? 0 : alignment - misalignment;
+    std::byte* aligned = static_cast<std::byte*>(base) + lead;
+    if (lead > 0) ::munmap(base, lead);
+    const std::size_t tail = reserved - lead - rounded;
+    if (tail > 0) ::munmap(aligned + rounded, tail);
+    if (huge_pages) (void)::madvise(aligned, rounded, MADV_HUGEPAGE);
+    return std::unique_ptr<AnonymousRegion>(new AnonymousRegion(
+        aligned, static_cast<std::size_t>(length), static_cast<std::size_t>(rounded)));
   }
 
   ~AnonymousRegion() {
