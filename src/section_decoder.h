@@ -4,7 +4,8 @@
 // input, and a flipped bit in a compressed section is always an error.
 //
 // Memory: each compressed section gets its own private anonymous mapping,
-// aligned as the section is in the file and made read-only once decoded, so
+// aligned as the section is in the file (at least 2 MiB, in huge pages, when
+// the section is that large) and made read-only once decoded, so
 // an index sees compressed and raw sections alike. Its size is the section's
 // logical length, which the header codec has bounded by kMaxChunkExpansion
 // times the stored length.
@@ -33,15 +34,13 @@ struct DecodedSections {
 };
 
 // `file` is the whole mapped file that the validated `header` describes.
-// `threads`: 0 means one per hardware thread. With `huge_pages`, the memory is
-// advised MADV_HUGEPAGE before it is written. Errors: ChecksumMismatch or
+// `threads`: 0 means one per hardware thread. Errors: ChecksumMismatch or
 // InvalidPayload naming the section and chunk; Unsupported for a codec this
 // build lacks; Io when the memory cannot be mapped.
 [[nodiscard]] Result<DecodedSections> decode_compressed_sections(std::span<const std::byte> file,
                                                                  const FileHeader& header,
                                                                  const std::string& path,
-                                                                 unsigned threads,
-                                                                 bool huge_pages = false);
+                                                                 unsigned threads);
 
 }  // namespace iqdb::persist
 

@@ -111,8 +111,8 @@ Result<OpenedSnapshot> open_snapshot(const PersistConfig& config, std::string_vi
   IQDB_TRY_ASSIGN(auto mapping, file->map());
   const auto bytes = mapping->bytes();
   // Compressed sections have their CRCs checked as they are decoded.
-  IQDB_TRY_ASSIGN(auto decoded, decode_compressed_sections(
-                                    bytes, header, path, config.verify_threads, config.huge_pages));
+  IQDB_TRY_ASSIGN(auto decoded,
+                  decode_compressed_sections(bytes, header, path, config.verify_threads));
   IQDB_TRY_ASSIGN(auto prefetcher, warm_up_sections(bytes, header, decoded.bytes, config));
   // Whatever the index's sections point into; the prefetcher (last, so
   // destroyed first) stops touching pages before they are unmapped.

@@ -89,7 +89,7 @@ Result<std::unique_ptr<Prefetcher>> warm_up_sections(
     const auto bytes = raw ? file.subspan(section.offset, section.stored_length) : decoded[i];
     if (bytes.empty()) continue;
     const auto [address, length] = pages_of(bytes);
-    // (Decoded sections got their advice before they were written.)
+    // (Decoded sections got theirs before they were written.)
     if (config.huge_pages && raw && section.alignment >= kHugePageSize) {
       (void)::madvise(address, length, MADV_HUGEPAGE);  // advice: the kernel may decline
     }

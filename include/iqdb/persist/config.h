@@ -198,10 +198,10 @@ struct PersistConfig {
   // by name.
   WarmUp warm_up = WarmUp::Lazy;
   std::vector<std::pair<std::string, WarmUp>> section_warm_up;
-  // madvise(MADV_HUGEPAGE) on sections aligned to 2 MiB (set section_alignment
-  // or the index's per-section alignment) and on decoded sections, for fewer
-  // TLB misses. Advice only: the kernel's transparent huge page settings
-  // decide.
+  // madvise(MADV_HUGEPAGE) on raw sections aligned to 2 MiB (set
+  // section_alignment or the index's per-section alignment), for fewer TLB
+  // misses. Advice only: the kernel's transparent huge page settings decide.
+  // (Decoded sections of 2 MiB or more always get it.)
   bool huge_pages = false;
 
   // Threads for verification and for decoding compressed sections; 0 means
