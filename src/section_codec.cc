@@ -33,11 +33,13 @@ std::string_view cmake_option(SectionCompression compression) {
                                                  : "IQDB_PERSIST_WITH_LZ4";
 }
 
+#if defined(IQDB_PERSIST_WITH_ZSTD) || defined(IQDB_PERSIST_WITH_LZ4)
 PersistError corrupt_chunk(SectionCompression compression, std::string_view context,
                            std::string_view why) {
   return PersistError(ErrorKind::InvalidPayload, fmt::format("{}: {} data does not decode: {}",
                                                              context, to_string(compression), why));
 }
+#endif
 
 #ifdef IQDB_PERSIST_WITH_ZSTD
 // A zstd skippable frame (RFC 8878, 3.1.2): magic, u32 content length, content.
@@ -182,7 +184,8 @@ Result<void> check_codec_available(SectionCompression compression, std::string_v
 }
 
 Result<std::unique_ptr<ChunkEncoder>> ChunkEncoder::create(SectionCompression compression,
-                                                           int level, std::string_view context) {
+                                                           [[maybe_unused]] int level,
+                                                           std::string_view context) {
   IQDB_TRY(check_codec_available(compression, context));
   switch (compression) {
 #ifdef IQDB_PERSIST_WITH_ZSTD
@@ -197,8 +200,9 @@ Result<std::unique_ptr<ChunkEncoder>> ChunkEncoder::create(SectionCompression co
               fmt::format("{}: no encoder for {}", context, to_string(compression)));
 }
 
-Result<void> decode_chunk(SectionCompression compression, std::span<const std::byte> stored,
-                          std::span<std::byte> out, std::string_view context) {
+Result<void> decode_chunk(SectionCompression compression,
+                          [[maybe_unused]] std::span<const std::byte> stored,
+                          [[maybe_unused]] std::span<std::byte> out, std::string_view context) {
   IQDB_TRY(check_codec_available(compression, context));
   switch (compression) {
 #ifdef IQDB_PERSIST_WITH_ZSTD
