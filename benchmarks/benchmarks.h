@@ -9,6 +9,8 @@
 //   BM_WalBatchFloor / BM_WalBatch64        64 inserts, one sync per iteration
 //   BM_WalScanFloor / BM_WalReplay          a load replaying a log of N inserts
 //   BM_WalPlainSave / BM_WalCheckpoint  per index size (/vectors:N)
+//   BM_Lz4Floor / BM_LoadLz4            an LZ4-compressed section; per thread count (/threads:T)
+//   BM_ZstdFloor / BM_SaveZstd          a section compressed with zstd level 1
 // Names are stable: scripts pair them across releases.
 #ifndef IQDB_BENCHMARKS_BENCHMARKS_H_
 #define IQDB_BENCHMARKS_BENCHMARKS_H_
@@ -52,6 +54,15 @@ WalBenchSizes wal_bench_sizes(std::uint64_t vectors);
 void register_wal_benchmarks(const std::filesystem::path& dir, std::uint64_t vectors,
                              std::uint32_t dim, double checkpoint_min_time);
 void remove_wal_files(const std::filesystem::path& dir);
+
+// The ids the compressed-section benchmarks compress: one per vector (N), at
+// most 4,194,304 (32 MiB), so that --vectors at any scale keeps them quick.
+std::uint64_t compression_bench_ids(std::uint64_t vectors);
+
+// The compressed-section benchmarks (compression_benchmarks.cc). Their files
+// go to `dir`, named "compression-*"; remove_compression_files() deletes them.
+void register_compression_benchmarks(const std::filesystem::path& dir, std::uint64_t vectors);
+void remove_compression_files(const std::filesystem::path& dir);
 
 }  // namespace iqdb::bench
 

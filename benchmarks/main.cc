@@ -51,15 +51,18 @@ int main(int argc, char** argv) {
   register_save_benchmarks(files, options->data_dir, options->save_min_time);
   register_wal_benchmarks(options->data_dir, options->vectors, options->dim,
                           options->save_min_time);
+  register_compression_benchmarks(options->data_dir, options->vectors);
 
   benchmark::BenchmarkReporter* display = benchmark::CreateDefaultDisplayReporter();
   CollectingReporter collector(*display);
   benchmark::RunSpecifiedBenchmarks(&collector);
   remove_save_files(options->data_dir);
   remove_wal_files(options->data_dir);
+  remove_compression_files(options->data_dir);
 
   ReportSetup setup{options->vectors, files.front().size(), 0, 0, options->dim};
   setup.checkpoint_vectors = wal_bench_sizes(options->vectors).checkpoint_vectors();
+  setup.compression_ids = compression_bench_ids(options->vectors);
   if (files.size() > 1) {
     setup.small_vectors = files[1].vectors;
     setup.small_file_bytes = files[1].size();

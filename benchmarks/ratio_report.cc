@@ -247,6 +247,25 @@ bool print_ratio_report(std::ostream& out, const std::map<std::string, Measured>
                 Unit::Times, Target{true, 1.2});
   }
 
+  // Compressed sections. Speeds over the same ids: speed(a) / speed(b) = time(b) / time(a).
+  {
+    const std::string ids = fmt::format("[{} ids]", setup.compression_ids);
+    const std::string lz4_floor1 = threaded("BM_Lz4Floor", 1);
+    report.line(fmt::format("LoadLz4/1 speed / Lz4Floor/1 speed {}", ids),
+                report.ratio(lz4_floor1, threaded("BM_LoadLz4", 1)), Unit::Percent,
+                Target{false, 0.8});
+    report.line(fmt::format("LoadLz4/2 speed / Lz4Floor/1 speed {}", ids),
+                report.ratio(lz4_floor1, threaded("BM_LoadLz4", 2)), Unit::Times,
+                Target{false, 1.6});
+    report.line(fmt::format("Lz4Floor/2 speed / Lz4Floor/1 speed {}", ids),
+                report.ratio(lz4_floor1, threaded("BM_Lz4Floor", 2)), Unit::Times, std::nullopt);
+    report.line(fmt::format("LoadLz4/2 speed / Lz4Floor/2 speed {}", ids),
+                report.ratio(threaded("BM_Lz4Floor", 2), threaded("BM_LoadLz4", 2)), Unit::Percent,
+                std::nullopt);
+    report.line(fmt::format("SaveZstd speed / ZstdFloor speed {}", ids),
+                report.ratio("BM_ZstdFloor", "BM_SaveZstd"), Unit::Percent, Target{false, 0.8});
+  }
+
   fmt::print(out, "Raw real times per iteration:\n");
   for (const auto& [name, measured] : results) {
     fmt::print(out, "  {:<40} {:>12}\n", name, format_seconds(measured.seconds));

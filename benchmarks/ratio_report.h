@@ -56,6 +56,7 @@ struct ReportSetup {
   std::uint64_t small_file_bytes = 0;
   std::uint32_t dim = 0;
   std::uint64_t checkpoint_vectors = 0;  // the index BM_WalCheckpoint and BM_WalPlainSave save
+  std::uint64_t compression_ids = 0;     // the u64 ids of the compressed-section benchmarks
 };
 
 // Prints one line per pair whose two sides both ran, then the raw times.
