@@ -183,6 +183,9 @@ bool print_ratio_report(std::ostream& out, const std::map<std::string, Measured>
                 report.ratio(sized("BM_LoadSkip", n), sized("BM_LoadSkip", small)), Unit::Times,
                 Target{true, 1.5});
   }
+  report.line(fmt::format("LoadBackground / LoadSkip [{}]", n),
+              report.ratio(sized("BM_LoadBackground", n), sized("BM_LoadSkip", n)), Unit::Times,
+              Target{true, 2});
   report.line(fmt::format("LoadNaive / LoadSkip [{}]", n),
               report.ratio(sized("BM_LoadNaive", n), sized("BM_LoadSkip", n)), Unit::Times,
               Target{false, 1000});
