@@ -17,17 +17,17 @@
 //
 // Thread-safety: every method may be called from any thread. Destroying the
 // last handle to a running check stops it (within one 8 MiB piece per thread).
+// Checks run on one process-wide worker thread, one after another.
 #ifndef IQDB_PERSIST_VERIFICATION_H_
 #define IQDB_PERSIST_VERIFICATION_H_
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <system_error>
-#include <thread>
 
 #include "iqdb/persist/error.h"
 
@@ -46,16 +46,19 @@ class Verification {
   static std::shared_ptr<Verification> not_run();
   static std::shared_ptr<Verification> passed(std::uint64_t bytes);
 
-  // Starts `check` on a new thread. `check` returns the bytes it verified;
-  // it reports progress through add_progress() and stops early when
-  // stop_requested() (its result is then ignored). Without a thread to run
-  // it, runs it on the caller's.
-  template <class Check>
+  // Starts `check` on the process's verification worker thread (one for the
+  // whole process, started on first use, so that a load pays no thread
+  // start: checks run one after another, each over its own threads). `check`
+  // returns the bytes it verified, reports progress through set_progress()
+  // and stops early when stop_requested() (its result is then ignored).
+  // Without a worker thread, runs it on the caller's.
+  using Check = std::function<Result<std::uint64_t>(Verification& self)>;
   static std::shared_ptr<Verification> start(std::uint64_t total_bytes, Check check);
 
   Verification(const Verification&) = delete;
   Verification& operator=(const Verification&) = delete;
-  // Stops a running check and waits for its threads.
+  // Stops a running check (within one 8 MiB piece per thread) and waits for
+  // it, or drops it if it has not started.
   ~Verification();
 
   State state() const;
@@ -72,8 +75,12 @@ class Verification {
   void set_progress(std::uint64_t checked) { checked_.store(checked, std::memory_order_relaxed); }
 
  private:
+  friend class VerificationWorker;
+
   Verification(State state, std::uint64_t total) : state_(state), total_(total) {}
   void finish(Result<std::uint64_t> outcome);
+  // Runs check_ (on the worker) and records its outcome.
+  void run();
 
   mutable std::mutex mutex_;
   mutable std::condition_variable finished_;
@@ -82,21 +89,8 @@ class Verification {
   const std::uint64_t total_;
   std::atomic<std::uint64_t> checked_{0};
   std::atomic<bool> stop_{false};
-  std::thread thread_;
+  Check check_;  // until it has run
 };
-
-template <class Check>
-std::shared_ptr<Verification> Verification::start(std::uint64_t total_bytes, Check check) {
-  std::shared_ptr<Verification> verification(new Verification(State::Running, total_bytes));
-  Verification* self = verification.get();
-  auto run = [self, check = std::move(check)]() mutable { self->finish(check(*self)); };
-  try {
-    verification->thread_ = std::thread(run);  // a copy: `run` stays whole if this throws
-  } catch (const std::system_error&) {
-    run();
-  }
-  return verification;
-}
 
 }  // namespace iqdb::persist
 
