@@ -10,7 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
-#include <ranges>
+#include <numeric>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -147,7 +147,9 @@ TEST_P(CompressionTest, SortedIdsCompressRandomFloatsStayRawAndZeroCopy) {
     auto loaded = SectionDb::load(config_);
     ASSERT_THAT(loaded, IsOk());
     const SectionArrayIndex& index = loaded.value().index();
-    EXPECT_TRUE(std::ranges::equal(index.ids(), std::views::iota(std::uint64_t{0}, kCount)));
+    std::vector<std::uint64_t> expected_ids(kCount);
+    std::iota(expected_ids.begin(), expected_ids.end(), std::uint64_t{0});
+    EXPECT_TRUE(std::ranges::equal(index.ids(), expected_ids));
     EXPECT_TRUE(same_bytes(index.vectors(), random_vectors(kCount, kDim)));
     // The raw section is read from the file's mapping, the compressed one
     // from anonymous memory.
