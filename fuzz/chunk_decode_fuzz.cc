@@ -14,8 +14,8 @@ namespace persist = iqdb::persist;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 4) return 0;
-  const auto codec = data[0] % 2 == 0 ? persist::SectionCompression::Zstd
-                                      : persist::SectionCompression::Lz4;
+  const auto codec =
+      data[0] % 2 == 0 ? persist::SectionCompression::Zstd : persist::SectionCompression::Lz4;
   const std::size_t logical = data[1] | (std::size_t{data[2]} << 8) | (std::size_t{data[3]} << 16);
   const auto* stored = reinterpret_cast<const std::byte*>(data + 4);
   // As a reader would: the format bounds a chunk's expansion, checked before decoding.

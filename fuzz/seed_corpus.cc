@@ -28,9 +28,9 @@ int write_chunk_seeds(const std::string& dir) {
       std::vector<std::byte> encoded;
       auto shrank = encoder.value()->encode(chunk, encoded);
       if (!shrank || !shrank.value()) continue;
-      const std::uint8_t head[4] = {std::uint8_t(codec == persist::SectionCompression::Zstd ? 0 : 1),
-                                    std::uint8_t(length), std::uint8_t(length >> 8),
-                                    std::uint8_t(length >> 16)};
+      const std::uint8_t head[4] = {
+          std::uint8_t(codec == persist::SectionCompression::Zstd ? 0 : 1), std::uint8_t(length),
+          std::uint8_t(length >> 8), std::uint8_t(length >> 16)};
       const std::string path = dir + "/chunk-" + std::to_string(written++);
       std::FILE* file = std::fopen(path.c_str(), "wb");
       if (file == nullptr) return 1;
