@@ -12,7 +12,7 @@ std::string_view exit_status_help() {
   return "Exit status:\n"
          "  0  success\n"
          "  1  integrity or format error: the file is damaged or is not a snapshot\n"
-         "     (or the demo's query returned a wrong answer)\n"
+         "     (or the demo's query returned a wrong answer, or torture lost a write)\n"
          "  2  usage error: bad command line\n"
          "  3  I/O or other error: missing file, permission denied, disk full, ...";
 }

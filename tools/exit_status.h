@@ -11,7 +11,7 @@ namespace iqdb::tools {
 
 inline constexpr int kExitOk = 0;
 // The file is damaged or is not a snapshot we can read; or the demo's
-// self-check found a wrong answer.
+// self-check found a wrong answer; or torture found a lost write.
 inline constexpr int kExitIntegrity = 1;
 // A bad command line.
 inline constexpr int kExitUsage = 2;

@@ -1,4 +1,5 @@
-// iqdb-persist: inspect, verify, compact and demonstrate iqdb-persist snapshots.
+// iqdb-persist: inspect, verify, compact and demonstrate iqdb-persist snapshots,
+// and torture-test crash consistency.
 // This file only wires the command line (CLI11) to the commands.
 #include <cctype>
 #include <charconv>
@@ -16,6 +17,7 @@
 #include "exit_status.h"
 #include "inspect_command.h"
 #include "iqdb/persist/version.h"
+#include "torture_command.h"
 #include "verify_command.h"
 #include "wal_command.h"
 
@@ -25,6 +27,7 @@ using iqdb::persist::Compression;
 using iqdb::tools::CompactOptions;
 using iqdb::tools::DemoOptions;
 using iqdb::tools::InspectOptions;
+using iqdb::tools::TortureOptions;
 using iqdb::tools::VerifyCommandOptions;
 using iqdb::tools::WalCommandOptions;
 
@@ -64,8 +67,10 @@ int usage_error(const CLI::App& app, const CLI::Error& error) {
 }
 
 int run(int argc, char** argv) {
-  CLI::App app("Inspect, verify, compact and demonstrate iqdb-persist snapshot files.",
-               "iqdb-persist");
+  CLI::App app(
+      "Inspect, verify, compact and demonstrate iqdb-persist snapshot files, and check crash "
+      "consistency.",
+      "iqdb-persist");
   app.footer(std::string(iqdb::tools::exit_status_help()));
   app.set_version_flag("--version", fmt::format("iqdb-persist {}", iqdb::persist::kVersion));
   app.require_subcommand(1);
@@ -147,6 +152,34 @@ int run(int argc, char** argv) {
       ->check(
           CLI::IsMember({"cosine", "dot", "euclidean", "manhattan", "hamming"}, CLI::ignore_case));
 
+  TortureOptions torture;
+  CLI::App* torture_command = app.add_subcommand(
+      "torture",
+      "Check crash consistency on this storage: SIGKILL random writers, recover, compare.");
+  torture_command
+      ->add_option("--dir", torture.dir,
+                   "Work in DIR/iqdb-torture (created if missing; must hold nothing else)")
+      ->type_name("DIR")
+      ->required();
+  torture_command->add_option("--seconds", torture.seconds, "How long to run")
+      ->type_name("N")
+      ->capture_default_str()
+      ->check(whole_number(1));
+  torture_command->add_option("--seed", torture.seed, "Seed of the workload (default: random)")
+      ->type_name("S")
+      ->check(whole_number(0));
+  torture_command
+      ->add_option("--fsync", torture.fsync, "Fsync policy of the log (periodic: every 100 ms)")
+      ->type_name("POLICY")
+      ->capture_default_str()
+      ->transform(lower_case)
+      ->check(CLI::IsMember({"always", "periodic", "never"}));
+  torture_command->add_option("--dim", torture.dim, "Vector dimension")
+      ->type_name("D")
+      ->capture_default_str()
+      ->check(whole_number(1, iqdb::tools::kMaxTortureDim));
+  torture_command->add_flag("--keep", torture.keep, "Keep the database at the end");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -156,6 +189,7 @@ int run(int argc, char** argv) {
   if (inspect_command->parsed()) return iqdb::tools::run_inspect(inspect);
   if (verify_command->parsed()) return iqdb::tools::run_verify(verify);
   if (wal_command->parsed()) return iqdb::tools::run_wal(wal);
+  if (torture_command->parsed()) return iqdb::tools::run_torture(torture);
   if (compact_command->parsed()) {
     if (level_option->count() > 0 && codec != "zstd") {
       return usage_error(app,
