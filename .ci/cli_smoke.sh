@@ -52,7 +52,7 @@ import json, sys
 header, original_size = json.load(open(sys.argv[1])), int(sys.argv[2])
 ids = [s for s in header["sections"] if s["name"] == "ids"][0]
 assert ids["compression"] == "zstd" and ids["compression_ratio"] > 1.5, ids
-assert ids["chunk_count"] == 1 and ids["chunk_size"] == 4 << 20, ids
+assert ids["chunk_count"] == 1 and ids["chunk_size"] == 1 << 20, ids
 assert header["file_size"] < original_size and header["total_logical_length"] == 360000, header
 PY
 expect_exit 0 "$tool" verify "$compacted"

@@ -2,7 +2,7 @@
 // "Compressed sections"). The data is one section of ascending u64 ids with
 // random gaps of 1 to 16, as an index's id array looks after removals: one
 // per vector (compression_bench_ids(): 8 MB at the default scale), cut by the
-// library into 4 MiB chunks. LZ4 halves it and zstd level 1 shrinks it about
+// library into 1 MiB chunks. LZ4 halves it and zstd level 1 shrinks it about
 // 7x, so it stays compressed under the default compression_max_ratio (the
 // setup checks that every chunk is). It is held by IdsIndex, a mock defined
 // here whose load keeps a view of the decoded section (no copy), so that a

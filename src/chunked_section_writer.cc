@@ -10,7 +10,11 @@
 namespace iqdb::persist {
 namespace {
 
-constexpr std::uint64_t kDefaultChunkSize = std::uint64_t{4} << 20;
+// Small enough that a section of a few MiB still splits into chunks that two
+// or more threads decode in balance (an 8 MB section in 4 MiB chunks left one
+// of two threads idle for half a load), large enough that a chunk's fixed
+// costs (a CRC call, a codec frame, a table entry) stay negligible.
+constexpr std::uint64_t kDefaultChunkSize = std::uint64_t{1} << 20;
 constexpr std::uint64_t kTargetChunksPerSection = 1024;
 // Raw sections at least this large get their chunk CRCs and hash computed on
 // a second thread while the main thread writes them.

@@ -26,7 +26,7 @@
 
 namespace iqdb::persist {
 
-// The chunk size for a section of `length` bytes: 4 MiB, doubled (up to the
+// The chunk size for a section of `length` bytes: 1 MiB, doubled (up to the
 // format's maximum) until the section has at most 1024 chunks.
 std::uint64_t chunk_size_for(std::uint64_t length);
 

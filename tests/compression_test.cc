@@ -174,14 +174,14 @@ TEST_P(CompressionTest, StreamTierRoundTrip) {
 }
 
 TEST_P(CompressionTest, LargeSectionIsChunkedAndDecodesOnAnyThreadCount) {
-  // 12 MB of ids: three 4 MiB chunks.
+  // 12 MB of ids: twelve 1 MiB chunks (the last one shorter).
   constexpr std::size_t kCount = 1'500'000, kDim = 1;
   const SectionArrayIndex index(kDim, DistanceMetric::Cosine, patterned_vectors(kCount, kDim));
   ASSERT_THAT(save_new(index, config_), IsOk());
   const SectionInfo ids = section_named(saved_header(), "ids");
   EXPECT_EQ(ids.compression, GetParam().tag);
-  EXPECT_EQ(ids.chunk_size, std::uint64_t{4} << 20);
-  EXPECT_EQ(ids.chunks.size(), 3u);
+  EXPECT_EQ(ids.chunk_size, std::uint64_t{1} << 20);
+  EXPECT_EQ(ids.chunks.size(), 12u);
   for (const unsigned threads : {1u, 2u, 5u}) {
     config_.verify_threads = threads;
     auto loaded = SectionDb::load(config_);
