@@ -3,16 +3,19 @@
 // check; this target hands any bytes straight to the decoders. Input: byte 0
 // picks the codec, bytes 1..3 the logical length (up to 16 MiB), the rest is
 // the stored chunk. Decoding must produce exactly that many bytes or a clean
-// error: never a write past the buffer, a crash or an allocation of its own.
+// error: never a write past the buffer, a crash or an allocation of its own
+// (the output buffer, at most 256 times the input, is within the budget).
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "allocation_budget.h"
 #include "section_codec.h"
 
 namespace persist = iqdb::persist;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  persist::fuzz::AllocationBudget budget(persist::fuzz::budget_for(size));
   if (size < 4) return 0;
   const auto codec =
       data[0] % 2 == 0 ? persist::SectionCompression::Zstd : persist::SectionCompression::Lz4;

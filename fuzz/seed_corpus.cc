@@ -1,6 +1,7 @@
 // Writes small valid snapshots of the example flat index (with and without
-// metadata, several metrics, raw and compressed) into DIR, as the snapshot
-// fuzzer's seed corpus, and with --chunks encoded chunks in
+// metadata, several metrics, raw and compressed) and of the tests'
+// StreamMapIndex (the stream tier) into DIR, as seeds for the snapshot and
+// header fuzzers, and with --chunks encoded chunks in
 // chunk_decode_fuzz's input format (codec byte, 24-bit length, data):
 //   iqdb_fuzz_seeds DIR
 //   iqdb_fuzz_seeds --chunks DIR
@@ -10,6 +11,7 @@
 
 #include "flat_index.h"
 #include "iqdb/persist.h"
+#include "mock_indexes.h"
 #include "section_codec.h"
 
 using iqdb::examples::FlatIndex;
@@ -78,6 +80,18 @@ int main(int argc, char** argv) {
     config.compression = compression;
     config.compression_max_ratio = 1.0;
     auto db = persist::PersistedIndex<FlatIndex>::open_with(std::move(index), config);
+    if (!db || !db.value().save()) return std::fprintf(stderr, "cannot write seeds\n"), 1;
+  }
+  for (const std::size_t count : {0, 3}) {
+    persist::test::StreamMapIndex index(3, iqdb::DistanceMetric::DotProduct);
+    for (std::uint64_t id = 0; id < count; ++id) {
+      const std::vector<float> vector = {float(id), -2, 0.25f};
+      if (!index.insert(id, vector, {})) return 1;
+    }
+    persist::PersistConfig config(dir + "/seed-" + std::to_string(written++) + ".iqdb");
+    config.fsync_policy = persist::FsyncPolicy::never();
+    auto db =
+        persist::PersistedIndex<persist::test::StreamMapIndex>::open_with(std::move(index), config);
     if (!db || !db.value().save()) return std::fprintf(stderr, "cannot write seeds\n"), 1;
   }
   std::printf("wrote %d seeds to %s\n", written, dir.c_str());
