@@ -96,7 +96,11 @@ class Planner {
     const std::string path = input.path.string();
     if (!input.scan) {
       const bool cut_short = input.size < wal_format::kHeaderSize || input.all_zero;
-      if (!cut_short) return corruption(input.scan.error(), input.size);
+      if (!cut_short) {
+        IQDB_TRY(corruption(input.scan.error(), input.size));
+        if (stopped_) count_dropped(index, expected_ - 1);
+        return boost::outcome_v2::success();
+      }
       if (last) {
         stopped_ = true;
         return torn_tail(fmt::format("{}: log segment of {} bytes without a complete header "
@@ -115,7 +119,10 @@ class Planner {
                                        "LSN {}",
                                        path, expected_, scan.first_lsn - 1, scan.first_lsn)},
                           0));
-      if (stopped_) return boost::outcome_v2::success();
+      if (stopped_) {
+        count_dropped(index, expected_ - 1);
+        return boost::outcome_v2::success();
+      }
       expected_ = scan.first_lsn;
     }
     std::uint64_t upto = scan.last_lsn;

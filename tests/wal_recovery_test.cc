@@ -12,6 +12,7 @@
 #include "wal_format.h"
 #include "wal_segments.h"
 #include "wal_test_util.h"
+#include "wal_writer.h"
 
 namespace iqdb::persist::test {
 namespace {
@@ -127,6 +128,34 @@ TEST_F(WalRecoveryTest, MidLogCorruptionIsRefusedOrHandledAsEachModeSays) {
   EXPECT_TRUE(skip.value().dropped_corruption);
 }
 
+// Frames written under FsyncPolicy::never() carry durable LSN 0: damage among
+// them is what a power loss leaves, dropped with what follows it, except
+// under AbsoluteConsistency, which accepts no loss at all.
+TEST_F(WalRecoveryTest, DamageNoLaterRecordSawSyncedIsDroppedExceptUnderAbsoluteConsistency) {
+  auto writer = WalWriter::create(*default_file_system(), snapshot_, 1, 1, false);
+  ASSERT_THAT(writer, IsOk());
+  std::vector<std::uint64_t> offsets;
+  for (int i = 0; i < 4; ++i) {
+    offsets.push_back(writer.value()->size());
+    const std::string body = "unsynced " + std::to_string(i);
+    ASSERT_THAT(writer.value()->append(std::as_bytes(std::span(body.data(), body.size())), 0),
+                IsOk());
+  }
+  ASSERT_THAT(writer.value()->close(), IsOk());
+  flip_byte(segment(1), offsets[1] + 30, 0x08);  // LSN 2
+
+  auto tolerated = plan(1, 0);
+  ASSERT_THAT(tolerated, IsOk());
+  EXPECT_EQ(tolerated.value().last_lsn, 1u);
+  EXPECT_EQ(tolerated.value().frames_dropped, 2u);  // LSNs 3 and 4, intact but after the gap
+  EXPECT_FALSE(tolerated.value().dropped_corruption);
+  EXPECT_THAT(tolerated.value().notes, ElementsAre(::testing::HasSubstr("no later record saw")));
+  EXPECT_THAT(plan(1, 0, WalRecoveryMode::AbsoluteConsistency),
+              IsError(ErrorKind::TruncatedPayload,
+                      {segment(1).string(), "offset " + std::to_string(offsets[1]),
+                       "unsynced writes cut by a crash"}));
+}
+
 TEST_F(WalRecoveryTest, CorruptionAmongRecordsTheSnapshotHoldsIsIrrelevant) {
   const auto offsets = write_segment(1, 1, 5);
   flip_byte(segment(1), offsets[1] + 17, 0x20);  // LSN 2
@@ -140,6 +169,12 @@ TEST_F(WalRecoveryTest, MissingRecordsBetweenSegmentsAreRefused) {
   write_segment(2, 6, 2);  // 4 and 5 missing
   EXPECT_THAT(plan(2, 0), IsError(ErrorKind::TruncatedPayload, "records 4..5 are missing"));
   EXPECT_THAT(plan(2, 0, WalRecoveryMode::SkipCorruptedRecords), IsOk());
+  auto point_in_time = plan(2, 0, WalRecoveryMode::PointInTime);
+  ASSERT_THAT(point_in_time, IsOk());
+  EXPECT_THAT(point_in_time.value().replay, ElementsAre(FieldsAre(0, 1, 3)));
+  EXPECT_EQ(point_in_time.value().last_lsn, 3u);
+  EXPECT_EQ(point_in_time.value().frames_dropped, 2u);  // LSNs 6 and 7
+  EXPECT_THAT(point_in_time.value().notes, ElementsAre(::testing::HasSubstr("4..5 are missing")));
 }
 
 TEST_F(WalRecoveryTest, LogStartingAfterTheSnapshotMeansMissingRecords) {

@@ -37,6 +37,8 @@ TEST_F(InspectWalTest, ListsSegmentsInOrderAndIgnoresLookalikes) {
   write_segment(2, 4, 2);
   write_segment(1, 1, 3);
   write_file(dir_.file("db.iqdb.wal-xyz"), random_bytes(10, 1));
+  write_file(dir_.file("db.iqdb.wal-000000000000000A"), random_bytes(10, 3));  // not lowercase
+  write_file(dir_.file("db.iqdb.wal-00000000000000g1"), random_bytes(10, 4));
   write_file(dir_.file("other.iqdb.wal-0000000000000001"), random_bytes(10, 2));
   auto report = inspect_wal(snapshot_);
   ASSERT_THAT(report, IsOk());
@@ -98,6 +100,32 @@ TEST_F(InspectWalTest, ReportsWhatEachModeDoesWithMidLogCorruption) {
   EXPECT_EQ(modes[3].mode, WalRecoveryMode::SkipCorruptedRecords);
   EXPECT_EQ(modes[3].last_lsn, 4u);
   EXPECT_EQ(modes[3].frames_replayed, 3u);
+}
+
+// A segment whose header cannot be read is listed with the reason, and each
+// mode says what a load would do about it.
+TEST_F(InspectWalTest, ReportsASegmentWithAnUnreadableHeader) {
+  write_segment(1, 1, 2);
+  write_segment(2, 3, 2);
+  flip_byte(wal_segment_path(snapshot_, 1), 0, 0x01);  // the magic
+  auto report = inspect_wal(snapshot_);
+  ASSERT_THAT(report, IsOk());
+  ASSERT_EQ(report.value().segments.size(), 2u);
+  const WalSegmentInfo& damaged = report.value().segments[0];
+  EXPECT_EQ(damaged.path, wal_segment_path(snapshot_, 1));
+  ASSERT_TRUE(damaged.header_error.has_value());
+  EXPECT_THAT(*damaged.header_error,
+              IsError(ErrorKind::BadMagic, wal_segment_path(snapshot_, 1).string()));
+  EXPECT_EQ(damaged.frames, 0u);
+  EXPECT_EQ(damaged.inserts + damaged.removes + damaged.batches + damaged.aborts, 0u);
+  EXPECT_EQ(report.value().segments[1].frames, 2u);
+  const auto& modes = report.value().modes;
+  ASSERT_TRUE(modes[0].refusal.has_value());
+  EXPECT_EQ(modes[0].refusal->kind(), ErrorKind::BadMagic);
+  EXPECT_EQ(modes[2].mode, WalRecoveryMode::PointInTime);
+  EXPECT_FALSE(modes[2].refusal.has_value());
+  EXPECT_EQ(modes[2].last_lsn, 0u);
+  EXPECT_EQ(modes[2].frames_dropped, 2u);
 }
 
 TEST_F(InspectWalTest, ReadsTheSnapshotsLsnAndRefusesADamagedSnapshot) {
