@@ -13,7 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 if [[ "${IQDB_WITH_CLANG:-0}" == 1 ]]; then
-  packages+=(clang clang-tidy clang-format libclang-rt-14-dev)
+  packages+=(clang clang-tidy clang-format libclang-rt-14-dev gcovr)
 fi
 
 missing=()

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <numeric>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "header_codec.h"
 #include "iqdb/persist.h"
 #include "mock_indexes.h"
+#include "section_codec.h"
 #include "test_util.h"
 
 namespace iqdb::persist::test {
@@ -334,6 +336,58 @@ TEST(CodecAvailabilityTest, FileNeedingACodecLoadsOnlyWhenTheBuildHasIt) {
     // Checking CRCs needs no codec.
     EXPECT_THAT(verify_snapshot(config.path), IsOk());
   }
+}
+
+// A compressed section is decoded into memory the file does not provide:
+// when the process cannot get that much, the load fails with Io naming the
+// section, and succeeds once the memory is there.
+TEST(DecodedMemoryTest, SectionThatDoesNotFitInMemoryFailsTheLoadWithIo) {
+  if (kSanitized) GTEST_SKIP() << "sanitizers need more address space than the limit leaves";
+  if (!Compression::lz4().available()) GTEST_SKIP() << "IQDB_PERSIST_WITH_LZ4 is off";
+  TempDir dir;
+  PersistConfig config(dir.file("db.iqdb"));
+  config.compression = Compression::lz4();
+  config.fsync_policy = FsyncPolicy::never();
+  const std::size_t kCount = 16'384;  // 16 MiB of zero vectors: a 64 KiB file
+  ASSERT_THAT(
+      save_new(SectionArrayIndex(256, DistanceMetric::Cosine, std::vector<float>(256 * kCount)),
+               config),
+      IsOk());
+  ASSERT_LT(std::filesystem::file_size(config.path), std::uint64_t{1} << 20);
+  std::optional<Result<SectionDb>> loaded;
+  {
+    AddressSpaceLimit limit(std::size_t{8} << 20);
+    ASSERT_TRUE(limit.active());
+    loaded = SectionDb::load(config);
+  }
+  EXPECT_THAT(*loaded, IsError(ErrorKind::Io, {config.path.string() + ": section 'vectors'",
+                                               "cannot map 16777216 bytes of memory"}));
+  auto retried = SectionDb::load(config);
+  ASSERT_THAT(retried, IsOk());
+  EXPECT_EQ(retried.value().index().vectors().size(), 256 * kCount);
+}
+
+// "none" is a section's tag, not a codec: asking for its encoder or decoder
+// is a caller's mistake. A tag from a newer format is no codec of this build.
+TEST(SectionCodecTest, NoneAndUnknownTagsAreNotCodecs) {
+  EXPECT_EQ(to_string(SectionCompression::None), "none");
+  EXPECT_EQ(to_string(SectionCompression::Zstd), "zstd");
+  EXPECT_EQ(to_string(SectionCompression::Lz4), "lz4");
+  std::vector<std::byte> out(16);
+  const std::vector<std::byte> stored(16);
+  EXPECT_THAT(ChunkEncoder::create(SectionCompression::None, 0, "/d/x.iqdb"),
+              IsError(ErrorKind::InvalidArgument, "/d/x.iqdb: no encoder for none"));
+  EXPECT_THAT(decode_chunk(SectionCompression::None, stored, out, "/d/x.iqdb: section 'ids'"),
+              IsError(ErrorKind::InvalidArgument, "section 'ids': none is not a codec"));
+
+  const auto unknown = static_cast<SectionCompression>(9);
+  EXPECT_EQ(to_string(unknown), "unknown");
+  EXPECT_FALSE(codec_available(unknown));
+  EXPECT_THAT(
+      check_codec_available(unknown, "/d/x.iqdb"),
+      IsError(ErrorKind::Unsupported, "/d/x.iqdb: unknown compression is not in this build"));
+  EXPECT_THAT(ChunkEncoder::create(unknown, 0, "/d/x.iqdb"), IsError(ErrorKind::Unsupported));
+  EXPECT_THAT(decode_chunk(unknown, stored, out, "/d/x.iqdb"), IsError(ErrorKind::Unsupported));
 }
 
 INSTANTIATE_TEST_SUITE_P(Codecs, CompressionTest,

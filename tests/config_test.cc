@@ -73,6 +73,15 @@ TEST_F(PersistConfigTest, FsyncPolicySyncsSnapshotsUnlessNever) {
   EXPECT_FALSE(FsyncPolicy::never().syncs_snapshots());
 }
 
+// The names reports and the CLI print (`iqdb-persist wal` lists every mode).
+TEST_F(PersistConfigTest, RecoveryModesAreNamedAsInTheApi) {
+  EXPECT_EQ(to_string(WalRecoveryMode::TolerateCorruptedTail), "TolerateCorruptedTail");
+  EXPECT_EQ(to_string(WalRecoveryMode::AbsoluteConsistency), "AbsoluteConsistency");
+  EXPECT_EQ(to_string(WalRecoveryMode::PointInTime), "PointInTime");
+  EXPECT_EQ(to_string(WalRecoveryMode::SkipCorruptedRecords), "SkipCorruptedRecords");
+  EXPECT_EQ(to_string(static_cast<WalRecoveryMode>(99)), "Unknown");
+}
+
 TEST_F(PersistConfigTest, WalIsAValidChoice) {
   config_.wal_enabled = true;
   EXPECT_THAT(config_.validate(), IsOk());

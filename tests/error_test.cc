@@ -18,6 +18,13 @@ TEST(ErrorKindTest, EveryKindHasADistinctName) {
   EXPECT_EQ(to_string(ErrorKind::ChecksumMismatch), "ChecksumMismatch");
 }
 
+// A kind from a newer library (or a bad cast) still prints, as "Unknown".
+TEST(ErrorKindTest, KindOutsideTheEnumIsNamedUnknown) {
+  const auto beyond = static_cast<ErrorKind>(static_cast<int>(ErrorKind::InvalidArgument) + 1);
+  EXPECT_EQ(to_string(beyond), "Unknown");
+  EXPECT_EQ(PersistError(beyond, "m").to_string(), "Unknown: m");
+}
+
 TEST(PersistErrorTest, IndexRefusalsMapToTheirKinds) {
   const auto kind_of = [](IndexErrc code) {
     return PersistError::from_index({code, "msg"}).kind();
@@ -27,6 +34,15 @@ TEST(PersistErrorTest, IndexRefusalsMapToTheirKinds) {
   EXPECT_EQ(kind_of(IndexErrc::DimensionMismatch), ErrorKind::DimensionMismatch);
   EXPECT_EQ(kind_of(IndexErrc::InvalidArgument), ErrorKind::InvalidArgument);
   EXPECT_EQ(PersistError::from_index({IndexErrc::IdNotFound, "no id 5"}).message(), "no id 5");
+}
+
+// An index library newer than this one may refuse for a reason we do not
+// know: it is still a refusal of the caller's argument, with its message.
+TEST(PersistErrorTest, UnknownIndexRefusalIsInvalidArgumentKeepingTheMessage) {
+  const auto code = static_cast<IndexErrc>(static_cast<int>(IndexErrc::InvalidArgument) + 1);
+  const PersistError error = PersistError::from_index({code, "vector is not normalised"});
+  EXPECT_EQ(error.kind(), ErrorKind::InvalidArgument);
+  EXPECT_EQ(error.message(), "vector is not normalised");
 }
 
 TEST(PersistErrorTest, ToStringAndContextPrefixTheMessage) {

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,6 +82,79 @@ TEST_F(PosixFileSystemTest, ReadingPastTheEndIsIo) {
               IsError(ErrorKind::Io, {path.string(), "5 bytes at offset 6", "10-byte file"}));
   EXPECT_THAT(file.value()->read_at(UINT64_MAX, out), IsError(ErrorKind::Io, "past the end"));
   EXPECT_THAT(file.value()->read_at(5, out), IsOk());
+}
+
+// The size is taken when the file is opened; a file cut short meanwhile (by
+// another process) must not be read as if the missing bytes were there.
+TEST_F(PosixFileSystemTest, ReadingAFileThatShrankSinceItWasOpenedIsIo) {
+  const auto path = dir_.file("f");
+  write_file(path, random_bytes(100, 3));
+  auto file = fs_->open_readable(path);
+  ASSERT_THAT(file, IsOk());
+  truncate_file(path, 40);
+  std::vector<std::byte> out(50);
+  EXPECT_THAT(
+      file.value()->read_at(20, out),
+      IsError(ErrorKind::Io, {path.string(), "file shrank while being read (at offset 40)"}));
+}
+
+// Offsets beyond what the OS can address fail with its reason; they never
+// wrap around to a write at the start of the file.
+TEST_F(PosixFileSystemTest, OffsetsBeyondTheOsRangeAreIoAndWriteNothing) {
+  const auto path = dir_.file("f");
+  auto file = fs_->create_new(path);
+  ASSERT_THAT(file, IsOk());
+  const std::vector<std::byte> data = random_bytes(8, 4);
+  const std::uint64_t beyond = std::uint64_t{1} << 63;
+  EXPECT_THAT(file.value()->write_at(beyond, data),
+              IsError(ErrorKind::Io,
+                      {path.string(), "write of 8 bytes at offset " + std::to_string(beyond)}));
+  EXPECT_THAT(file.value()->truncate(beyond),
+              IsError(ErrorKind::Io, {path.string(), "ftruncate to " + std::to_string(beyond)}));
+  ASSERT_THAT(file.value()->close(), IsOk());
+  EXPECT_EQ(std::filesystem::file_size(path), 0u);
+}
+
+// After close(), the file refuses every operation (with the OS's "bad file
+// descriptor") instead of acting on a descriptor number reused meanwhile.
+TEST_F(PosixFileSystemTest, AClosedFileRefusesEveryOperation) {
+  const auto path = dir_.file("f");
+  auto file = fs_->create_new(path);
+  ASSERT_THAT(file, IsOk());
+  ASSERT_THAT(file.value()->close(), IsOk());
+  const std::vector<std::byte> data = random_bytes(8, 5);
+  EXPECT_THAT(file.value()->write_at(0, data), IsError(ErrorKind::Io, {path.string(), "write"}));
+  EXPECT_THAT(file.value()->truncate(10), IsError(ErrorKind::Io, {path.string(), "ftruncate"}));
+  EXPECT_THAT(file.value()->sync(), IsError(ErrorKind::Io, {path.string(), "fdatasync"}));
+  EXPECT_THAT(file.value()->close(), IsError(ErrorKind::Io, {path.string(), "close"}));
+  EXPECT_EQ(std::filesystem::file_size(path), 0u);
+}
+
+// Some files cannot be synced (procfs, pipes): that is reported, not ignored.
+TEST_F(PosixFileSystemTest, SyncingAFileTheOsCannotSyncIsIo) {
+  const std::filesystem::path unsyncable = "/proc/version";
+  if (!std::filesystem::exists(unsyncable)) GTEST_SKIP() << "no procfs";
+  EXPECT_THAT(fs_->sync_file(unsyncable),
+              IsError(ErrorKind::Io, {unsyncable.string(), "fdatasync"}));
+}
+
+// A file larger than the address space left cannot be mapped: Io naming the
+// file, and the same file maps once there is room.
+TEST_F(PosixFileSystemTest, MappingMoreThanTheAddressSpaceLeftIsIo) {
+  if (kSanitized) GTEST_SKIP() << "sanitizers need more address space than the limit leaves";
+  const auto path = dir_.file("big");
+  write_file(path, {});
+  truncate_file(path, std::uint64_t{64} << 20);  // sparse: no disk used
+  auto file = fs_->open_readable(path);
+  ASSERT_THAT(file, IsOk());
+  std::optional<Result<std::shared_ptr<const MappedRegion>>> mapping;
+  {
+    AddressSpaceLimit limit(std::size_t{16} << 20);
+    ASSERT_TRUE(limit.active());
+    mapping = file.value()->map();
+  }
+  EXPECT_THAT(*mapping, IsError(ErrorKind::Io, {path.string(), "mmap"}));
+  EXPECT_THAT(file.value()->map(), IsOk());
 }
 
 TEST_F(PosixFileSystemTest, EmptyFileMapsToNoBytes) {

@@ -107,6 +107,24 @@ TEST_F(SnapshotViewTest, MissingSectionIsInvalidPayloadNamingIt) {
               IsError(ErrorKind::InvalidPayload, {"/d/x.iqdb", "no section 'nope'"}));
 }
 
+// A compressed section is served from its decoded bytes, which the load
+// provides; a view without them (or with bytes of another length) refuses.
+TEST_F(SnapshotViewTest, CompressedSectionIsServedOnlyFromDecodedBytesOfItsLength) {
+  header_.sections.push_back({"packed", 4096, 32, 256, SectionCompression::Lz4, 0, 4096, 0, {}});
+  EXPECT_THAT(snapshot().section("packed"),
+              IsError(ErrorKind::InvalidPayload,
+                      {"/d/x.iqdb: section 'packed' is lz4-compressed", "no decoded bytes"}));
+  const std::vector<std::byte> short_by_one(255);
+  const SnapshotView wrong("/d/x.iqdb", header_, file_, *file_, {{}, {}, short_by_one});
+  EXPECT_THAT(wrong.section("packed"), IsError(ErrorKind::InvalidPayload, "no decoded bytes"));
+  const std::vector<std::byte> decoded(256);
+  const SnapshotView right("/d/x.iqdb", header_, file_, *file_, {{}, {}, decoded});
+  auto packed = right.section("packed");
+  ASSERT_THAT(packed, IsOk());
+  EXPECT_EQ(packed.value().bytes().data(), decoded.data());
+  EXPECT_EQ(packed.value().bytes().size(), 256u);
+}
+
 TEST_F(SnapshotViewTest, SectionOutsideAHandBuiltViewIsTruncatedPayload) {
   EXPECT_THAT(snapshot().section("far"),
               IsError(ErrorKind::TruncatedPayload, {"section 'far'", "8192-byte mapping"}));

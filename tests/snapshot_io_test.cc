@@ -10,9 +10,13 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -331,6 +335,77 @@ TEST_F(SnapshotIoTest, PrivateMemoryDoesNotGrowWithFileSizeOnSkipLoad) {
   ASSERT_TRUE(loaded.is_mapped());
   ASSERT_EQ(loaded.vectors().size(), values.size());
   EXPECT_TRUE(std::ranges::equal(loaded.vectors(), values));
+}
+
+// Whether a thread can start now.
+bool thread_starts() {
+  try {
+    std::thread([] {}).join();
+    return true;
+  } catch (const std::system_error&) {
+    return false;
+  }
+}
+
+// The child process of NoThreadsTest: returns its exit status, having
+// printed what failed (gtest assertions do not reach the parent from there).
+int save_and_load_without_threads() {
+  std::string failures;
+  const auto expect = [&](bool ok, const std::string& what) {
+    if (!ok) failures += what + "\n";
+  };
+  const auto expect_ok = [&](const auto& result, const std::string& what) {
+    expect(result.has_value(), what + ": " + (result ? "" : result.error().to_string()));
+  };
+  {
+    TempDir dir;
+    PersistConfig config(dir.file("db.iqdb"));
+    config.fsync_policy = FsyncPolicy::never();
+    config.verify_threads = 4;
+    if (Compression::lz4().available()) {
+      config.compression = Compression::lz4();
+      config.compressed_sections = {"ids"};
+    }
+    // Vectors: 17.9 MB, enough for the save to compute their CRCs on a thread
+    // of their own. Ids: 1.1 MB, two compressed chunks to decode in parallel.
+    const SectionArrayIndex index(32, DistanceMetric::Euclidean, make_vectors(140'000, 32));
+    auto db = PersistedIndex<SectionArrayIndex>::open_with(index, config);
+    expect_ok(db, "open_with");
+    if (db) {
+      AddressSpaceLimit limit(std::size_t{8} << 20);
+      expect(limit.active(), "cannot limit the address space");
+      expect(!thread_starts(), "a thread started despite the limit");
+      expect_ok(db.value().save(), "save");
+    }
+    expect_ok(verify_snapshot(config.path), "verify_snapshot of what was saved");
+    const std::size_t room = std::filesystem::file_size(config.path) + (std::size_t{8} << 20);
+    for (const VerifyMode mode : {VerifyMode::Eager, VerifyMode::Background}) {
+      config.verify = mode;
+      config.warm_up = WarmUp::Prefetch;
+      AddressSpaceLimit limit(room);
+      auto loaded = PersistedIndex<SectionArrayIndex>::load(config);
+      expect_ok(loaded, "load");
+      if (!loaded) continue;
+      expect(same_content(loaded.value().index(), index), "the loaded index differs");
+      // No worker: the check ran on the caller before load() returned.
+      expect(loaded.value().verification().state() == Verification::State::Passed,
+             "the verification had not passed when load() returned");
+    }
+  }
+  std::fputs(failures.c_str(), stderr);
+  return failures.empty() ? 0 : 1;
+}
+
+// Each thread the library starts (the CRC thread of a large section's save,
+// verification and decoding helpers, the Background verifier, the Prefetch
+// warm-up) has a fallback that does the work on the calling thread: a
+// process at its thread limit still saves and loads, and checks everything.
+// In a child process, so that no thread (or the verifier) exists beforehand
+// and none of the limits reach other tests.
+TEST(NoThreadsTest, SavesAndLoadsFinishOnTheCallingThreadWhenNoThreadCanStart) {
+  if (kSanitized) GTEST_SKIP() << "sanitizers need more address space than the limit leaves";
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(std::exit(save_and_load_without_threads()), ::testing::ExitedWithCode(0), "");
 }
 
 // Load errors that depend on the index.

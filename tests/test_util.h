@@ -11,6 +11,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -95,6 +97,53 @@ class TempDir {
 
  private:
   std::filesystem::path path_;
+};
+
+// While it lives, caps the process's address space (RLIMIT_AS) at its size
+// now plus `headroom` bytes and makes new threads ask for a stack larger than
+// that: a mapping larger than what is left fails with ENOMEM and no thread can
+// start, as in a process at its memory or thread limit. The cap is process-
+// wide: make what the test needs before, assert after (gtest allocates).
+// Unusable under sanitizers (kSanitized), whose shadow memory alone needs
+// terabytes of address space.
+class AddressSpaceLimit {
+ public:
+  explicit AddressSpaceLimit(std::size_t headroom) {
+    std::ifstream statm("/proc/self/statm");
+    std::uint64_t pages = 0;
+    if (!(statm >> pages) || ::getrlimit(RLIMIT_AS, &saved_limit_) != 0) return;
+    rlimit limit = saved_limit_;
+    limit.rlim_cur = pages * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)) + headroom;
+    if (limit.rlim_max != RLIM_INFINITY && limit.rlim_cur > limit.rlim_max) return;
+    if (::pthread_getattr_default_np(&saved_attr_) != 0) return;
+    pthread_attr_t huge_stack;
+    ::pthread_attr_init(&huge_stack);
+    ::pthread_attr_setstacksize(&huge_stack, std::max<std::size_t>(4 * headroom, 256 << 20));
+    const bool stack_set = ::pthread_setattr_default_np(&huge_stack) == 0;
+    ::pthread_attr_destroy(&huge_stack);
+    if (!stack_set || ::setrlimit(RLIMIT_AS, &limit) != 0) {
+      ::pthread_setattr_default_np(&saved_attr_);
+      ::pthread_attr_destroy(&saved_attr_);
+      return;
+    }
+    active_ = true;
+  }
+  ~AddressSpaceLimit() {
+    if (!active_) return;
+    ::setrlimit(RLIMIT_AS, &saved_limit_);
+    ::pthread_setattr_default_np(&saved_attr_);
+    ::pthread_attr_destroy(&saved_attr_);
+  }
+  AddressSpaceLimit(const AddressSpaceLimit&) = delete;
+  AddressSpaceLimit& operator=(const AddressSpaceLimit&) = delete;
+
+  // False if the limit could not be set (nothing was changed).
+  bool active() const { return active_; }
+
+ private:
+  bool active_ = false;
+  rlimit saved_limit_{};
+  pthread_attr_t saved_attr_{};
 };
 
 inline std::vector<std::byte> read_file(const std::filesystem::path& path) {

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 
 #include "iqdb/persist.h"
 #include "mock_indexes.h"
@@ -122,6 +124,32 @@ TEST_F(VerificationTest, AFailureInsideTheCheckIsKeptWhenTheHandleOutlivesIt) {
   release = true;
   EXPECT_THAT(check->wait(), IsError(ErrorKind::ChecksumMismatch, "section 's'"));
   EXPECT_EQ(check->bytes_checked(), 5u);
+}
+
+// Checks run one after another on the one worker: a check whose last handle
+// goes away before its turn is dropped from the queue and never runs.
+TEST_F(VerificationTest, ACheckDestroyedBeforeItsTurnNeverRuns) {
+  std::atomic<bool> release{false};
+  // (The deadline turns a broken queue into a failure rather than a hang.)
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto first = Verification::start(1, [&](Verification& self) -> Result<std::uint64_t> {
+    while (!release.load() && !self.stop_requested() &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    return 1;
+  });
+  std::atomic<bool> second_ran{false};
+  auto second = Verification::start(1, [&](Verification&) -> Result<std::uint64_t> {
+    second_ran = true;
+    return 1;
+  });
+  EXPECT_EQ(second->state(), State::Running);
+  second.reset();  // behind `first`, which cannot finish yet
+  release = true;
+  EXPECT_THAT(first->wait(), IsOk());
+  EXPECT_EQ(first->state(), State::Passed);
+  EXPECT_FALSE(second_ran.load());
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "iqdb/persist.h"
 #include "mock_indexes.h"
 #include "test_util.h"
+#include "verify_internal.h"
 
 namespace iqdb::persist::test {
 namespace {
@@ -225,6 +227,31 @@ TEST(VerifyTest, SnapshotWithoutSectionsVerifiesAndLoads) {
   EXPECT_EQ(report.value().bytes_checked, 0u);
   EXPECT_EQ(report.value().header.file_size, 32u + report.value().header.header_length);
   EXPECT_THAT(PersistedIndex<EmptyIndex>::load(config), IsOk());
+}
+
+// The pass behind VerifyMode::Background stops when its owner goes away
+// (the Verification's destructor raises the flag): a stopped pass is an
+// error naming the file, never a pass.
+TEST(VerifyTest, AStoppedPassIsIoNamingTheFileNotAPass) {
+  TempDir dir;
+  PersistConfig config(dir.file("db.iqdb"));
+  auto db = PersistedIndex<SectionArrayIndex>::open_with(
+      SectionArrayIndex(8, DistanceMetric::Cosine, make_vectors(2'000, 8)), config);
+  ASSERT_THAT(db, IsOk());
+  ASSERT_THAT(db.value().save(), IsOk());
+  const std::vector<std::byte> file = read_file(config.path);
+  const auto header = read_file_header(config.path);
+  ASSERT_THAT(header, IsOk());
+  std::atomic<bool> stop{true};
+  VerifyPassOptions options;
+  options.threads = 2;
+  options.stop = &stop;
+  EXPECT_THAT(verify_mapped_snapshot(file, header.value(), config.path.string(), options),
+              IsError(ErrorKind::Io, {config.path.string(), "verification stopped"}));
+  stop = false;
+  auto checked = verify_mapped_snapshot(file, header.value(), config.path.string(), options);
+  ASSERT_THAT(checked, IsOk());
+  EXPECT_EQ(checked.value(), bytes_to_verify(header.value(), true));
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "mock_indexes.h"
 #include "test_util.h"
 #include "wal_segments.h"
+#include "wal_writer.h"
 
 namespace iqdb::persist::test {
 namespace {
@@ -386,6 +387,30 @@ TEST_F(WalPersistedIndexTest, BatchIsOneRecordAndReplaysWhole) {
   EXPECT_EQ(db.value().wal_replay().ops_applied, 6u);
 }
 
+TEST_F(WalPersistedIndexTest, AClearedBatchStartsOverAndCanBeAppliedAgain) {
+  const Content expected = {{2, vec(2)}, {3, vec(3)}};
+  {
+    Db db = create();
+    WriteBatch batch;
+    batch.insert(1, vec(1));
+    batch.insert(2, vec(2));
+    ASSERT_THAT(db.apply_batch(batch), IsOk());
+    batch.clear();
+    EXPECT_TRUE(batch.empty());
+    EXPECT_TRUE(batch.ops().empty());
+    batch.insert(3, vec(3));
+    batch.remove(1);
+    ASSERT_EQ(batch.size(), 2u);
+    ASSERT_THAT(db.apply_batch(batch), IsOk());  // inserting 1 and 2 again would be refused
+    EXPECT_EQ(db.index().vectors(), expected);
+  }
+  auto db = load();
+  ASSERT_THAT(db, IsOk());
+  EXPECT_EQ(db.value().index().vectors(), expected);
+  EXPECT_EQ(db.value().wal_replay().records_replayed, 2u);
+  EXPECT_EQ(db.value().wal_replay().ops_applied, 4u);
+}
+
 TEST_F(WalPersistedIndexTest, TornBatchIsDroppedWhole) {
   {
     Db db = create();
@@ -594,6 +619,112 @@ TEST_F(WalPersistedIndexTest, LoadWithoutTheLogReadsTheLastCheckpointAlone) {
   EXPECT_EQ(replica.value().index().vectors(), (Content{{1, vec(1)}}));
   EXPECT_EQ(replica.value().wal_replay().records_replayed, 0u);
   EXPECT_EQ(loaded_content().size(), 2u);
+}
+
+// A frame whose checksum holds but whose record no writer of this format
+// produces (a bug, or a hostile file): the load names the segment and LSN
+// rather than applying part of it or skipping it.
+TEST_F(WalPersistedIndexTest, ARecordThatPassesItsChecksumButDoesNotDecodeFailsTheLoad) {
+  {
+    Db db = create();
+    ASSERT_THAT(db.insert(1, vec(1)), IsOk());
+  }
+  const std::uint64_t number = segments().back() + 1;
+  const auto segment = wal_segment_path(config_.path, number);
+  const struct {
+    std::vector<std::byte> body;
+    const char* why;
+  } records[] = {
+      {{std::byte{0x66}, std::byte{0}}, "unknown record type 102"},  // in the replay pass
+      {{std::byte{4}, std::byte{1}}, "ends inside"},  // an Abort, read in the first pass
+  };
+  for (const auto& [body, why] : records) {
+    auto writer = WalWriter::create(*default_file_system(), config_.path, number, 2, false);
+    ASSERT_THAT(writer, IsOk());
+    ASSERT_THAT(writer.value()->append(body, 1), IsOk());
+    ASSERT_THAT(writer.value()->close(), IsOk());
+    EXPECT_THAT(load(),
+                IsError(ErrorKind::InvalidPayload, {segment.string(), "record LSN 2", why}));
+    std::filesystem::remove(segment);
+  }
+  EXPECT_EQ(loaded_content(), (Content{{1, vec(1)}}));
+}
+
+// The log says how much of a refused batch the index applied; replaying it
+// onto a snapshot that is not the one the log continues (here another
+// database's, which already holds id 2) makes the index refuse an op it
+// once applied. That is a mismatch to report, not a refusal to skip.
+TEST_F(WalPersistedIndexTest, ALogReplayedOntoAnotherDatabasesSnapshotIsRefused) {
+  {
+    Db db = create();
+    WriteBatch batch;
+    batch.insert(1, vec(1));
+    batch.insert(2, vec(2));
+    batch.remove(77);
+    ASSERT_THAT(db.apply_batch(batch), IsError(ErrorKind::IdNotFound, "batch op 3 of 3"));
+  }
+  PersistConfig other = config_;
+  other.path = dir_.file("other.iqdb");
+  other.wal_enabled = false;
+  StreamMapIndex holds_2(kDim, DistanceMetric::Euclidean);
+  ASSERT_TRUE(holds_2.insert(2, vec(2), {}));
+  auto foreign = Db::open_with(std::move(holds_2), other);
+  ASSERT_THAT(foreign, IsOk());
+  ASSERT_THAT(foreign.value().save(), IsOk());
+  std::filesystem::rename(other.path, config_.path);
+  EXPECT_THAT(load(), IsError(ErrorKind::InvalidPayload,
+                              {last_segment().string(), "record LSN 1",
+                               "op 2 was applied when logged but the index now refuses it",
+                               "DuplicateId", "does not match its log"}));
+}
+
+// Overwrite lists the old log, opens the old snapshot, then removes the log:
+// a failure before anything is removed leaves the old database as it was.
+TEST_F(WalPersistedIndexTest, OverwriteThatFailsBeforeRemovingAnythingKeepsTheOldDatabase) {
+  {
+    Db db = create();
+    ASSERT_THAT(db.insert(1, vec(1)), IsOk());
+  }
+  auto fs = std::make_shared<FaultInjectionFileSystem>();
+  config_.file_system = fs;
+  for (const FsOp op : {FsOp::ListDir, FsOp::OpenReadable, FsOp::Remove}) {
+    fs->fail_nth(op, 1);
+    EXPECT_THAT(Db::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), config_,
+                              OpenMode::Overwrite),
+                IsError(ErrorKind::Io, "injected"))
+        << to_string(op);
+    EXPECT_TRUE(fs->fault_fired()) << to_string(op);
+    EXPECT_EQ(loaded_content(), (Content{{1, vec(1)}})) << to_string(op);
+  }
+  // Once the old log is gone, the directory must be synced before the new
+  // snapshot is written: that failing fails the overwrite too.
+  fs->fail_nth(FsOp::SyncDir, 1);
+  EXPECT_THAT(
+      Db::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), config_, OpenMode::Overwrite),
+      IsError(ErrorKind::Io, {dir_.path().string(), "sync_dir #"}));
+  EXPECT_TRUE(segments().empty());
+}
+
+// A path without a directory names a file in the current directory: the
+// log, the temporary files of saves and the directory syncs go there.
+TEST_F(WalPersistedIndexTest, ABareFileNameKeepsTheDatabaseInTheCurrentDirectory) {
+  struct InDirectory {  // for the test's duration, however it ends
+    explicit InDirectory(const std::filesystem::path& dir) { std::filesystem::current_path(dir); }
+    ~InDirectory() { std::filesystem::current_path(previous); }
+    const std::filesystem::path previous = std::filesystem::current_path();
+  } in_directory(dir_.path());
+  config_.path = "bare.iqdb";
+  {
+    Db db = create();
+    ASSERT_THAT(db.insert(1, vec(1)), IsOk());
+    ASSERT_THAT(db.checkpoint(), IsOk());
+    ASSERT_THAT(db.insert(2, vec(2)), IsOk());
+  }
+  EXPECT_EQ(loaded_content(), (Content{{1, vec(1)}, {2, vec(2)}}));
+  const std::vector<std::string> entries = dir_.entries();
+  ASSERT_GE(entries.size(), 2u);
+  EXPECT_EQ(entries[0], "bare.iqdb");
+  for (const std::string& name : entries) EXPECT_TRUE(name.starts_with("bare.iqdb")) << name;
 }
 
 TEST_F(WalPersistedIndexTest, SyncMakesPeriodicWritesDurableAtOnce) {

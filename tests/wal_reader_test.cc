@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "crc32.h"
+#include "little_endian.h"
 #include "test_util.h"
 #include "wal_format.h"
 #include "wal_segments.h"
@@ -50,6 +52,18 @@ class WalReaderTest : public ::testing::Test {
     }
     ASSERT_THAT(writer.value()->close(), IsOk());
     segment_ = read_file(wal_segment_path(snapshot, 7));
+  }
+
+  // Sets the u64 at `field` of the frame starting at `frame` and recomputes
+  // the frame's CRC: a well-formed frame whose content is wrong.
+  void rewrite_frame_field(std::uint64_t frame, std::size_t field, std::uint64_t value) {
+    const std::span<std::byte> bytes(segment_);
+    store_le(bytes, frame + field, value, 8);
+    const auto length = load_le(bytes, frame + wal_format::kFrameLengthOffset, 4);
+    const auto covered =
+        bytes.subspan(frame + wal_format::kFrameLengthOffset,
+                      wal_format::kFrameHeaderSize - wal_format::kFrameLengthOffset + length);
+    store_le(bytes, frame + wal_format::kFrameCrcOffset, crc32(covered), 4);
   }
 
   // The index of the frame holding byte `offset` (offset >= header).
@@ -136,6 +150,59 @@ TEST_F(WalReaderTest, BadHeadersAreRefusedWithTheirKinds) {
   auto damaged = segment_;
   damaged[wal_format::kFirstLsnOffset] ^= std::byte{1};
   EXPECT_THAT(scan_wal_segment(damaged, "seg"), IsError(ErrorKind::ChecksumMismatch, "seg"));
+}
+
+// The header's CRC holds but its fields are impossible: a writer bug or a
+// hostile file, refused as an invalid header naming each field.
+TEST_F(WalReaderTest, HeaderWithAValidChecksumButImpossibleFieldsIsInvalidHeader) {
+  const struct {
+    std::size_t offset;
+    std::size_t width;
+    std::uint64_t value;
+    std::string shown;
+  } fields[] = {
+      {wal_format::kChecksumOffset, 4, 2, "checksum kind 2"},
+      {wal_format::kSegmentNumberOffset, 8, 0, "segment number 0"},
+      {wal_format::kFirstLsnOffset, 8, 0, "first LSN 0"},
+  };
+  for (const auto& field : fields) {
+    auto bad = segment_;
+    const std::span<std::byte> bytes(bad);
+    store_le(bytes, field.offset, field.value, field.width);
+    store_le(bytes, wal_format::kHeaderCrcOffset, crc32(bytes.first(wal_format::kHeaderCrcOffset)),
+             4);
+    EXPECT_THAT(scan_wal_segment(bad, "seg"),
+                IsError(ErrorKind::InvalidHeader, {"seg: log segment header", field.shown}));
+  }
+}
+
+// A frame with a valid checksum whose LSN breaks the sequence, or that claims
+// its own LSN was already durable, is damage like any other: it is lost, and
+// the frames after it still scan.
+TEST_F(WalReaderTest, WellFormedFrameWithImpossibleLsnsIsDamage) {
+  const struct {
+    std::size_t field;
+    std::uint64_t value;
+    std::string reason;
+  } cases[] = {
+      {wal_format::kFrameLsnOffset, kFirstLsn + 9, "LSN 49 out of sequence (expected 42)"},
+      {wal_format::kFrameDurableLsnOffset, kFirstLsn + 2,
+       "durable LSN 42 not below the frame's LSN 42"},
+  };
+  const auto intact = segment_;
+  for (const auto& [field, value, reason] : cases) {
+    segment_ = intact;
+    rewrite_frame_field(frame_offsets_[2], field, value);
+    auto scan = scan_wal_segment(segment_, "seg");
+    ASSERT_THAT(scan, IsOk()) << reason;
+    ASSERT_EQ(scan.value().damages.size(), 1u) << reason;
+    EXPECT_EQ(scan.value().damages[0].kind, WalDamageKind::Corruption);
+    EXPECT_EQ(scan.value().damages[0].offset, frame_offsets_[2]);
+    EXPECT_EQ(scan.value().damages[0].reason, reason);
+    auto expected = bodies_;
+    expected.erase(kFirstLsn + 2);
+    EXPECT_EQ(visit_all(segment_, scan.value()), expected) << reason;
+  }
 }
 
 // Exhaustive: a flipped byte in a frame is a torn tail when it is in the last

@@ -441,6 +441,16 @@ TEST(WalRecordTest, RepeatedMetadataKeyIsRefused) {
                                     {"duplicate metadata key \"k\\x00\"", "at body offset 29"}));
 }
 
+// A message quotes at most 64 bytes of a key, however long the key.
+TEST(WalRecordTest, RepeatedLongMetadataKeyIsQuotedCutShort) {
+  const std::string key(1000, 'k');
+  const auto body = insert_up_to_metadata().u32(2).text(key).u8(0).text(key).u8(0).bytes();
+  EXPECT_THAT(decode(body), IsError(ErrorKind::InvalidPayload,
+                                    {"duplicate metadata key \"" + std::string(64, 'k') +
+                                         "\" (first 64 of 1000 bytes)",
+                                     "at body offset 1027"}));
+}
+
 TEST(WalRecordTest, TrailingBytesAreRefused) {
   std::vector<std::byte> body;
   encode_remove(body, 1);
