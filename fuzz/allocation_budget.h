@@ -3,8 +3,8 @@
 // first allocation past it aborts, naming both figures (a finding).
 // The library promises that no input makes it allocate more than a bound
 // derived from the input's size (docs/FORMAT.md: a chunk decodes to at most
-// 256 times its stored size), so each target sets
-// budget_for(input size) = 256 * size + kBudgetSlack.
+// kMaxChunkExpansion = 256 times its stored size), so each target sets
+// budget_for(input size) = kMaxChunkExpansion * size + kBudgetSlack.
 //
 // It counts through the sanitizer allocator's hooks, so it is active in ASan
 // builds (libFuzzer's and the asan-ubsan preset's) and does nothing
@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+
+#include "section_codec.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define IQDB_FUZZ_COUNT_ALLOCATIONS 1
@@ -42,7 +44,9 @@ namespace iqdb::persist::fuzz {
 // system, error messages) and fixed-size buffers of the library.
 inline constexpr std::size_t kBudgetSlack = std::size_t{8} << 20;
 
-inline std::size_t budget_for(std::size_t input_size) { return 256 * input_size + kBudgetSlack; }
+inline std::size_t budget_for(std::size_t input_size) {
+  return kMaxChunkExpansion * input_size + kBudgetSlack;
+}
 
 class AllocationBudget {
  public:

@@ -24,10 +24,9 @@ bool run_file(const std::filesystem::path& path) {
     std::fprintf(stderr, "%s: cannot open\n", path.c_str());
     return false;
   }
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
-                                std::istreambuf_iterator<char>());
-  // A copy of exactly the input's size, so that ASan catches a read past it.
-  std::vector<std::uint8_t> input(bytes.begin(), bytes.end());
+  // Exactly the input's size, so that ASan catches a read past it.
+  const std::vector<std::uint8_t> input((std::istreambuf_iterator<char>(in)),
+                                        std::istreambuf_iterator<char>());
   LLVMFuzzerTestOneInput(input.data(), input.size());
   return true;
 }
