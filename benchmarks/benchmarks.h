@@ -48,11 +48,9 @@ struct WalBenchSizes {
 WalBenchSizes wal_bench_sizes(std::uint64_t vectors);
 
 // The write-ahead-log benchmarks (wal_benchmarks.cc). Their files go to `dir`,
-// named "wal-*"; remove_wal_files() deletes them. A positive
-// `checkpoint_min_time` (seconds) overrides --benchmark_min_time for the
-// checkpoint pair, whose iterations take about as long as a save.
+// named "wal-*"; remove_wal_files() deletes them.
 void register_wal_benchmarks(const std::filesystem::path& dir, std::uint64_t vectors,
-                             std::uint32_t dim, double checkpoint_min_time);
+                             std::uint32_t dim);
 void remove_wal_files(const std::filesystem::path& dir);
 
 // The ids the compressed-section benchmarks compress: one per vector (N), at

@@ -49,8 +49,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("snapshot_bytes", std::to_string(files.front().size()));
   register_load_benchmarks(files);
   register_save_benchmarks(files, options->data_dir, options->save_min_time);
-  register_wal_benchmarks(options->data_dir, options->vectors, options->dim,
-                          options->save_min_time);
+  register_wal_benchmarks(options->data_dir, options->vectors, options->dim);
   register_compression_benchmarks(options->data_dir, options->vectors);
 
   benchmark::BenchmarkReporter* display = benchmark::CreateDefaultDisplayReporter();

@@ -14,10 +14,12 @@
 
 namespace iqdb::bench {
 
-// One benchmark's result: real time per iteration (the median when repeated)
-// and its counters (the largest value seen over repetitions).
+// One benchmark's result: real time per iteration (the median when repeated),
+// the fastest repetition's when the family computes a "min" statistic (0
+// otherwise), and its counters (the largest value seen over repetitions).
 struct Measured {
   double seconds = 0;
+  double fastest_seconds = 0;
   std::map<std::string, double> counters;
 };
 
@@ -42,6 +44,7 @@ class CollectingReporter final : public benchmark::BenchmarkReporter {
     std::map<std::string, double> counters;
     bool has_median = false;
     Measured median;
+    double fastest_seconds = 0;
   };
 
   benchmark::BenchmarkReporter& display_;
