@@ -1,16 +1,13 @@
 #include "section_decoder.h"
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <optional>
 
 #include <fmt/format.h>
 
+#include "anonymous_region.h"
 #include "crc32.h"
 #include "parallel_crc.h"
 #include "parallel_for.h"
@@ -18,67 +15,6 @@
 
 namespace iqdb::persist {
 namespace {
-
-constexpr std::uint64_t kHugePageSize = std::uint64_t{2} << 20;
-
-// A private anonymous mapping of `length` bytes starting at a multiple of
-// `alignment` (a power of two): the mapping is made larger, then trimmed.
-class AnonymousRegion {
- public:
-  static Result<std::unique_ptr<AnonymousRegion>> create(std::uint64_t length,
-                                                         std::uint64_t alignment,
-                                                         const std::string& context) {
-    // A region of 2 MiB or more is made of whole 2 MiB huge pages (aligned
-    // and rounded up, then advised MADV_HUGEPAGE): it is written in full at
-    // once, and 4 KiB pages would cost a page fault per 4 KiB decoded (a
-    // quarter of an LZ4 load's time), for at most 2 MiB of slack.
-    const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-    const bool huge = length >= kHugePageSize;
-    const std::uint64_t unit = huge ? kHugePageSize : page;
-    alignment = std::max(alignment, unit);
-    const std::uint64_t rounded = (length + unit - 1) / unit * unit;
-    if (rounded > SIZE_MAX - alignment) {
-      return fail(ErrorKind::Io, fmt::format("{}: {} bytes cannot be mapped", context, length));
-    }
-    const std::size_t reserved = static_cast<std::size_t>(rounded + alignment);
-    void* base = ::mmap(nullptr, reserved, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (base == MAP_FAILED) {
-      return fail(ErrorKind::Io, fmt::format("{}: cannot map {} bytes of memory: {}", context,
-                                             length, std::strerror(errno)));
-    }
-    // Trim the reservation to [aligned, aligned + rounded).
-    const std::size_t misalignment = reinterpret_cast<std::uintptr_t>(base) & (alignment - 1);
-    const std::size_t lead = misalignment == 0 ? 0 : alignment - misalignment;
-    std::byte* aligned = static_cast<std::byte*>(base) + lead;
-    if (lead > 0) ::munmap(base, lead);
-    const std::size_t tail = reserved - lead - rounded;
-    if (tail > 0) ::munmap(aligned + rounded, tail);
-    if (huge) (void)::madvise(aligned, rounded, MADV_HUGEPAGE);  // advice: the kernel may decline
-    return std::unique_ptr<AnonymousRegion>(new AnonymousRegion(
-        aligned, static_cast<std::size_t>(length), static_cast<std::size_t>(rounded)));
-  }
-
-  ~AnonymousRegion() {
-    if (mapped_ > 0) ::munmap(data_, mapped_);
-  }
-  AnonymousRegion(const AnonymousRegion&) = delete;
-  AnonymousRegion& operator=(const AnonymousRegion&) = delete;
-
-  std::span<std::byte> bytes() const { return {data_, length_}; }
-  // After decoding: a stray write through a cast crashes, as on the file mapping.
-  void make_read_only() const {
-    if (mapped_ > 0) ::mprotect(data_, mapped_, PROT_READ);
-  }
-
- private:
-  AnonymousRegion(std::byte* data, std::size_t length, std::size_t mapped)
-      : data_(data), length_(length), mapped_(mapped) {}
-
-  std::byte* data_;
-  std::size_t length_;
-  std::size_t mapped_;
-};
 
 using Regions = std::vector<std::unique_ptr<AnonymousRegion>>;
 

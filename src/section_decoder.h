@@ -3,7 +3,8 @@
 // chunk is decoded, whatever the VerifyMode: a decoder never sees damaged
 // input, and a flipped bit in a compressed section is always an error.
 //
-// Memory: each compressed section gets its own private anonymous mapping,
+// Memory: each compressed section gets its own private anonymous mapping
+// (an AnonymousRegion, recycled from a closed snapshot when one fits),
 // aligned as the section is in the file (at least 2 MiB, in huge pages, when
 // the section is that large) and made read-only once decoded, so
 // an index sees compressed and raw sections alike. Its size is the section's

@@ -197,6 +197,34 @@ TEST_P(CompressionTest, LargeSectionIsChunkedAndDecodesOnAnyThreadCount) {
                 section_named(saved_header(), "vectors").stored_length);
 }
 
+TEST_P(CompressionTest, SnapshotLoadedAfterAnotherDecodesIntoItsRecycledMemory) {
+  // 12 MB of vectors each (and 8 MB of ids), of different content.
+  constexpr std::size_t kCount = 1'000'000, kDim = 3;
+  const SectionArrayIndex first(kDim, DistanceMetric::Cosine, patterned_vectors(kCount, kDim));
+  std::vector<float> other_values(kCount * kDim);
+  for (std::size_t i = 0; i < other_values.size(); ++i) {
+    other_values[i] = static_cast<float>(i * 3 % 11);
+  }
+  const SectionArrayIndex second(kDim, DistanceMetric::Cosine, other_values);
+  PersistConfig second_config(dir_.file("second.iqdb"));
+  second_config.compression = config_.compression;
+  ASSERT_THAT(save_new(first, config_), IsOk());
+  ASSERT_THAT(save_new(second, second_config), IsOk());
+  ASSERT_EQ(section_named(saved_header(), "vectors").compression, GetParam().tag);
+
+  const float* first_vectors = nullptr;
+  {
+    auto loaded = SectionDb::load(config_);
+    ASSERT_THAT(loaded, IsOk());
+    EXPECT_TRUE(same_content(loaded.value().index(), first));
+    first_vectors = loaded.value().index().vectors().data();
+  }
+  auto loaded = SectionDb::load(second_config);
+  ASSERT_THAT(loaded, IsOk());
+  EXPECT_EQ(loaded.value().index().vectors().data(), first_vectors);
+  EXPECT_TRUE(same_content(loaded.value().index(), second));
+}
+
 TEST_P(CompressionTest, OnlyTheNamedSectionsAreCompressed) {
   constexpr std::size_t kCount = 5000, kDim = 8;
   config_.compressed_sections = {"vectors"};

@@ -73,6 +73,8 @@ class FsyncPolicy {
 // load decodes them in parallel; the CRC covers the stored (compressed)
 // bytes, so damage is caught before decoding. A compressed section loads into
 // anonymous memory (a copy); a raw one is used straight from the mapping.
+// When a snapshot is closed, the process keeps up to 64 MiB of that decoded
+// memory (MADV_FREE: the kernel may reclaim it) for the next load to reuse.
 // Which sections are compressed: PersistConfig::compressed_sections and
 // compression_max_ratio. Each codec exists only in builds configured with its
 // CMake option (IQDB_PERSIST_WITH_ZSTD / IQDB_PERSIST_WITH_LZ4, on when the
