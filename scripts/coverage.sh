@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Line and branch coverage of the library (src/ only) from a build made with
-# the `coverage` preset, after its tests have run:
+# IQDB_PERSIST_COVERAGE=ON (the `coverage` preset, or `asan-ubsan-coverage` as
+# in CI), after its tests have run:
 #
 #   cmake --preset coverage && cmake --build --preset coverage && ctest --preset coverage
 #   scripts/coverage.sh [--check] build/coverage
@@ -20,7 +21,7 @@ for arg in "$@"; do
   esac
 done
 if [[ -z "$build" || ! -d "$build" ]]; then
-  echo "usage: $0 [--check] BUILD_DIR (a build of the coverage preset)" >&2
+  echo "usage: $0 [--check] BUILD_DIR (a build with IQDB_PERSIST_COVERAGE=ON)" >&2
   exit 64
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
