@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "crc32.h"
 #include "header_codec.h"
 #include "iqdb/persist/file_system.h"
 #include "verify_internal.h"
@@ -60,6 +61,26 @@ Result<void> check_padding(std::span<const std::byte> file, const FileHeader& he
   return boost::outcome_v2::success();
 }
 
+// Each chunk table's CRCs, combined in order, must make its section's CRC.
+// Checked here rather than when the header is decoded: a combination costs
+// about 0.1 us per chunk, which would double a 1,000-chunk Skip load.
+Result<void> check_chunk_crcs(const FileHeader& header, const std::string& path) {
+  for (const SectionInfo& section : header.sections) {
+    if (section.chunks.empty()) continue;
+    std::uint32_t crc = 0;
+    for (const SectionChunk& chunk : section.chunks) {
+      crc = crc32_combine(crc, chunk.crc32, chunk.stored_length);
+    }
+    if (crc != section.crc32) {
+      return fail(ErrorKind::InvalidHeader,
+                  fmt::format("{}: section '{}' chunk table: chunk CRCs combine to 0x{:08x}, the "
+                              "section's CRC32 is 0x{:08x}",
+                              path, section.name, crc, section.crc32));
+    }
+  }
+  return boost::outcome_v2::success();
+}
+
 }  // namespace
 
 std::uint64_t bytes_to_verify(const FileHeader& header, bool check_compressed) {
@@ -75,6 +96,7 @@ std::uint64_t bytes_to_verify(const FileHeader& header, bool check_compressed) {
 Result<std::uint64_t> verify_mapped_snapshot(std::span<const std::byte> file,
                                              const FileHeader& header, const std::string& path,
                                              const VerifyPassOptions& options) {
+  IQDB_TRY(check_chunk_crcs(header, path));
   IQDB_TRY(check_padding(file, header, path));
   // One range per chunk (per section without a chunk table), so that damage
   // is reported by chunk.

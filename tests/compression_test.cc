@@ -339,6 +339,35 @@ TEST_P(HostileCompressedTest, GarbageWithValidCrcsIsInvalidPayload) {
 // Runs in every build: a section tagged compressed whose one chunk is stored
 // raw (as the writer stores a chunk that does not shrink) decodes without the
 // codec's library, but a build without the codec refuses it all the same.
+TEST(ChunkTableTest, SectionCrcThatItsChunksDoNotMakeIsInvalidHeaderWhenVerified) {
+  // 1.2 MB of raw vectors: two chunks. Every chunk's CRC matches its bytes;
+  // only the section's CRC (and the payload CRC made from it) disagree.
+  TempDir dir;
+  PersistConfig config(dir.file("db.iqdb"));
+  const SectionArrayIndex index(1, DistanceMetric::Cosine, random_vectors(300'000, 1));
+  ASSERT_THAT(save_new(index, config), IsOk());
+  reseal_file(config.path, read_file(config.path), [](FileHeader& header, auto&) {
+    SectionInfo* vectors = nullptr;
+    for (SectionInfo& section : header.sections) {
+      if (section.name == "vectors") vectors = &section;
+    }
+    ASSERT_NE(vectors, nullptr);
+    ASSERT_EQ(vectors->chunks.size(), 2u);
+    vectors->crc32 ^= 1;
+    header.crc32 = 0;
+    for (const SectionInfo& section : header.sections) {
+      header.crc32 = crc32_combine(header.crc32, section.crc32, section.stored_length);
+    }
+  });
+  ASSERT_THAT(read_file_header(config.path), IsOk());  // not checked when reading a header
+  config.verify = VerifyMode::Skip;
+  EXPECT_THAT(SectionDb::load(config), IsOk());
+  const std::string why = "section 'vectors' chunk table: chunk CRCs combine to";
+  EXPECT_THAT(verify_snapshot(config.path), IsError(ErrorKind::InvalidHeader, why));
+  config.verify = VerifyMode::Eager;
+  EXPECT_THAT(SectionDb::load(config), IsError(ErrorKind::InvalidHeader, why));
+}
+
 TEST(CodecAvailabilityTest, FileNeedingACodecLoadsOnlyWhenTheBuildHasIt) {
   const Codec codecs[] = {{Compression::zstd(), SectionCompression::Zstd, "IQDB_PERSIST_WITH_ZSTD"},
                           {Compression::lz4(), SectionCompression::Lz4, "IQDB_PERSIST_WITH_LZ4"}};

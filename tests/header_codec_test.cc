@@ -310,9 +310,6 @@ TEST_F(HostileHeaderTest, ChunkTableThatDisagreesWithTheSectionIsInvalidHeader) 
   a = compressed_a(200'000);  // needs 4 chunks of 64 KiB
   rejected(a, "2 chunks, but 200000 logical bytes in chunks of 65536 make 4");
   a = compressed_a();
-  a.chunks[0].crc32 ^= 1;
-  rejected(a, "chunk CRCs combine to");
-  a = compressed_a();
   a.chunks[1] = {199, crc32(std::vector<std::byte>(199))};
   rejected(a, "chunks store 499 bytes, the section 500");
   a = compressed_a();
