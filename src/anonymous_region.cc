@@ -22,7 +22,8 @@ struct Mapping {
   std::size_t size = 0;
 };
 
-// Released mappings, oldest first, at most kRegionCacheCapacity bytes.
+// Released mappings, oldest first: at most kRegionCacheCapacity bytes in at
+// most kRegionCacheSlots mappings.
 class RegionCache {
  public:
   // The cached mapping that fits `size` bytes at `alignment` best: the
@@ -64,7 +65,7 @@ class RegionCache {
       std::lock_guard lock(mutex_);
       kept_.push_back(mapping);
       kept_bytes_ += mapping.size;
-      while (kept_bytes_ > kRegionCacheCapacity) {
+      while (kept_bytes_ > kRegionCacheCapacity || kept_.size() > kRegionCacheSlots) {
         evicted.push_back(kept_.front());
         kept_bytes_ -= kept_.front().size;
         kept_.erase(kept_.begin());

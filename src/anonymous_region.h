@@ -11,7 +11,8 @@
 // next load that needs a region of about its size. Its old bytes are
 // overwritten by the decoder before anyone reads them.
 //
-// The cache holds at most kRegionCacheCapacity bytes; larger regions, and
+// The cache holds at most kRegionCacheCapacity bytes in at most
+// kRegionCacheSlots regions (a lookup scans them); larger regions, and
 // regions beyond that, are unmapped as before. Thread-safe: regions are
 // created and released on any thread.
 #ifndef IQDB_PERSIST_SRC_ANONYMOUS_REGION_H_
@@ -29,6 +30,7 @@ namespace iqdb::persist {
 
 // What released regions the cache keeps, in mapped bytes.
 inline constexpr std::uint64_t kRegionCacheCapacity = std::uint64_t{64} << 20;
+inline constexpr std::size_t kRegionCacheSlots = 32;
 
 class AnonymousRegion {
  public:

@@ -109,5 +109,19 @@ TEST(AnonymousRegionTest, CacheUnmapsWhatItCannotKeep) {
   EXPECT_TRUE(is_mapped(addresses.back()));
 }
 
+TEST(AnonymousRegionTest, CacheKeepsAtMostItsSlotCountOfRegions) {
+  // Small regions, all released: only the newest kRegionCacheSlots stay.
+  std::vector<std::unique_ptr<AnonymousRegion>> regions;
+  for (std::size_t i = 0; i < kRegionCacheSlots + 1; ++i) regions.push_back(region_of(12 << 10));
+  std::vector<const std::byte*> addresses;
+  for (const auto& region : regions) {
+    ASSERT_NE(region, nullptr);
+    addresses.push_back(region->bytes().data());
+  }
+  regions.clear();
+  EXPECT_FALSE(is_mapped(addresses.front()));
+  EXPECT_TRUE(is_mapped(addresses.back()));
+}
+
 }  // namespace
 }  // namespace iqdb::persist
