@@ -29,6 +29,7 @@ expect_exit 0 "$tool" verify "$snapshot"
 # Flip one byte in the middle of the 'vectors' section: verify names it.
 offset=$(python3 -c 'import json,sys; h=json.load(open(sys.argv[1])); s=[x for x in h["sections"] if x["name"]=="vectors"][0]; print(s["offset"]+s["stored_length"]//2)' "$work/header.json")
 cp "$snapshot" "$work/damaged.iqdb"
+chmod u+w "$work/damaged.iqdb"  # snapshots are written read-only (0444)
 python3 - "$work/damaged.iqdb" "$offset" <<'PY'
 import sys
 path, offset = sys.argv[1], int(sys.argv[2])
@@ -42,6 +43,7 @@ grep -q "ChecksumMismatch.*'vectors'" "$work/out" || { echo "FAIL: verify did no
 # (the `rewrite` alias) to another file, then back to none: the demo's original bytes.
 compacted="$work/compacted.iqdb"
 cp "$snapshot" "$compacted"
+[[ ! -w "$snapshot" || $(id -u) -eq 0 ]] || { echo "FAIL: the snapshot is writable"; exit 1; }
 expect_exit 0 "$tool" compact "$compacted" --compression zstd --level 3
 grep -q "ids .* none -> zstd" "$work/out" || { echo "FAIL: compact did not compress 'ids'"; cat "$work/out"; exit 1; }
 expect_exit 0 "$tool" inspect "$compacted"
@@ -71,6 +73,16 @@ expect_exit 1 "$tool" inspect "$work/foreign"
 grep -q BadMagic "$work/out" || { echo "FAIL: foreign file not reported as BadMagic"; exit 1; }
 expect_exit 3 "$tool" verify "$work/missing.iqdb"
 grep -q NotFound "$work/out" || { echo "FAIL: missing file not reported as NotFound"; exit 1; }
+# A FIFO (or a FIFO named like a log segment) is refused at once, never waited on.
+mkfifo "$work/fifo.iqdb" "$work/demo/demo.iqdb.wal-00000000000000ff"
+for command in inspect verify wal; do
+  expect_exit 3 timeout 20 "$tool" "$command" "$work/fifo.iqdb"
+  grep -q "not a regular file" "$work/out" || { echo "FAIL: $command on a FIFO"; cat "$work/out"; exit 1; }
+done
+expect_exit 3 timeout 20 "$tool" compact "$work/fifo.iqdb" --compression zstd
+expect_exit 3 timeout 20 "$tool" wal "$snapshot"
+grep -q "FIFO" "$work/out" || { echo "FAIL: wal on a FIFO segment"; cat "$work/out"; exit 1; }
+rm "$work/demo/demo.iqdb.wal-00000000000000ff"
 # Logs written from docs/FORMAT.md by an independent writer.
 python3 "$(dirname "$0")/write_test_wal.py" "$work"
 expect_exit 0 "$tool" wal "$work/crashed.iqdb"
@@ -82,4 +94,4 @@ grep -q "SkipCorruptedRecords   opens at LSN 8" "$work/out" || { echo "FAIL: wal
 expect_exit 0 "$tool" torture --seconds 5 --dir "$work/torture"
 grep -q "^PASS" "$work/out" || { echo "FAIL: torture did not pass"; cat "$work/out"; exit 1; }
 [[ ! -e "$work/torture/iqdb-torture" ]] || { echo "FAIL: torture left its database behind"; exit 1; }
-echo "cli smoke: 25 checks passed"
+echo "cli smoke: every check passed"

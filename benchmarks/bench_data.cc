@@ -14,6 +14,7 @@ namespace iqdb::bench {
 namespace {
 
 using examples::FlatIndex;
+using persist::OpenMode;
 using persist::PersistConfig;
 using persist::PersistedIndex;
 
@@ -39,7 +40,8 @@ persist::Result<void> write_snapshot(const std::filesystem::path& path, std::uin
                static_cast<unsigned long long>(vectors), dim);
   PersistConfig config(path);
   config.fsync_policy = persist::FsyncPolicy::never();
-  IQDB_TRY_ASSIGN(auto db, PersistedIndex<FlatIndex>::open_with(make_index(vectors, dim), config));
+  IQDB_TRY_ASSIGN(auto db, PersistedIndex<FlatIndex>::open_with(make_index(vectors, dim), config,
+                                                                OpenMode::Overwrite));
   return db.save();
 }
 

@@ -68,6 +68,9 @@ class MemoryFileSystem final : public FileSystem {
   Result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) override {
     return refuse(dir);
   }
+  Result<std::unique_ptr<FileLock>> lock_file(const std::filesystem::path& path) override {
+    return refuse(path);
+  }
 
  private:
   static PersistError refuse(const std::filesystem::path& path) {

@@ -23,6 +23,7 @@ std::string_view to_string(ErrorKind kind) {
     case ErrorKind::Unsupported: return "Unsupported";
     case ErrorKind::InvalidConfig: return "InvalidConfig";
     case ErrorKind::AlreadyExists: return "AlreadyExists";
+    case ErrorKind::Locked: return "Locked";
     case ErrorKind::DuplicateId: return "DuplicateId";
     case ErrorKind::IdNotFound: return "IdNotFound";
     case ErrorKind::DimensionMismatch: return "DimensionMismatch";

@@ -13,6 +13,13 @@ inline std::filesystem::path directory_of(const std::filesystem::path& path) {
   return parent.empty() ? std::filesystem::path(".") : parent;
 }
 
+// The writer lock of the database whose snapshot is `path`: "<path>.lock".
+inline std::filesystem::path lock_file_path(const std::filesystem::path& path) {
+  std::filesystem::path lock = path;
+  lock += ".lock";
+  return lock;
+}
+
 }  // namespace iqdb::persist
 
 #endif  // IQDB_PERSIST_SRC_FILE_PATHS_H_

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <system_error>
 
@@ -144,11 +145,44 @@ class PosixReadableFile final : public ReadableFile {
   std::filesystem::path path_;
 };
 
-// Opens `path` with `flags`, syncs it with `sync` (fsync or fdatasync), closes it.
-Result<void> open_and_sync(const std::filesystem::path& path, int flags, int (*sync)(int),
-                           std::string_view open_what, std::string_view sync_what) {
-  const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) return os_failure(open_what, path);
+std::string_view file_type_name(mode_t mode) {
+  if (S_ISDIR(mode)) return "directory";
+  if (S_ISFIFO(mode)) return "FIFO";
+  if (S_ISSOCK(mode)) return "socket";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "device";
+  return "special file";
+}
+
+// Opens `path`, which must be a regular file, with `flags`. O_NONBLOCK makes
+// the open itself return at once on a FIFO (which would otherwise wait for a
+// writer forever) or a device; such files are then refused. On a regular file
+// O_NONBLOCK has no effect, and it is cleared anyway.
+Result<int> open_regular(const std::filesystem::path& path, int flags,
+                         ErrorKind missing = ErrorKind::Io, mode_t mode = 0) {
+  const int fd = ::open(path.c_str(), flags | O_NONBLOCK | O_CLOEXEC, mode);
+  if (fd < 0) return os_failure("open", path, errno, missing);
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return os_failure("fstat", path, err);
+  }
+  if (!S_ISREG(info.st_mode)) {
+    ::close(fd);
+    return fail(ErrorKind::Io, fmt::format("{}: not a regular file (a {}): refused", path.string(),
+                                           file_type_name(info.st_mode)));
+  }
+  if (::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return os_failure("fcntl F_SETFL", path, err);
+  }
+  return fd;
+}
+
+// Runs `sync` (fsync or fdatasync) on `fd`, then closes it.
+Result<void> sync_and_close(int fd, int (*sync)(int), const std::filesystem::path& path,
+                            std::string_view sync_what) {
   const int rc = sync(fd);
   const int err = errno;
   ::close(fd);
@@ -156,26 +190,61 @@ Result<void> open_and_sync(const std::filesystem::path& path, int flags, int (*s
   return boost::outcome_v2::success();
 }
 
+// Holds an OFD lock on the whole file through its own open file
+// description; closing the descriptor releases it.
+class PosixFileLock final : public FileLock {
+ public:
+  PosixFileLock(int fd, std::filesystem::path path) : fd_(fd), path_(std::move(path)) {}
+  ~PosixFileLock() override { ::close(fd_); }
+  PosixFileLock(const PosixFileLock&) = delete;
+  PosixFileLock& operator=(const PosixFileLock&) = delete;
+
+  const std::filesystem::path& path() const override { return path_; }
+
+ private:
+  int fd_;
+  std::filesystem::path path_;
+};
+
+// Who holds the lock, as its holder recorded it: for messages only, so at
+// most a line of printable text, whatever the file holds.
+std::string recorded_holder(int fd) {
+  std::array<char, 160> buffer{};
+  const ssize_t n = ::pread(fd, buffer.data(), buffer.size(), 0);
+  std::string holder;
+  for (ssize_t i = 0; i < n; ++i) {
+    const char c = buffer[static_cast<std::size_t>(i)];
+    if (c == '\n') break;
+    if (c >= 0x20 && c < 0x7f) holder.push_back(c);
+  }
+  return holder.empty() ? std::string("a holder that has not recorded itself yet") : holder;
+}
+
+// Best effort: the record only improves the next locker's message.
+void record_holder(int fd) {
+  std::array<char, 256> host{};
+  if (::gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
+  const std::string holder = fmt::format("pid {} on host {}\n", ::getpid(), host.data());
+  if (::ftruncate(fd, 0) == 0) (void)!::pwrite(fd, holder.data(), holder.size(), 0);
+}
+
 class PosixFileSystem final : public FileSystem {
  public:
   Result<std::unique_ptr<WritableFile>> create_new(const std::filesystem::path& path) override {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    // Read-only from birth: this descriptor writes it, nothing ever will
+    // again, and ordinary tools refuse to write into a file readers map.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
     if (fd < 0) return os_failure("create", path);
     return std::make_unique<PosixWritableFile>(fd, path);
   }
 
   Result<std::unique_ptr<ReadableFile>> open_readable(const std::filesystem::path& path) override {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return os_failure("open", path, errno, ErrorKind::NotFound);
+    IQDB_TRY_ASSIGN(const int fd, open_regular(path, O_RDONLY, ErrorKind::NotFound));
     struct stat info {};
     if (::fstat(fd, &info) != 0) {
       const int err = errno;
       ::close(fd);
       return os_failure("fstat", path, err);
-    }
-    if (!S_ISREG(info.st_mode)) {
-      ::close(fd);
-      return fail(ErrorKind::Io, fmt::format("{}: not a regular file", path.string()));
     }
     return std::make_unique<PosixReadableFile>(fd, static_cast<std::uint64_t>(info.st_size), path);
   }
@@ -193,11 +262,14 @@ class PosixFileSystem final : public FileSystem {
   }
 
   Result<void> sync_file(const std::filesystem::path& path) override {
-    return open_and_sync(path, O_RDONLY, ::fdatasync, "open for fdatasync", "fdatasync");
+    IQDB_TRY_ASSIGN(const int fd, open_regular(path, O_RDONLY));
+    return sync_and_close(fd, ::fdatasync, path, "fdatasync");
   }
 
   Result<void> sync_dir(const std::filesystem::path& dir) override {
-    return open_and_sync(dir, O_RDONLY | O_DIRECTORY, ::fsync, "open directory", "fsync directory");
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return os_failure("open directory", dir);
+    return sync_and_close(fd, ::fsync, dir, "fsync directory");
   }
 
   Result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) override {
@@ -213,6 +285,23 @@ class PosixFileSystem final : public FileSystem {
     ::closedir(stream);
     if (err != 0) return os_failure("read directory", dir, err);
     return names;
+  }
+
+  Result<std::unique_ptr<FileLock>> lock_file(const std::filesystem::path& path) override {
+    IQDB_TRY_ASSIGN(const int fd, open_regular(path, O_RDWR | O_CREAT, ErrorKind::Io, 0644));
+    struct flock whole_file {};
+    whole_file.l_type = F_WRLCK;
+    whole_file.l_whence = SEEK_SET;
+    if (::fcntl(fd, F_OFD_SETLK, &whole_file) != 0) {
+      const int err = errno;
+      const std::string holder =
+          err == EAGAIN || err == EACCES ? recorded_holder(fd) : std::string();
+      ::close(fd);
+      if (holder.empty()) return os_failure("fcntl F_OFD_SETLK", path, err);
+      return fail(ErrorKind::Locked, fmt::format("{}: locked by {}", path.string(), holder));
+    }
+    record_holder(fd);
+    return std::make_unique<PosixFileLock>(fd, path);
   }
 };
 

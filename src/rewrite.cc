@@ -75,6 +75,16 @@ Result<RewriteReport> rewrite_snapshot(const std::filesystem::path& source,
                                        const PersistConfig& target) {
   const auto started = std::chrono::steady_clock::now();
   IQDB_TRY(target.validate());
+  // The target's writer lock, held until the new file is in place: a
+  // checkpoint of its writer would otherwise be replaced by this snapshot.
+  // In place, it is taken before the source is read, so that the source is
+  // the database's latest snapshot; another target is locked once the source
+  // has proved readable, so that a failed rewrite leaves no lock file there.
+  const bool in_place = same_path(source, target.path);
+  std::unique_ptr<FileLock> lock;
+  if (in_place) {
+    IQDB_TRY_ASSIGN(lock, detail::lock_database(target));
+  }
   FileSystem& fs = file_system_of(target);
   // Opened and checked as a load with VerifyMode::Eager opens and checks it,
   // on one mapping: the bytes written are the bytes verified, even if the
@@ -88,7 +98,10 @@ Result<RewriteReport> rewrite_snapshot(const std::filesystem::path& source,
   IQDB_TRY_ASSIGN(const auto opened, detail::open_snapshot(reading, detail::kAnyIndexType));
   const FileHeader& header = opened.view.header();
   IQDB_TRY(check_compressed_sections_exist(header, target, source.string()));
-  if (!same_path(source, target.path)) IQDB_TRY(check_target_has_no_log(fs, target.path));
+  if (!in_place) {
+    IQDB_TRY_ASSIGN(lock, detail::lock_database(target));
+    IQDB_TRY(check_target_has_no_log(fs, target.path));
+  }
 
   const detail::IndexFacts facts{header.index_type, header.dim, header.metric, header.n_vectors,
                                  header.wal_lsn};

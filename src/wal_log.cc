@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "file_paths.h"
+#include "iqdb/persist/detail/snapshot_io.h"
 #include "iqdb/persist/file_system.h"
 #include "wal_format.h"
 #include "wal_reader.h"
@@ -147,8 +148,10 @@ AppliedOps apply_in_order(std::span<const WalOp> ops, const ApplyOp& apply) {
   return result;
 }
 
-WalLog::WalLog(PersistConfig config, std::uint64_t next_segment, std::uint64_t next_lsn)
+WalLog::WalLog(PersistConfig config, std::unique_ptr<FileLock> lock, std::uint64_t next_segment,
+               std::uint64_t next_lsn)
     : config_(std::move(config)),
+      lock_(std::move(lock)),
       next_segment_(next_segment),
       next_lsn_(next_lsn),
       durable_lsn_(next_lsn - 1) {
@@ -176,19 +179,11 @@ WalReplayReport WalLog::replay_report() const {
 }
 
 Result<std::unique_ptr<WalLog>> WalLog::create(const PersistConfig& config, bool overwrite,
-                                               const SaveSnapshot& save) {
+                                               const SaveSnapshot& save,
+                                               std::unique_ptr<FileLock> lock) {
   FileSystem& fs = file_system_of(config);
+  if (!overwrite) IQDB_TRY(check_no_database(config));
   IQDB_TRY_ASSIGN(const auto segments, list_wal_segments(fs, config.path));
-  auto snapshot = fs.open_readable(config.path);
-  if (!snapshot && snapshot.error().kind() != ErrorKind::NotFound) return snapshot.error();
-  if (!overwrite && (snapshot || !segments.empty())) {
-    return fail(
-        ErrorKind::AlreadyExists,
-        fmt::format("{}: a database already exists here ({}{} log segment(s)); "
-                    "open_with() will not replace it: load() it, or pass "
-                    "OpenMode::Overwrite to discard it",
-                    config.path.string(), snapshot ? "a snapshot and " : "", segments.size()));
-  }
   // The old log goes first: a new snapshot (LSN 0) beside old segments would
   // have them replayed onto it.
   for (const std::uint64_t number : segments) {
@@ -196,16 +191,17 @@ Result<std::unique_ptr<WalLog>> WalLog::create(const PersistConfig& config, bool
   }
   if (!segments.empty() && syncs(config)) IQDB_TRY(fs.sync_dir(directory_of(config.path)));
   IQDB_TRY(save(0));
-  std::unique_ptr<WalLog> log(new WalLog(config, 1, 1));
+  std::unique_ptr<WalLog> log(new WalLog(config, std::move(lock), 1, 1));
   {
-    std::lock_guard lock(log->mutex_);  // the Periodic flusher already runs
+    std::lock_guard guard(log->mutex_);  // the Periodic flusher already runs
     IQDB_TRY(log->start_segment());
   }
   return log;
 }
 
 Result<std::unique_ptr<WalLog>> WalLog::recover(const PersistConfig& config,
-                                                std::uint64_t snapshot_lsn, const ApplyOp& apply) {
+                                                std::uint64_t snapshot_lsn, const ApplyOp& apply,
+                                                std::unique_ptr<FileLock> lock) {
   FileSystem& fs = file_system_of(config);
   IQDB_TRY_ASSIGN(auto segments, open_wal_segments(fs, config.path));
   std::vector<WalSegmentInput> inputs;
@@ -237,7 +233,7 @@ Result<std::unique_ptr<WalLog>> WalLog::recover(const PersistConfig& config,
 
   const std::uint64_t last_number = segments.empty() ? 0 : segments.back().number;
   const std::uint64_t next_lsn = std::max({plan.max_lsn, plan.last_lsn, snapshot_lsn}) + 1;
-  std::unique_ptr<WalLog> log(new WalLog(config, last_number + 1, next_lsn));
+  std::unique_ptr<WalLog> log(new WalLog(config, std::move(lock), last_number + 1, next_lsn));
   log->replay_ = std::move(report);
   // A lossy mode dropped records whose LSNs a new segment would skip: only a
   // snapshot that claims them can make the log consistent again. Otherwise

@@ -97,7 +97,8 @@ void reseal_file(const std::filesystem::path& path, std::vector<std::byte> file,
 // Saves `index` as a new snapshot at config.path.
 template <class I>
 Result<void> save_new(I index, const PersistConfig& config) {
-  IQDB_TRY_ASSIGN(auto db, PersistedIndex<I>::open_with(std::move(index), config));
+  IQDB_TRY_ASSIGN(auto db,
+                  PersistedIndex<I>::open_with(std::move(index), config, OpenMode::Overwrite));
   return db.save();
 }
 

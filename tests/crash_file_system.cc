@@ -138,6 +138,9 @@ struct CrashFileSystem::State {
 
   std::mutex mutex;
   std::map<std::string, Directory> dirs;
+  // Lock path -> the epoch of its holder: a crash (a new epoch) releases
+  // every lock, as the kernel does when the holding process dies.
+  std::map<std::string, std::uint64_t> locks;
   std::mt19937_64 random;
   std::uint64_t calls = 0;
   std::uint64_t crash_at = 0;  // value of `calls` at which to crash; 0: none armed
@@ -462,6 +465,43 @@ Result<void> CrashFileSystem::sync_dir(const std::filesystem::path& dir) {
   if (found == nullptr) return io_error(dir, "fsync directory", "no such directory");
   found->durable = found->visible;
   return boost::outcome_v2::success();
+}
+
+namespace {
+
+class CrashFileLock final : public FileLock {
+ public:
+  CrashFileLock(std::shared_ptr<CrashFileSystem::State> state, std::filesystem::path path,
+                std::uint64_t epoch)
+      : state_(std::move(state)), path_(std::move(path)), epoch_(epoch) {}
+  ~CrashFileLock() override;
+  CrashFileLock(const CrashFileLock&) = delete;
+  CrashFileLock& operator=(const CrashFileLock&) = delete;
+  const std::filesystem::path& path() const override { return path_; }
+
+ private:
+  std::shared_ptr<CrashFileSystem::State> state_;
+  std::filesystem::path path_;
+  std::uint64_t epoch_;
+};
+
+}  // namespace
+
+CrashFileLock::~CrashFileLock() {
+  std::lock_guard lock(state_->mutex);
+  const auto held = state_->locks.find(path_.string());
+  if (held != state_->locks.end() && held->second == epoch_) state_->locks.erase(held);
+}
+
+Result<std::unique_ptr<FileLock>> CrashFileSystem::lock_file(const std::filesystem::path& path) {
+  std::lock_guard lock(state_->mutex);
+  if (auto error = state_->check_up(path, "lock")) return *error;
+  const auto [held, inserted] = state_->locks.try_emplace(path.string(), state_->epoch);
+  if (!inserted && held->second == state_->epoch) {
+    return fail(ErrorKind::Locked, path.string() + ": locked by another lock object");
+  }
+  held->second = state_->epoch;
+  return std::unique_ptr<FileLock>(std::make_unique<CrashFileLock>(state_, path, state_->epoch));
 }
 
 Result<std::vector<std::string>> CrashFileSystem::list_dir(const std::filesystem::path& dir) {

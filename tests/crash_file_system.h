@@ -145,6 +145,9 @@ class CrashFileSystem final : public FileSystem {
   Result<void> sync_file(const std::filesystem::path& path) override;
   Result<void> sync_dir(const std::filesystem::path& dir) override;
   Result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) override;
+  // An in-memory lock table; no lock file appears in the directory. A crash
+  // or power loss releases every lock (its holder's process is gone).
+  Result<std::unique_ptr<FileLock>> lock_file(const std::filesystem::path& path) override;
 
   struct State;  // shared with the file handles; defined in the .cc
 

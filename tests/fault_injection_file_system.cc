@@ -53,6 +53,7 @@ std::string_view to_string(FsOp op) {
     case FsOp::SyncDir: return "sync_dir";
     case FsOp::ListDir: return "list_dir";
     case FsOp::SyncFile: return "sync_file";
+    case FsOp::LockFile: return "lock_file";
   }
   return "unknown";
 }
@@ -148,6 +149,12 @@ Result<std::vector<std::string>> FaultInjectionFileSystem::list_dir(
     const std::filesystem::path& dir) {
   if (auto error = on_call(FsOp::ListDir, dir)) return *error;
   return base_->list_dir(dir);
+}
+
+Result<std::unique_ptr<FileLock>> FaultInjectionFileSystem::lock_file(
+    const std::filesystem::path& path) {
+  if (auto error = on_call(FsOp::LockFile, path)) return *error;
+  return base_->lock_file(path);
 }
 
 }  // namespace iqdb::persist::test

@@ -39,8 +39,9 @@ enum class FsOp {
   SyncDir,
   ListDir,
   SyncFile,
+  LockFile,
 };
-inline constexpr std::size_t kFsOpCount = 11;
+inline constexpr std::size_t kFsOpCount = 12;
 
 std::string_view to_string(FsOp op);
 
@@ -70,6 +71,7 @@ class FaultInjectionFileSystem final : public FileSystem {
   Result<void> sync_file(const std::filesystem::path& path) override;
   Result<void> sync_dir(const std::filesystem::path& dir) override;
   Result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) override;
+  Result<std::unique_ptr<FileLock>> lock_file(const std::filesystem::path& path) override;
 
   // Counts a call of `op` on `path` and returns the injected error if this is
   // the call chosen to fail. (Used by the file wrappers too.)

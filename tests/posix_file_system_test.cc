@@ -1,6 +1,8 @@
 // default_file_system(): the POSIX implementation of the I/O seam.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -136,6 +138,53 @@ TEST_F(PosixFileSystemTest, SyncingAFileTheOsCannotSyncIsIo) {
   if (!std::filesystem::exists(unsyncable)) GTEST_SKIP() << "no procfs";
   EXPECT_THAT(fs_->sync_file(unsyncable),
               IsError(ErrorKind::Io, {unsyncable.string(), "fdatasync"}));
+}
+
+// A FIFO would block open(2) until a writer came: every entry point that
+// opens a file refuses it at once instead.
+TEST_F(PosixFileSystemTest, FifoIsRefusedAtOnceByEveryOpen) {
+  const auto fifo = dir_.file("f.iqdb");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  EXPECT_THAT(fs_->open_readable(fifo), IsError(ErrorKind::Io, {fifo.string(), "FIFO"}));
+  EXPECT_THAT(fs_->sync_file(fifo), IsError(ErrorKind::Io, {fifo.string(), "FIFO"}));
+  EXPECT_THAT(fs_->lock_file(fifo), IsError(ErrorKind::Io, {fifo.string(), "FIFO"}));
+}
+
+TEST_F(PosixFileSystemTest, CreatedFilesAreReadOnly) {
+  const auto path = dir_.file("f");
+  auto file = fs_->create_new(path);
+  ASSERT_THAT(file, IsOk());
+  ASSERT_THAT(file.value()->write_at(0, random_bytes(10, 1)), IsOk());  // the creator writes
+  struct stat info {};
+  ASSERT_EQ(::stat(path.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0222, 0u) << std::oct << info.st_mode;
+}
+
+TEST_F(PosixFileSystemTest, LockIsExclusivePerLockObjectEvenInOneProcess) {
+  const auto path = dir_.file("db.lock");
+  auto first = fs_->lock_file(path);
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(first.value()->path(), path);
+  const std::string holder = "pid " + std::to_string(::getpid()) + " on host ";
+  EXPECT_THAT(fs_->lock_file(path), IsError(ErrorKind::Locked, {path.string(), holder}));
+  // Unlike a classic POSIX lock, closing another descriptor of the file does
+  // not release it.
+  { auto reader = fs_->open_readable(path); }
+  EXPECT_THAT(fs_->lock_file(path), IsError(ErrorKind::Locked));
+  first.value().reset();
+  EXPECT_THAT(fs_->lock_file(path), IsOk());
+  EXPECT_TRUE(std::filesystem::exists(path));  // never removed
+}
+
+TEST_F(PosixFileSystemTest, LockHolderRecordIsSanitizedForTheMessage) {
+  const auto path = dir_.file("db.lock");
+  auto first = fs_->lock_file(path);
+  ASSERT_THAT(first, IsOk());
+  const std::string hostile = "pid 1\x1b[31m on host\x07 x" + std::string(500, 'y') + "\nz";
+  write_file(path, std::as_bytes(std::span(hostile)));
+  auto second = fs_->lock_file(path);
+  ASSERT_THAT(second, IsError(ErrorKind::Locked, "pid 1[31m on host x"));
+  EXPECT_LT(second.error().message().size(), path.string().size() + 200);
 }
 
 // A file larger than the address space left cannot be mapped: Io naming the

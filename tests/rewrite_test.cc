@@ -68,7 +68,7 @@ std::string compressible_section() {
 
 template <class I>
 Result<void> save_new(const I& index, const PersistConfig& config) {
-  IQDB_TRY_ASSIGN(auto db, PersistedIndex<I>::open_with(index, config));
+  IQDB_TRY_ASSIGN(auto db, PersistedIndex<I>::open_with(index, config, OpenMode::Overwrite));
   return db.save();
 }
 
@@ -218,7 +218,7 @@ TEST_F(RewriteTest, FailureAtAnyStepOfAnInPlaceRewriteLeavesTheOriginal) {
       EXPECT_THAT(rewrite_snapshot(path_, target),
                   IsError(ErrorKind::Io, {"injected fault", ".tmp-"}));
       EXPECT_TRUE(fs->fault_fired());
-      EXPECT_THAT(dir_.entries(), ElementsAre("db.iqdb"));
+      EXPECT_THAT(dir_.entries(), ElementsAre("db.iqdb", "db.iqdb.lock"));
       expect_original_untouched();
     }
   }
@@ -241,7 +241,7 @@ TEST_F(RewriteTest, ErrorsAfterTheRenameLeaveTheNewFileInPlace) {
     fs->fail_nth(op, n);
     EXPECT_THAT(rewrite_snapshot(path_, target), IsError(ErrorKind::Io, "injected fault"));
     EXPECT_TRUE(fs->fault_fired());
-    EXPECT_THAT(dir_.entries(), ElementsAre("db.iqdb"));
+    EXPECT_THAT(dir_.entries(), ElementsAre("db.iqdb", "db.iqdb.lock"));
     EXPECT_EQ(header_of(path_).find_section("ids")->compression, SectionCompression::Zstd);
     auto loaded = PersistedIndex<SectionArrayIndex>::load(PersistConfig(path_));
     ASSERT_THAT(loaded, IsOk());
@@ -274,7 +274,7 @@ TEST_F(RewriteTest, DamagedSourceIsRefusedWhateverTheTargetsVerifyMode) {
       EXPECT_THAT(rewrite_snapshot(path_, target),
                   IsError(damage.kind, {path_.string(), damage.where}));
       EXPECT_EQ(read_file(path_), damaged);
-      EXPECT_THAT(dir_.entries(), ElementsAre("db.iqdb"));
+      EXPECT_THAT(dir_.entries(), ElementsAre("db.iqdb", "db.iqdb.lock"));
     }
   }
 }
@@ -315,7 +315,7 @@ TEST_F(RewriteTest, MissingSourceIsNotFoundNamingIt) {
   const std::filesystem::path missing = dir_.file("missing.iqdb");
   EXPECT_THAT(rewrite_snapshot(missing, PersistConfig(dir_.file("out.iqdb"))),
               IsError(ErrorKind::NotFound, missing.string()));
-  EXPECT_THAT(dir_.entries(), ElementsAre("db.iqdb"));
+  EXPECT_THAT(dir_.entries(), ElementsAre("db.iqdb", "db.iqdb.lock"));
 }
 
 // The snapshot keeps its wal_lsn, so the log (records after the last
@@ -421,7 +421,7 @@ TEST(RewriteCodecAvailabilityTest, CodecsTheBuildLacksAreUnsupported) {
       EXPECT_THAT(rewrite_snapshot(path, target_with(path, codec.compression)),
                   IsError(ErrorKind::Unsupported, codec.option));
       EXPECT_EQ(read_file(path), file);
-      EXPECT_THAT(dir.entries(), ElementsAre("db.iqdb"));
+      EXPECT_THAT(dir.entries(), ElementsAre("db.iqdb", "db.iqdb.lock"));
     }
   }
 }

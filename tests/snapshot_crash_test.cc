@@ -40,7 +40,7 @@ PersistConfig config_for(std::shared_ptr<CrashFileSystem> fs, FsyncPolicy policy
 
 template <class I>
 Result<void> save(const I& index, const PersistConfig& config) {
-  IQDB_TRY_ASSIGN(auto db, PersistedIndex<I>::open_with(index, config));
+  IQDB_TRY_ASSIGN(auto db, PersistedIndex<I>::open_with(index, config, OpenMode::Overwrite));
   return db.save();
 }
 

@@ -67,13 +67,14 @@ class SnapshotWriterTest : public ::testing::Test {
   template <class Name = ScriptedName>
   Result<void> save(typename ScriptedIndex<Name>::Script script, std::uint64_t dim = 1) {
     auto db = PersistedIndex<ScriptedIndex<Name>>::open_with(
-        ScriptedIndex<Name>(std::move(script), dim), config_);
+        ScriptedIndex<Name>(std::move(script), dim), config_, OpenMode::Overwrite);
     EXPECT_THAT(db, IsOk());
     return db.value().save();
   }
 
-  // The save failed before any rename: nothing is left in the directory.
-  void expect_no_files() { EXPECT_TRUE(dir_.entries().empty()); }
+  // The save failed before any rename: nothing but the writer lock's file is
+  // left in the directory.
+  void expect_no_files() { EXPECT_THAT(dir_.entries(), ::testing::ElementsAre("w.iqdb.lock")); }
 
   TempDir dir_;
   PersistConfig config_;
@@ -234,7 +235,7 @@ TEST_F(SnapshotWriterTest, FailedSaveKeepsThePreviousSnapshot) {
   ASSERT_THAT(save([](SectionWriter& out) { return out.add_section("first", {}); }), IsOk());
   EXPECT_THAT(save([](SectionWriter& out) { return out.add_section("", {}); }),
               IsError(ErrorKind::InvalidArgument, "section name"));
-  EXPECT_THAT(dir_.entries(), ElementsAre("w.iqdb"));
+  EXPECT_THAT(dir_.entries(), ElementsAre("w.iqdb", "w.iqdb.lock"));
   auto header = read_file_header(config_.path);
   ASSERT_THAT(header, IsOk());
   EXPECT_EQ(header.value().sections.at(0).name, "first");

@@ -155,7 +155,16 @@ inline std::vector<std::byte> read_file(const std::filesystem::path& path) {
   return bytes;
 }
 
+// Snapshots and log segments are created read-only (mode 0444): a test that
+// damages one on purpose makes it writable first (root needs no permission).
+inline void allow_writes(const std::filesystem::path& path) {
+  std::error_code ignored;
+  std::filesystem::permissions(path, std::filesystem::perms::owner_write,
+                               std::filesystem::perm_options::add, ignored);
+}
+
 inline void write_file(const std::filesystem::path& path, std::span<const std::byte> bytes) {
+  allow_writes(path);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(bytes.data()),
             static_cast<std::streamsize>(bytes.size()));
@@ -164,6 +173,7 @@ inline void write_file(const std::filesystem::path& path, std::span<const std::b
 
 // XORs the byte at `offset` with `mask` in place.
 inline void flip_byte(const std::filesystem::path& path, std::uint64_t offset, std::uint8_t mask) {
+  allow_writes(path);
   std::fstream file(path, std::ios::binary | std::ios::in | std::ios::out);
   file.seekg(static_cast<std::streamoff>(offset));
   char c = 0;
@@ -175,6 +185,7 @@ inline void flip_byte(const std::filesystem::path& path, std::uint64_t offset, s
 }
 
 inline void truncate_file(const std::filesystem::path& path, std::uint64_t size) {
+  allow_writes(path);
   std::filesystem::resize_file(path, size);
 }
 

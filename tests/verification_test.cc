@@ -95,7 +95,8 @@ TEST_F(VerificationTest, EagerHasPassedSkipAndNoLoadHaveNotRun) {
   ASSERT_THAT(skipped, IsOk());
   EXPECT_EQ(skipped.value().verification().state(), State::NotRun);
   EXPECT_THAT(skipped.value().verification().wait(), IsOk());
-  auto created = Db::open_with(SectionArrayIndex(4, DistanceMetric::Cosine), config_);
+  auto created =
+      Db::open_with(SectionArrayIndex(4, DistanceMetric::Cosine), config_, OpenMode::Overwrite);
   ASSERT_THAT(created, IsOk());
   EXPECT_EQ(created.value().verification().state(), State::NotRun);
 }

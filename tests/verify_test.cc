@@ -60,6 +60,7 @@ class CorruptionTest : public ::testing::Test {
     ASSERT_THAT(header, IsOk());
     header_ = header.value();
     ASSERT_LT(original_.size(), 16u * 1024) << "keep the exhaustive tests small";
+    allow_writes(path_);
     fd_ = ::open(path_.c_str(), O_RDWR);
     ASSERT_GE(fd_, 0);
     verify_options_.threads = 1;

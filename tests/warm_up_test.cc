@@ -146,7 +146,7 @@ TEST_F(WarmUpTest, HugePageAdviceOnAlignedAndDecodedSections) {
   index_.set_vectors_alignment(2 << 20);
   config_.huge_pages = true;
   if (Compression::lz4().available()) config_.compression = Compression::lz4();
-  auto db = Db::open_with(index_, config_);
+  auto db = Db::open_with(index_, config_, OpenMode::Overwrite);
   ASSERT_THAT(db, IsOk());
   ASSERT_THAT(db.value().save(), IsOk());
   auto loaded = load(WarmUp::Populate);

@@ -31,6 +31,7 @@ namespace iqdb::tools {
 namespace {
 
 using examples::FlatIndex;
+using persist::OpenMode;
 using persist::PersistConfig;
 using persist::PersistedIndex;
 using persist::Result;
@@ -152,7 +153,8 @@ Result<void> DemoRun::build_and_save() {
 
   PersistConfig config(snapshot_);
   config.fsync_policy = persist::FsyncPolicy::always();
-  IQDB_TRY_ASSIGN(const auto db, PersistedIndex<FlatIndex>::open_with(std::move(index), config));
+  IQDB_TRY_ASSIGN(const auto db, PersistedIndex<FlatIndex>::open_with(std::move(index), config,
+                                                                      OpenMode::Overwrite));
   ProgressLine progress("saving");
   progress.start(data_.vector_bytes());
   const Stopwatch save_time;

@@ -26,8 +26,11 @@
 //   IndexBuild          the index failed to rebuild for a reason of its own.
 //   Unsupported         a feature this build or this host does not offer.
 //   InvalidConfig       a PersistConfig value is out of range.
-//   AlreadyExists       open_with() with the write-ahead log found a database
-//                       at the path and was not asked to overwrite it.
+//   AlreadyExists       open_with() found a database at the path and was not
+//                       asked to overwrite it.
+//   Locked              another writer (another process, or another object in
+//                       this one) has the database open: one writer per
+//                       database. The message names the holder.
 //   DuplicateId, IdNotFound, DimensionMismatch, InvalidArgument
 //                       the index refused a mutation (see iqdb/index.h).
 #ifndef IQDB_PERSIST_ERROR_H_
@@ -60,6 +63,7 @@ enum class ErrorKind {
   Unsupported,
   InvalidConfig,
   AlreadyExists,
+  Locked,
   DuplicateId,
   IdNotFound,
   DimensionMismatch,

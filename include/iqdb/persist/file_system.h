@@ -4,7 +4,10 @@
 // failure loses data (tests/fault_injection_file_system.h does exactly that).
 //
 // Errors: every method returns ErrorKind::Io with the path and the OS reason,
-// except open_readable() on a missing file, which returns NotFound.
+// except open_readable() on a missing file, which returns NotFound, and
+// lock_file() on a file locked elsewhere, which returns Locked. Nothing blocks
+// on a special file: opening anything that is not a regular file (a FIFO, a
+// device, a directory) is refused with Io at once.
 //
 // Thread-safety: default_file_system() may be used from any thread. A
 // WritableFile or ReadableFile must not be used by two threads at once, except
@@ -63,10 +66,21 @@ class ReadableFile {
   virtual const std::filesystem::path& path() const = 0;
 };
 
+// An exclusive lock taken by FileSystem::lock_file(), held until this object
+// is destroyed (or its process ends).
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+  virtual const std::filesystem::path& path() const = 0;
+};
+
 class FileSystem {
  public:
   virtual ~FileSystem() = default;
-  // Creates `path`, which must not exist (O_EXCL), for writing.
+  // Creates `path`, which must not exist (O_EXCL), for writing. The file is
+  // read-only (mode 0444) from the start: only the returned object writes
+  // it, and once complete it is never written again (processes map it), so
+  // ordinary tools refuse to write into it.
   virtual Result<std::unique_ptr<WritableFile>> create_new(const std::filesystem::path& path) = 0;
   // Opens an existing file for reading. NotFound if it does not exist.
   virtual Result<std::unique_ptr<ReadableFile>> open_readable(
@@ -82,6 +96,17 @@ class FileSystem {
   virtual Result<void> sync_dir(const std::filesystem::path& dir) = 0;
   // The names (not paths) of the entries of `dir`, excluding "." and "..".
   virtual Result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) = 0;
+  // Takes an exclusive lock on the file `path`, creating it (empty) if it is
+  // missing, without waiting. The file is never removed, so that every locker
+  // locks the same file. The lock belongs to the lock object, not to the
+  // process: a second lock_file() of the same path conflicts even in the same
+  // process, and closing other descriptors of the file does not release it
+  // (POSIX's OFD locks, fcntl F_OFD_SETLK). The OS's implementation records
+  // the holder's pid and host in the file, for the next locker's error
+  // message only: liveness is the lock itself, released by the kernel when
+  // the holder dies. Errors: Locked (naming the file and the holder it
+  // records); Io.
+  virtual Result<std::unique_ptr<FileLock>> lock_file(const std::filesystem::path& path) = 0;
 };
 
 // The operating system's file system (POSIX: open, pwrite, fdatasync, mmap...).

@@ -22,14 +22,35 @@
 // file, so processes that have the old snapshot mapped keep reading it
 // unharmed.
 //
+// One writer per database, enforced by an exclusive lock on the file
+// "<snapshot>.lock" beside the snapshot (created on first use, never
+// deleted). A writer holds it from open_with(), open() or load() with the log
+// until it is destroyed; save() without the log holds it for the save; so do
+// rewrite_snapshot() and `iqdb-persist compact`. A second writer, in another
+// process or in this one, gets Locked at once, naming the path and the pid and
+// host the holder recorded, before it touches any file. Readers (load()
+// without the log) never take it. The lock is an open-file-description lock
+// (fcntl F_OFD_SETLK): it belongs to the object that took it, not to the
+// process, so a second PersistedIndex in one process is refused too, and the
+// kernel releases it when the holder dies (SIGKILL included): there is no
+// stale lock to clean up, and the pid in the file is never used for liveness.
+// A child forked while a writer is open shares its lock until the child exits
+// or execs. On a local file system this is exact. On NFS the lock becomes a
+// byte-range lock on the server (NFSv4, or NLM for v3): it holds across hosts
+// only if every host mounts with locking on (not `nolock` or `local_lock`);
+// on other network or FUSE file systems it may cover one host only, so keep
+// the writers of one database on one host there.
+//
 // Without the log, load() of a database that has one reads the snapshot alone
 // (a view of the last checkpoint, e.g. for a replica), and save() refuses
 // with InvalidConfig, since replaying the log would overwrite the save.
 //
-// The write-ahead log (config.wal_enabled). open_with() creates a new
-// database: it saves the index as the first snapshot and starts the log, and
-// refuses (AlreadyExists) when a snapshot or log is already at the path,
-// unless given OpenMode::Overwrite. insert(), remove() and apply_batch() log
+// open_with() creates a new database and refuses (AlreadyExists) when a
+// snapshot or log is already at the path, unless given OpenMode::Overwrite;
+// open() loads the database if there is one, else creates it.
+//
+// The write-ahead log (config.wal_enabled). open_with() saves the index as
+// the first snapshot and starts the log. insert(), remove() and apply_batch() log
 // the mutation, make it durable per fsync_policy (FsyncPolicy::always(): on
 // stable storage before the call returns), and only then apply it; when the
 // index refuses it, the refusal is logged too, so replay never applies it.
@@ -54,8 +75,10 @@
 #define IQDB_PERSIST_PERSISTED_INDEX_H_
 
 #include <bit>
+#include <concepts>
 #include <memory>
 #include <span>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -71,8 +94,8 @@
 
 namespace iqdb::persist {
 
-// What open_with() does when the write-ahead log is on and a database already
-// exists at the path.
+// What open_with() does when a database (a snapshot or a log) already exists
+// at the path.
 enum class OpenMode {
   CreateNew,  // refuse with AlreadyExists
   Overwrite,  // discard the existing snapshot and log
@@ -81,50 +104,71 @@ enum class OpenMode {
 template <Persistable I>
 class PersistedIndex {
  public:
-  // Wraps an in-memory index. Without the log nothing is written yet; with it,
-  // the index is saved as the first snapshot and an empty log is started.
-  // Errors: those of PersistConfig::validate(); with the log, AlreadyExists
-  // (see OpenMode) and those of save().
+  // Wraps an in-memory index as a new database at config.path. Refuses
+  // (AlreadyExists) when a snapshot or log is already there, unless `mode` is
+  // OpenMode::Overwrite. Without the log nothing is written yet (the first
+  // save() writes the snapshot); with it, the writer lock is taken, the index
+  // is saved as the first snapshot and an empty log is started.
+  // Errors: those of PersistConfig::validate(); AlreadyExists; with the log,
+  // Locked (another writer has the database open) and those of save().
   [[nodiscard]] static Result<PersistedIndex> open_with(I index, PersistConfig config,
                                                         OpenMode mode = OpenMode::CreateNew) {
     IQDB_TRY(config.validate());
-    PersistedIndex db(std::move(index), std::move(config));
-    if (db.config_.wal_enabled) {
-      IQDB_TRY_ASSIGN(db.wal_, detail::WalLog::create(db.config_, mode == OpenMode::Overwrite,
-                                                      db.snapshot_saver()));
+    std::unique_ptr<FileLock> lock;
+    if (config.wal_enabled) {
+      IQDB_TRY_ASSIGN(lock, detail::lock_database(config));
     }
-    return db;
+    return create_locked(std::move(index), std::move(config), mode, std::move(lock));
   }
 
   // Rebuilds the index saved at config.path and, with the log, replays the
-  // log onto it (wal_replay() says what that did). Errors: NotFound when there
-  // is no snapshot; every error of read_file_header() and verify_snapshot();
-  // InvalidIndexType when the file holds another index type; InvalidPayload
-  // or the index's own error when it cannot be rebuilt; with the log, damage
-  // that config.wal_recovery refuses (ChecksumMismatch or TruncatedPayload,
-  // naming the segment file and offset).
+  // log onto it (wal_replay() says what that did). With the log, the writer
+  // lock is taken first and held until this object is destroyed; without it,
+  // this is a reader of the last checkpoint: it takes no lock, writes
+  // nothing, and works beside a writer and in a read-only directory.
+  // Errors: NotFound when there is no snapshot; with the log, Locked (another
+  // writer has the database open); every error of read_file_header() and
+  // verify_snapshot(); InvalidIndexType when the file holds another index
+  // type; InvalidPayload or the index's own error when it cannot be rebuilt;
+  // with the log, damage that config.wal_recovery refuses (ChecksumMismatch
+  // or TruncatedPayload, naming the segment file and offset).
   [[nodiscard]] static Result<PersistedIndex> load(PersistConfig config) {
     IQDB_TRY(config.validate());
-    IQDB_TRY_ASSIGN(auto opened, detail::open_snapshot(config, I::kIndexType));
-    const SnapshotView& snapshot = opened.view;
-    IQDB_TRY_ASSIGN(auto index, rebuild(snapshot));
-    IQDB_TRY(detail::check_rebuilt(snapshot, facts_of(index, snapshot.header().wal_lsn)));
-    PersistedIndex db(std::move(index), std::move(config));
-    db.snapshot_lsn_ = snapshot.header().wal_lsn;
-    db.verification_ = std::move(opened.verification);
-    if (db.config_.wal_enabled) {
-      IQDB_TRY_ASSIGN(db.wal_, detail::WalLog::recover(db.config_, db.snapshot_lsn_, db.applier()));
-      if (db.wal_->needs_checkpoint()) IQDB_TRY(db.checkpoint());
+    std::unique_ptr<FileLock> lock;
+    if (config.wal_enabled) {
+      IQDB_TRY_ASSIGN(lock, detail::lock_database(config));
     }
-    return db;
+    return load_locked(std::move(config), std::move(lock));
+  }
+
+  // The usual start-up of a writer: load() the database at config.path if
+  // there is one, else create it from `make_empty()` as open_with() does.
+  // With the log, both happen under the writer lock, so two processes
+  // starting at once never both create: one gets Locked, or loads what the
+  // other created. `make_empty` is called only when a new database is made
+  // and returns an I. Errors: those of load() and open_with().
+  template <class MakeEmpty>
+  requires std::convertible_to<std::invoke_result_t<MakeEmpty&>, I>
+  [[nodiscard]] static Result<PersistedIndex> open(PersistConfig config, MakeEmpty make_empty) {
+    IQDB_TRY(config.validate());
+    std::unique_ptr<FileLock> lock;
+    if (config.wal_enabled) {
+      IQDB_TRY_ASSIGN(lock, detail::lock_database(config));
+    }
+    IQDB_TRY_ASSIGN(const bool exists, detail::database_exists(config));
+    if (exists) return load_locked(std::move(config), std::move(lock));
+    return create_locked(make_empty(), std::move(config), OpenMode::CreateNew, std::move(lock));
   }
 
   // Writes a snapshot of the index to config().path, atomically. With the
   // log, the same as checkpoint().
-  // Errors: those of the save; without the log, InvalidConfig when the path
-  // has a log (enable wal_enabled: its replay would overwrite this save).
+  // Errors: those of the save; without the log, Locked while another writer
+  // has the database open (the lock is held for the save only), and
+  // InvalidConfig when the path has a log (enable wal_enabled: its replay
+  // would overwrite this save).
   [[nodiscard]] Result<void> save() const {
     if (wal_) return wal_->checkpoint(snapshot_saver());
+    IQDB_TRY_ASSIGN(const auto lock, detail::lock_database(config_));
     IQDB_TRY(detail::check_no_log(config_));
     return snapshot_saver()(snapshot_lsn_);
   }
@@ -188,6 +232,36 @@ class PersistedIndex {
  private:
   PersistedIndex(I index, PersistConfig config)
       : index_(std::move(index)), config_(std::move(config)) {}
+
+  // open_with() once `lock` (null without the log) is held.
+  static Result<PersistedIndex> create_locked(I index, PersistConfig config, OpenMode mode,
+                                              std::unique_ptr<FileLock> lock) {
+    PersistedIndex db(std::move(index), std::move(config));
+    if (!db.config_.wal_enabled) {
+      if (mode == OpenMode::CreateNew) IQDB_TRY(detail::check_no_database(db.config_));
+      return db;
+    }
+    IQDB_TRY_ASSIGN(db.wal_, detail::WalLog::create(db.config_, mode == OpenMode::Overwrite,
+                                                    db.snapshot_saver(), std::move(lock)));
+    return db;
+  }
+
+  // load() once `lock` (null without the log) is held.
+  static Result<PersistedIndex> load_locked(PersistConfig config, std::unique_ptr<FileLock> lock) {
+    IQDB_TRY_ASSIGN(auto opened, detail::open_snapshot(config, I::kIndexType));
+    const SnapshotView& snapshot = opened.view;
+    IQDB_TRY_ASSIGN(auto index, rebuild(snapshot));
+    IQDB_TRY(detail::check_rebuilt(snapshot, facts_of(index, snapshot.header().wal_lsn)));
+    PersistedIndex db(std::move(index), std::move(config));
+    db.snapshot_lsn_ = snapshot.header().wal_lsn;
+    db.verification_ = std::move(opened.verification);
+    if (db.config_.wal_enabled) {
+      IQDB_TRY_ASSIGN(db.wal_, detail::WalLog::recover(db.config_, db.snapshot_lsn_, db.applier(),
+                                                       std::move(lock)));
+      if (db.wal_->needs_checkpoint()) IQDB_TRY(db.checkpoint());
+    }
+    return db;
+  }
 
   static detail::IndexFacts facts_of(const I& index, std::uint64_t wal_lsn) {
     return {I::kIndexType, static_cast<std::uint64_t>(index.dim()), index.metric(),

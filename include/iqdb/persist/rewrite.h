@@ -31,9 +31,10 @@
 // source's log; a target path that has log segments of its own is refused,
 // since their replay would apply to the copy.
 //
-// Do not rewrite in place a database that another process has open for
-// writing: a checkpoint it completes while the rewrite runs would be replaced
-// by the older snapshot (the rule for any two writers of one path).
+// The rewrite is a writer of target.path: it holds the database's writer lock
+// (see persisted_index.h) until the new file is in place, and is refused with
+// Locked while a writer has that database open (a checkpoint it completed
+// meanwhile would be replaced by the older snapshot).
 //
 // Memory and threads: compressed source sections are decoded into memory, as
 // a load does; raw ones are written straight from the source's read-only
@@ -82,6 +83,7 @@ struct RewriteReport {
 //   those of verify_snapshot() for the source (NotFound, Io, BadMagic,
 //     ChecksumMismatch, InvalidPayload, ...), and Unsupported when a source
 //     section needs a codec this build lacks;
+//   Locked while another writer has the target database open;
 //   AlreadyExists when target.path is not `source` and has log segments;
 //   Io writing the new file. Two Io errors come after the rename, with the
 //     new file in place: a failed directory sync (as for any save: the file

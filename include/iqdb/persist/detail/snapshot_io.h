@@ -10,6 +10,7 @@
 
 #include "iqdb/persist/config.h"
 #include "iqdb/persist/error.h"
+#include "iqdb/persist/file_system.h"
 #include "iqdb/persist/sections.h"
 #include "iqdb/persist/verification.h"
 #include "iqdb/types.h"
@@ -49,6 +50,19 @@ inline constexpr std::string_view kAnyIndexType{};
 // config.verify (VerifyMode::Background: starts the check and returns).
 [[nodiscard]] Result<OpenedSnapshot> open_snapshot(const PersistConfig& config,
                                                    std::string_view index_type);
+
+// Takes the writer lock of the database at config.path (the file
+// "<snapshot>.lock", see FileSystem::lock_file): one writer per database.
+// Errors: Locked, naming the database and the holder; Io (e.g. a read-only
+// directory: a writer could not write there anyway).
+[[nodiscard]] Result<std::unique_ptr<FileLock>> lock_database(const PersistConfig& config);
+
+// Whether a database (a snapshot, or log segments) exists at config.path.
+// Errors: Io when that cannot be told.
+[[nodiscard]] Result<bool> database_exists(const PersistConfig& config);
+
+// AlreadyExists, naming what was found, when database_exists(); Io.
+[[nodiscard]] Result<void> check_no_database(const PersistConfig& config);
 
 // InvalidPayload unless the rebuilt index's facts match the header's.
 [[nodiscard]] Result<void> check_rebuilt(const SnapshotView& snapshot, const IndexFacts& rebuilt);

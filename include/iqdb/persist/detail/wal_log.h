@@ -49,8 +49,9 @@
 #include "iqdb/persist/wal.h"
 
 namespace iqdb::persist {
+class FileLock;
 class WalWriter;
-}
+}  // namespace iqdb::persist
 
 namespace iqdb::persist::detail {
 
@@ -75,10 +76,12 @@ class WalLog {
  public:
   // A new database at config.path: refuses (AlreadyExists) if a snapshot or
   // log segments exist there, unless `overwrite`, which removes the segments
-  // first. Then saves the initial snapshot and starts segment 1.
+  // first. Then saves the initial snapshot and starts segment 1. `lock` is
+  // the database's writer lock (lock_database()), held until destruction.
   [[nodiscard]] static Result<std::unique_ptr<WalLog>> create(const PersistConfig& config,
                                                               bool overwrite,
-                                                              const SaveSnapshot& save);
+                                                              const SaveSnapshot& save,
+                                                              std::unique_ptr<FileLock> lock);
 
   // Replays the log of config.path onto an index rebuilt from a snapshot that
   // holds LSNs up to `snapshot_lsn`, per config.wal_recovery, and makes what
@@ -88,10 +91,11 @@ class WalLog {
   // before anything else. Errors: those of plan_wal_recovery()
   // (damage, naming file and offset); InvalidPayload for a record that does
   // not decode or an op the index refuses although the log says it was
-  // applied; Io.
+  // applied; Io. `lock` as for create().
   [[nodiscard]] static Result<std::unique_ptr<WalLog>> recover(const PersistConfig& config,
                                                                std::uint64_t snapshot_lsn,
-                                                               const ApplyOp& apply);
+                                                               const ApplyOp& apply,
+                                                               std::unique_ptr<FileLock> lock);
 
   WalLog(const WalLog&) = delete;
   WalLog& operator=(const WalLog&) = delete;
@@ -122,7 +126,8 @@ class WalLog {
   WalReplayReport replay_report() const;
 
  private:
-  WalLog(PersistConfig config, std::uint64_t next_segment, std::uint64_t next_lsn);
+  WalLog(PersistConfig config, std::unique_ptr<FileLock> lock, std::uint64_t next_segment,
+         std::uint64_t next_lsn);
 
   Result<void> check_writable() const;
   // Starts segment next_segment_ with first LSN next_lsn_.
@@ -152,6 +157,8 @@ class WalLog {
   }
 
   const PersistConfig config_;
+  // The writer lock: destroyed last, after the segment is closed.
+  const std::unique_ptr<FileLock> lock_;
   WalReplayReport replay_;
 
   mutable std::mutex mutex_;
