@@ -12,6 +12,7 @@
 #include "little_endian.h"
 #include "section_codec.h"
 #include "snapshot_header_generated.h"
+#include "wal_format.h"
 
 namespace iqdb::persist {
 namespace {
@@ -339,6 +340,12 @@ Result<FileHeader> decode_header(const HeaderLocation& location,
   header.n_vectors = root.n_vectors();
   header.crc32 = root.payload_crc32();
   header.wal_lsn = root.wal_lsn();
+  if (header.wal_lsn > wal_format::kMaxLsn) {
+    return fail(ErrorKind::InvalidHeader,
+                fmt::format("{}: wal_lsn {} is above the largest log sequence number {}: no "
+                            "record could follow it",
+                            path, header.wal_lsn, wal_format::kMaxLsn));
+  }
   header.content_hash = root.content_xxh3();
   if (root.writer_version() != nullptr) header.writer_version = view_of(root.writer_version());
   header.header_offset = location.offset;

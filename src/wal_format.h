@@ -52,6 +52,12 @@ inline constexpr std::size_t kFrameDurableLsnOffset = 16;
 inline constexpr std::size_t kFrameHeaderSize = 24;
 inline constexpr std::uint32_t kMaxBodyLength = std::uint32_t{64} << 20;
 
+// The highest LSN a log may use. A snapshot's wal_lsn and a segment's first
+// LSN above it are refused at load: such a database could never log another
+// record (the next LSN would not fit, or would wrap to 0). Half the u64 range
+// is more LSNs than any log reaches, and keeps every "LSN + 1" in range.
+inline constexpr std::uint64_t kMaxLsn = (std::uint64_t{1} << 63) - 1;
+
 // Segment files are named "<snapshot file name>" + kSegmentInfix + 16 hex digits.
 inline constexpr std::string_view kSegmentInfix = ".wal-";
 inline constexpr std::size_t kSegmentDigits = 16;

@@ -104,11 +104,13 @@ Result<WalSegmentScan> read_segment_header(std::span<const std::byte> segment,
   scan.last_lsn = scan.first_lsn - 1;
   scan.size = segment.size();
   const auto checksum = load_le(segment, wf::kChecksumOffset, 4);
-  if (checksum != wf::kChecksumCrc32 || scan.number == 0 || scan.first_lsn == 0) {
-    return fail(ErrorKind::InvalidHeader,
-                fmt::format("{}: log segment header has checksum kind {}, segment number {}, "
-                            "first LSN {} (expected {}, >= 1, >= 1)",
-                            path, checksum, scan.number, scan.first_lsn, wf::kChecksumCrc32));
+  if (checksum != wf::kChecksumCrc32 || scan.number == 0 || scan.first_lsn == 0 ||
+      scan.first_lsn > wf::kMaxLsn) {
+    return fail(
+        ErrorKind::InvalidHeader,
+        fmt::format("{}: log segment header has checksum kind {}, segment number {}, "
+                    "first LSN {} (expected {}, >= 1, 1..{})",
+                    path, checksum, scan.number, scan.first_lsn, wf::kChecksumCrc32, wf::kMaxLsn));
   }
   return scan;
 }

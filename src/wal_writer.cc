@@ -24,6 +24,12 @@ Result<std::unique_ptr<WalWriter>> WalWriter::create(FileSystem& fs,
                                                      std::uint64_t number, std::uint64_t first_lsn,
                                                      bool sync) {
   const std::filesystem::path path = wal_segment_path(snapshot_path, number);
+  if (first_lsn == 0 || first_lsn > wf::kMaxLsn) {
+    return fail(ErrorKind::InvalidArgument,
+                fmt::format("{}: first LSN {} outside 1..{}: the log has used every sequence "
+                            "number",
+                            path.string(), first_lsn, wf::kMaxLsn));
+  }
   IQDB_TRY_ASSIGN(auto file, fs.create_new(path));
   std::unique_ptr<WalWriter> writer(new WalWriter(std::move(file), first_lsn));
 
@@ -86,6 +92,11 @@ Result<std::uint64_t> WalWriter::append_frame(std::span<std::byte> frame,
                             body_size, wf::kMaxBodyLength));
   }
   const std::uint64_t lsn = next_lsn_;
+  if (lsn > wf::kMaxLsn) {
+    return fail(ErrorKind::InvalidArgument,
+                fmt::format("{}: the log has used every sequence number (up to {})",
+                            path().string(), wf::kMaxLsn));
+  }
   if (durable_lsn >= lsn) {
     return fail(ErrorKind::InvalidArgument,
                 fmt::format("{}: durable LSN {} is not below the frame's LSN {}", path().string(),

@@ -9,13 +9,17 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include "crash_file_system.h"
+#include "crc32.h"
 #include "fault_injection_file_system.h"
 #include "iqdb/persist/persisted_index.h"
+#include "little_endian.h"
 #include "mock_indexes.h"
 #include "test_util.h"
+#include "wal_format.h"
 #include "wal_segments.h"
 #include "wal_writer.h"
 
@@ -46,6 +50,12 @@ class WalPersistedIndexTest : public ::testing::Test {
   }
 
   Result<Db> load() { return Db::load(config_); }
+
+  // Closes the writer `db` (one writer per database), then loads.
+  Content reopened_content(Db&& db) {
+    { const Db closing = std::move(db); }
+    return loaded_content();
+  }
 
   Content loaded_content() {
     auto db = load();
@@ -125,9 +135,11 @@ TEST_F(WalPersistedIndexTest, CheckpointFoldsTheLogIntoTheSnapshotAndStartsAnEmp
   EXPECT_EQ(std::filesystem::file_size(last_segment()), 48u);  // header only
 
   ASSERT_THAT(db.insert(6, vec(6)), IsOk());
+  const Content expected = db.index().vectors();
+  { const Db closing = std::move(db); }
   auto loaded = load();
   ASSERT_THAT(loaded, IsOk());
-  EXPECT_EQ(loaded.value().index().vectors(), db.index().vectors());
+  EXPECT_EQ(loaded.value().index().vectors(), expected);
   EXPECT_EQ(loaded.value().wal_replay().snapshot_lsn, 5u);
   EXPECT_EQ(loaded.value().wal_replay().records_replayed, 1u);
 }
@@ -151,10 +163,12 @@ TEST_F(WalPersistedIndexTest, CrashBetweenCheckpointSnapshotAndLogResetReplaysNo
   EXPECT_THAT(db.checkpoint(), IsOk());
   EXPECT_EQ(segments().size(), 2u);  // the old segment (LSNs 1..10) and the new one
   ASSERT_THAT(db.insert(11, vec(11)), IsOk());
+  const Content expected = db.index().vectors();
+  { const Db closing = std::move(db); }
 
   auto loaded = load();
   ASSERT_THAT(loaded, IsOk());
-  EXPECT_EQ(loaded.value().index().vectors(), db.index().vectors());
+  EXPECT_EQ(loaded.value().index().vectors(), expected);
   EXPECT_EQ(loaded.value().wal_replay().records_replayed, 1u);  // only LSN 11
 }
 
@@ -285,7 +299,7 @@ TEST_F(WalPersistedIndexTest, OpenWithRefusesAnExistingDatabaseUnlessAskedToOver
       Db::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), config_, OpenMode::Overwrite);
   ASSERT_THAT(replaced, IsOk());
   ASSERT_THAT(replaced.value().insert(5, vec(5)), IsOk());
-  EXPECT_EQ(loaded_content(), (Content{{5, vec(5)}}));
+  EXPECT_EQ(reopened_content(std::move(replaced).value()), (Content{{5, vec(5)}}));
 }
 
 TEST_F(WalPersistedIndexTest, OpenWithSavesTheInitialIndexAsTheFirstSnapshot) {
@@ -473,7 +487,7 @@ TEST_F(WalPersistedIndexTest, AFailedSyncStopsTheLogUntilACheckpoint) {
   EXPECT_THAT(db.remove(1), IsError(ErrorKind::Io));
   ASSERT_THAT(db.checkpoint(), IsOk());
   ASSERT_THAT(db.insert(3, vec(3)), IsOk());
-  EXPECT_EQ(loaded_content(), (Content{{1, vec(1)}, {3, vec(3)}}));
+  EXPECT_EQ(reopened_content(std::move(db)), (Content{{1, vec(1)}, {3, vec(3)}}));
 }
 
 TEST_F(WalPersistedIndexTest, AFailedWriteStopsTheLogToo) {
@@ -494,7 +508,7 @@ TEST_F(WalPersistedIndexTest, AFailedCheckpointSaveLeavesTheLogWorking) {
   fs->fail_nth(FsOp::Rename, 1);
   EXPECT_THAT(db.checkpoint(), IsError(ErrorKind::Io));
   ASSERT_THAT(db.insert(2, vec(2)), IsOk());
-  EXPECT_EQ(loaded_content().size(), 2u);
+  EXPECT_EQ(reopened_content(std::move(db)).size(), 2u);
 }
 
 TEST_F(WalPersistedIndexTest, ConcurrentWritersAreAllDurableAndShareSyncs) {
@@ -523,7 +537,8 @@ TEST_F(WalPersistedIndexTest, ConcurrentWritersAreAllDurableAndShareSyncs) {
   // writer past a gathering leader's wait now and then.
   EXPECT_LE(syncs, kThreads * kPerThread * 3 / 4);
   EXPECT_EQ(db.index().vectors().size(), kThreads * kPerThread);
-  EXPECT_EQ(loaded_content(), db.index().vectors());
+  const Content expected = db.index().vectors();
+  EXPECT_EQ(reopened_content(std::move(db)), expected);
 }
 
 TEST_F(WalPersistedIndexTest, CheckpointWhileOtherThreadsWriteLosesNothing) {
@@ -546,7 +561,7 @@ TEST_F(WalPersistedIndexTest, CheckpointWhileOtherThreadsWriteLosesNothing) {
   }
   writer.join();
   EXPECT_GE(checkpoints.load(), 5);
-  EXPECT_EQ(loaded_content().size(), written);
+  EXPECT_EQ(reopened_content(std::move(db)).size(), written);
 }
 
 TEST_F(WalPersistedIndexTest, ABatchTooLargeForOneRecordIsRefusedAndTheLogStaysUsable) {
@@ -557,7 +572,7 @@ TEST_F(WalPersistedIndexTest, ABatchTooLargeForOneRecordIsRefusedAndTheLogStaysU
   EXPECT_THAT(db.apply_batch(batch), IsError(ErrorKind::InvalidArgument, "split the batch"));
   EXPECT_TRUE(db.index().vectors().empty());
   ASSERT_THAT(db.insert(1, vec(1)), IsOk());
-  EXPECT_EQ(loaded_content(), (Content{{1, vec(1)}}));
+  EXPECT_EQ(reopened_content(std::move(db)), (Content{{1, vec(1)}}));
 }
 
 // An index whose insert throws for one id, as a user's index might (or on
@@ -599,7 +614,10 @@ TEST_F(WalPersistedIndexTest, SaveWithoutTheLogIsRefusedWhereALogExists) {
   ASSERT_THAT(replica, IsOk());
   ASSERT_THAT(replica.value().insert(1, vec(7)), IsOk());
   EXPECT_THAT(replica.value().save(), IsError(ErrorKind::InvalidConfig, "wal_enabled is false"));
-  auto fresh = Db::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), snapshot_only);
+  EXPECT_THAT(Db::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), snapshot_only),
+              IsError(ErrorKind::AlreadyExists, "1 log segment"));
+  auto fresh = Db::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), snapshot_only,
+                             OpenMode::Overwrite);
   ASSERT_THAT(fresh, IsOk());
   EXPECT_THAT(fresh.value().save(), IsError(ErrorKind::InvalidConfig, ".wal-"));
   EXPECT_TRUE(loaded_content().empty());  // the log's own history, intact
@@ -687,7 +705,7 @@ TEST_F(WalPersistedIndexTest, OverwriteThatFailsBeforeRemovingAnythingKeepsTheOl
   }
   auto fs = std::make_shared<FaultInjectionFileSystem>();
   config_.file_system = fs;
-  for (const FsOp op : {FsOp::ListDir, FsOp::OpenReadable, FsOp::Remove}) {
+  for (const FsOp op : {FsOp::LockFile, FsOp::ListDir, FsOp::Remove}) {
     fs->fail_nth(op, 1);
     EXPECT_THAT(Db::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), config_,
                               OpenMode::Overwrite),
@@ -737,6 +755,46 @@ TEST_F(WalPersistedIndexTest, SyncMakesPeriodicWritesDurableAtOnce) {
     fs->simulate_power_loss();
   }
   EXPECT_EQ(loaded_content().size(), 1u);
+}
+
+// A database whose LSNs leave no room for another record would load and then
+// refuse every write: it is refused at load, naming the file.
+TEST_F(WalPersistedIndexTest, SnapshotLsnThatLeavesNoRoomIsRefusedAtLoad) {
+  const StreamMapIndex empty(kDim, DistanceMetric::Euclidean);
+  const detail::IndexFacts facts{StreamMapIndex::kIndexType, kDim, DistanceMetric::Euclidean, 0,
+                                 UINT64_MAX};
+  ASSERT_THAT(detail::save_snapshot(config_, facts,
+                                    [&](SectionWriter& out) {
+                                      return out.add_streamed_section(
+                                          kStreamSectionName,
+                                          [&](Writer& writer) { return empty.save_to(writer); });
+                                    }),
+              IsOk());
+  EXPECT_THAT(load(), IsError(ErrorKind::InvalidHeader, {config_.path.string(), "wal_lsn"}));
+  config_.wal_enabled = false;
+  EXPECT_THAT(load(), IsError(ErrorKind::InvalidHeader, "wal_lsn"));
+}
+
+TEST_F(WalPersistedIndexTest, SegmentFirstLsnThatLeavesNoRoomIsRefusedAtLoad) {
+  { Db db = create(); }
+  const auto path = wal_segment_path(config_.path, 2);
+  std::vector<std::byte> header(wal_format::kHeaderSize);
+  std::memcpy(header.data(), wal_format::kMagic.data(), wal_format::kMagic.size());
+  store_le(header, wal_format::kVersionOffset, wal_format::kVersion, 4);
+  store_le(header, wal_format::kChecksumOffset, wal_format::kChecksumCrc32, 4);
+  store_le(header, wal_format::kSegmentNumberOffset, 2, 8);
+  store_le(header, wal_format::kFirstLsnOffset, UINT64_MAX, 8);
+  store_le(header, wal_format::kHeaderCrcOffset,
+           crc32(std::span<const std::byte>(header).first(wal_format::kHeaderCrcOffset)), 4);
+  write_file(path, header);
+  EXPECT_THAT(load(), IsError(ErrorKind::InvalidHeader, {path.string(), "first LSN"}));
+}
+
+TEST_F(WalPersistedIndexTest, WriterNeverStartsASegmentPastTheLastLsn) {
+  auto writer =
+      WalWriter::create(*default_file_system(), config_.path, 1, wal_format::kMaxLsn + 1, false);
+  EXPECT_THAT(writer, IsError(ErrorKind::InvalidArgument, "sequence number"));
+  EXPECT_TRUE(dir_.entries().empty());
 }
 
 }  // namespace
