@@ -8,6 +8,7 @@
 //   BM_WalSyncFloor / BM_WalInsertAlways    the same, synced; per thread count (/threads:T)
 //   BM_WalBatchFloor / BM_WalBatch64        64 inserts, one sync per iteration
 //   BM_WalScanFloor / BM_WalReplay          a load replaying a log of N inserts
+//   BM_WalScanIntact / BM_WalResyncCrafted  scanning a 64 MiB segment, intact or crafted
 //   BM_WalPlainSave / BM_WalCheckpoint  per index size (/vectors:N)
 //   BM_Lz4Floor / BM_LoadLz4            an LZ4-compressed section; per thread count (/threads:T)
 //   BM_ZstdFloor / BM_SaveZstd          a section compressed with zstd level 1

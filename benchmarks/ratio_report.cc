@@ -255,6 +255,14 @@ bool print_ratio_report(std::ostream& out, const std::map<std::string, Measured>
   }
   report.line("WalReplay speed / WalScanFloor speed",
               report.ratio("BM_WalScanFloor", "BM_WalReplay"), Unit::Percent, std::nullopt);
+  // A crafted segment's damage must not make its scan much costlier than an
+  // intact one's (the scan's CRC budget, docs/FORMAT.md "Damage").
+  report.line("WalResyncCrafted / WalScanIntact [64 MiB]",
+              report.ratio("BM_WalResyncCrafted", "BM_WalScanIntact"), Unit::Times,
+              Target{true, 4});
+  report.line("WalResyncCrafted / WalScanIntact [64 MiB], fastest",
+              report.fastest_ratio("BM_WalResyncCrafted", "BM_WalScanIntact"), Unit::Times,
+              std::nullopt);
   if (setup.checkpoint_vectors != 0) {
     const std::uint64_t v = setup.checkpoint_vectors;
     // Checked on the fastest repetitions (benchmarks/README.md says why).

@@ -9,6 +9,10 @@
 //
 // The checkpoint pair runs on the example FlatIndex instead, at the --vectors
 // scale: a checkpoint must cost what a plain save of the same index costs.
+//
+// The resynchronisation pair scans segments built in memory with the
+// library's scanner (src/wal_reader.h): a crafted one, whose damage makes the
+// scanner search, against an intact one of the same size.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -32,6 +36,7 @@
 #include "benchmarks.h"
 #include "iqdb/persist/persisted_index.h"
 #include "iqdb/persist/write_batch.h"
+#include "wal_reader.h"
 
 namespace iqdb::bench {
 namespace {
@@ -466,6 +471,92 @@ void BM_WalReplay(benchmark::State& state) {
 }
 
 // ---------------------------------------------------------------------------
+// Resynchronisation: scan_wal_segment() of a crafted segment against an intact
+// one of the same size, both built once in memory (no file, no page cache).
+// The intact one is kResyncSegmentBytes of insert frames; the crafted one has
+// the same header and a frame header every 24 bytes that fails nothing but
+// its CRC (the next LSN, durable LSN 0, a body reaching to the end), the worst
+// case for the search after a bad frame: without the scan's CRC budget
+// (docs/FORMAT.md, "Damage") it would CRC about size^2 / 48 bytes.
+
+constexpr std::size_t kResyncSegmentBytes = std::size_t{64} << 20;
+
+struct ResyncSegments {
+  std::vector<std::byte> intact;
+  std::vector<std::byte> crafted;
+  std::uint64_t intact_frames = 0;
+};
+
+// A segment header: segment 1, first LSN 1 (docs/FORMAT.md, "Segment header").
+void put_segment_header(std::byte* out) {
+  std::memset(out, 0, kSegmentHeaderSize);
+  std::memcpy(out, "IQDBWLOG", 8);
+  put_at(out + 8, std::uint32_t{2});
+  put_at(out + 12, std::uint32_t{1});
+  put_at(out + 16, std::uint64_t{1});
+  put_at(out + 24, std::uint64_t{1});
+  put_at(out + 44, static_cast<std::uint32_t>(
+                       crc32_gzip_refl(0, reinterpret_cast<const unsigned char*>(out), 44)));
+}
+
+ResyncSegments make_resync_segments() {
+  ResyncSegments segments;
+  const std::size_t frame = insert_frame_size(g_setup.dim);
+  segments.intact_frames = (kResyncSegmentBytes - kSegmentHeaderSize) / frame;
+  const std::size_t size = kSegmentHeaderSize + segments.intact_frames * frame;
+  segments.intact.resize(size);
+  put_segment_header(segments.intact.data());
+  for (std::uint64_t i = 0; i < segments.intact_frames; ++i) {
+    encode_frame(segments.intact.data() + kSegmentHeaderSize + i * frame, i + 1, i, i,
+                 g_setup.vector);
+  }
+  segments.crafted.assign(segments.intact.begin(), segments.intact.begin() + kSegmentHeaderSize);
+  segments.crafted.resize(size);
+  for (std::size_t at = kSegmentHeaderSize; at + kFrameHeaderSize < size; at += kFrameHeaderSize) {
+    std::byte* header = segments.crafted.data() + at;
+    put_at(header + 4, static_cast<std::uint32_t>(size - at - kFrameHeaderSize));
+    put_at(header + 8, std::uint64_t{1});
+  }
+  return segments;
+}
+
+const ResyncSegments& resync_segments() {
+  static const ResyncSegments segments = make_resync_segments();
+  return segments;
+}
+
+// Scans `segment` once per iteration; `check` says whether the scan is the
+// one expected. Counter crc_MiB: the frame-CRC input of one scan.
+template <class Check>
+void run_segment_scan(benchmark::State& state, const std::vector<std::byte>& segment, Check check) {
+  std::uint64_t crc_bytes = 0;
+  for (auto _ : state) {
+    auto scan = persist::scan_wal_segment(segment, "resync.wal");
+    if (!scan || !check(scan.value())) {
+      state.SkipWithError("the segment did not scan as built");
+      break;
+    }
+    crc_bytes = scan.value().crc_bytes;
+    benchmark::DoNotOptimize(scan.value().frame_count);
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(segment.size()));
+  state.counters["crc_MiB"] = static_cast<double>(crc_bytes) / (1 << 20);
+}
+
+void BM_WalScanIntact(benchmark::State& state) {
+  const ResyncSegments& segments = resync_segments();
+  run_segment_scan(state, segments.intact, [&](const persist::WalSegmentScan& scan) {
+    return scan.intact() && scan.frame_count == segments.intact_frames;
+  });
+}
+
+void BM_WalResyncCrafted(benchmark::State& state) {
+  run_segment_scan(state, resync_segments().crafted, [](const persist::WalSegmentScan& scan) {
+    return scan.damages.size() == 1 && scan.damages[0].kind == persist::WalDamageKind::Unscanned;
+  });
+}
+
+// ---------------------------------------------------------------------------
 // Checkpoint: an index of base + extra vectors whose last `extra` arrived
 // through the log, checkpointed, against a plain save (log off) of an equal
 // index. Both under FsyncPolicy::never(), so that the comparison is of the
@@ -639,6 +730,14 @@ void register_wal_benchmarks(const std::filesystem::path& dir, std::uint64_t vec
   for (auto* family : {benchmark::RegisterBenchmark("BM_WalScanFloor", BM_WalScanFloor),
                        benchmark::RegisterBenchmark("BM_WalReplay", BM_WalReplay)}) {
     family->UseRealTime()->Unit(benchmark::kMillisecond);
+  }
+
+  for (auto* family : {benchmark::RegisterBenchmark("BM_WalScanIntact", BM_WalScanIntact),
+                       benchmark::RegisterBenchmark("BM_WalResyncCrafted", BM_WalResyncCrafted)}) {
+    family->UseRealTime()->Unit(benchmark::kMillisecond);
+    family->ComputeStatistics("min", [](const std::vector<double>& times) {
+      return times.empty() ? 0.0 : *std::min_element(times.begin(), times.end());
+    });
   }
 
   const auto total =

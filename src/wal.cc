@@ -42,7 +42,8 @@ WalSegmentInfo describe(const WalSegmentInput& input) {
   info.last_lsn = scan.last_lsn;
   info.frames = scan.frame_count;
   for (const WalDamage& damage : scan.damages) {
-    info.damages.push_back({damage.kind == WalDamageKind::TornTail, damage.offset, damage.length,
+    info.damages.push_back({damage.kind == WalDamageKind::TornTail,
+                            damage.kind == WalDamageKind::Unscanned, damage.offset, damage.length,
                             damage.lsn_before, damage.reason});
   }
   return info;

@@ -58,6 +58,27 @@ inline constexpr std::uint32_t kMaxBodyLength = std::uint32_t{64} << 20;
 // is more LSNs than any log reaches, and keeps every "LSN + 1" in range.
 inline constexpr std::uint64_t kMaxLsn = (std::uint64_t{1} << 63) - 1;
 
+// Resynchronisation: after a bad frame at offset X, the search for the next
+// frame starts at X + 1 and accepts an LSN at most resync_max_skipped(size - X)
+// above the last valid one: every frame takes at least kFrameHeaderSize + 1
+// bytes, which bounds how many LSNs the rest of the segment can hold.
+constexpr std::uint64_t resync_max_skipped(std::uint64_t bytes_from_bad_frame) {
+  return bytes_from_bad_frame / (kFrameHeaderSize + 1) + 1;
+}
+
+// The CRC budget of a segment scan: the bytes of frame-CRC input (bytes
+// [4, 24 + length) of a frame) a reader computes at most, over every frame it
+// checks, at the expected offset and while resynchronising alike. A check
+// that would go over it is not made: the scan stops and the rest of the
+// segment is Unscanned damage (docs/FORMAT.md, "Damage"). An intact segment
+// needs less than its size; the base keeps small segments from running out
+// after a few long candidates.
+inline constexpr std::uint64_t kScanCrcBudgetFactor = 2;
+inline constexpr std::uint64_t kScanCrcBudgetBase = std::uint64_t{1} << 20;
+constexpr std::uint64_t scan_crc_budget(std::uint64_t segment_size) {
+  return kScanCrcBudgetBase + kScanCrcBudgetFactor * segment_size;
+}
+
 // Segment files are named "<snapshot file name>" + kSegmentInfix + 16 hex digits.
 inline constexpr std::string_view kSegmentInfix = ".wal-";
 inline constexpr std::size_t kSegmentDigits = 16;

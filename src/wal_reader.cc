@@ -14,16 +14,51 @@ namespace {
 
 namespace wf = wal_format;
 
+// Frame CRCs within the segment's CRC budget (wal_format::scan_crc_budget):
+// the one bound on a scan's work whatever the bytes. Without it, a search past
+// damage that meets a plausible header every few bytes, each claiming a long
+// body, would CRC the rest of the segment at each: quadratic in its size.
+class CrcBudget {
+ public:
+  explicit CrcBudget(std::uint64_t segment_size) : limit_(wf::scan_crc_budget(segment_size)) {}
+
+  // The CRC of the frame at `offset` with a body of `length` bytes (which the
+  // caller checked is in the segment); nullopt, not computed, when it would go
+  // over budget.
+  std::optional<std::uint32_t> frame_crc(std::span<const std::byte> segment, std::uint64_t offset,
+                                         std::uint64_t length) {
+    const std::uint64_t input = wf::kFrameHeaderSize - wf::kFrameLengthOffset + length;
+    if (input > limit_ - spent_) return std::nullopt;
+    spent_ += input;
+    return crc32(segment.subspan(offset + wf::kFrameLengthOffset, input));
+  }
+
+  std::uint64_t spent() const { return spent_; }
+  std::uint64_t limit() const { return limit_; }
+
+ private:
+  std::uint64_t limit_;
+  std::uint64_t spent_ = 0;
+};
+
 // The result of checking the frame that should start at some offset.
 struct FrameCheck {
-  std::string problem;  // empty when the frame is valid
+  std::string problem;         // empty when the frame is valid
+  bool out_of_budget = false;  // its CRC was not computed (CrcBudget)
   std::uint64_t lsn = 0;
   std::uint64_t durable_lsn = 0;
   std::uint64_t size = 0;  // header and body
 };
 
+// The frame at `offset`, once its length and CRC are known to be good.
+FrameCheck good_frame(std::span<const std::byte> segment, std::uint64_t offset) {
+  const auto length = load_le(segment, offset + wf::kFrameLengthOffset, 4);
+  return {"", false, load_le(segment, offset + wf::kFrameLsnOffset, 8),
+          load_le(segment, offset + wf::kFrameDurableLsnOffset, 8), wf::kFrameHeaderSize + length};
+}
+
 FrameCheck check_frame(std::span<const std::byte> segment, std::uint64_t offset,
-                       std::uint64_t expected_lsn) {
+                       std::uint64_t expected_lsn, CrcBudget& budget) {
   const std::uint64_t left = segment.size() - offset;
   if (left < wf::kFrameHeaderSize) {
     return {fmt::format("incomplete frame header ({} of {} bytes)", left, wf::kFrameHeaderSize)};
@@ -36,41 +71,156 @@ FrameCheck check_frame(std::span<const std::byte> segment, std::uint64_t offset,
     return {fmt::format("incomplete frame ({} body bytes, {} present)", length,
                         left - wf::kFrameHeaderSize)};
   }
+  const auto actual_crc = budget.frame_crc(segment, offset, length);
+  if (!actual_crc) {
+    return {fmt::format("frame of {} body bytes not checked: its CRC would exceed the segment's "
+                        "CRC budget of {} bytes",
+                        length, budget.limit()),
+            true};
+  }
   const auto stored_crc = static_cast<std::uint32_t>(load_le(segment, offset, 4));
-  const std::uint32_t actual_crc = crc32(segment.subspan(
-      offset + wf::kFrameLengthOffset, wf::kFrameHeaderSize - wf::kFrameLengthOffset + length));
-  if (stored_crc != actual_crc) {
+  if (stored_crc != *actual_crc) {
     return {fmt::format("frame checksum mismatch (expected 0x{:08x}, found 0x{:08x})", stored_crc,
-                        actual_crc)};
+                        *actual_crc)};
   }
-  const std::uint64_t lsn = load_le(segment, offset + wf::kFrameLsnOffset, 8);
-  if (lsn != expected_lsn) {
-    return {fmt::format("LSN {} out of sequence (expected {})", lsn, expected_lsn)};
+  FrameCheck frame = good_frame(segment, offset);
+  if (frame.lsn != expected_lsn) {
+    return {fmt::format("LSN {} out of sequence (expected {})", frame.lsn, expected_lsn)};
   }
-  const std::uint64_t durable_lsn = load_le(segment, offset + wf::kFrameDurableLsnOffset, 8);
-  if (durable_lsn >= lsn) {
-    return {fmt::format("durable LSN {} not below the frame's LSN {}", durable_lsn, lsn)};
+  if (frame.durable_lsn >= frame.lsn) {
+    return {
+        fmt::format("durable LSN {} not below the frame's LSN {}", frame.durable_lsn, frame.lsn)};
   }
-  return {"", lsn, durable_lsn, wf::kFrameHeaderSize + length};
+  return frame;
 }
 
 bool all_zero(std::span<const std::byte> bytes) {
   return std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{0}; });
 }
 
-// The offset of the first valid frame after `bad_offset` whose LSN follows
-// `last_lsn` closely enough to belong to this segment (each frame takes at
-// least kFrameHeaderSize + 1 bytes, which bounds how many LSNs the rest can hold).
-std::optional<std::uint64_t> find_next_frame(std::span<const std::byte> segment,
-                                             std::uint64_t bad_offset, std::uint64_t last_lsn) {
-  const std::uint64_t max_skipped = (segment.size() - bad_offset) / (wf::kFrameHeaderSize + 1) + 1;
-  for (std::uint64_t at = bad_offset + 1; at + wf::kFrameHeaderSize <= segment.size(); ++at) {
-    const std::uint64_t lsn = load_le(segment, at + wf::kFrameLsnOffset, 8);
-    if (lsn <= last_lsn || lsn - last_lsn > max_skipped) continue;
-    if (check_frame(segment, at, lsn).problem.empty()) return at;
-  }
-  return std::nullopt;
+// The cheap checks of a resynchronisation candidate at `at`, all made before
+// its CRC is computed (docs/FORMAT.md, "Damage"): its LSN follows `last_lsn`
+// by 1..max_skipped, its length is in range and its body within the segment,
+// its durable LSN is below its LSN.
+bool plausible_frame(std::span<const std::byte> segment, std::uint64_t at, std::uint64_t last_lsn,
+                     std::uint64_t max_skipped) {
+  const std::uint64_t lsn = load_le(segment, at + wf::kFrameLsnOffset, 8);
+  if (lsn <= last_lsn || lsn - last_lsn > max_skipped) return false;
+  const auto length = load_le(segment, at + wf::kFrameLengthOffset, 4);
+  if (length == 0 || length > wf::kMaxBodyLength) return false;
+  if (length > segment.size() - at - wf::kFrameHeaderSize) return false;
+  return load_le(segment, at + wf::kFrameDurableLsnOffset, 8) < lsn;
 }
+
+// How a search for the next valid frame ended.
+struct Resync {
+  enum class Outcome { Found, NoneFound, OutOfBudget };
+  Outcome outcome = Outcome::NoneFound;
+  std::uint64_t offset = 0;  // Found: the frame's; OutOfBudget: the candidate left unchecked
+  FrameCheck frame;          // Found: the frame
+};
+
+std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
+  return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+// One pass over a segment's frames, filling in `scan`.
+class FrameScanner {
+ public:
+  FrameScanner(std::span<const std::byte> segment, WalSegmentScan& scan)
+      : segment_(segment), scan_(scan), budget_(segment.size()) {}
+
+  void run() {
+    std::uint64_t offset = wf::kHeaderSize;
+    while (offset < segment_.size()) {
+      const FrameCheck frame = check_frame(segment_, offset, scan_.last_lsn + 1, budget_);
+      if (frame.problem.empty()) {
+        accept(frame);
+        offset += frame.size;
+      } else if (frame.out_of_budget) {
+        add_damage(WalDamageKind::Unscanned, offset, segment_.size(), frame.problem);
+        break;
+      } else {
+        const auto next = resynchronise(offset, frame.problem);
+        if (!next) break;
+        offset = *next;
+      }
+    }
+    scan_.crc_bytes = budget_.spent();
+  }
+
+ private:
+  void accept(const FrameCheck& frame) {
+    ++scan_.frame_count;
+    scan_.last_lsn = frame.lsn;
+    scan_.max_durable_lsn = std::max(scan_.max_durable_lsn, frame.durable_lsn);
+    if (!scan_.damages.empty()) {
+      WalDamage& latest = scan_.damages.back();
+      latest.durable_after = std::max(latest.durable_after, frame.durable_lsn);
+    }
+  }
+
+  // Records the damage [offset, end) after the last valid frame.
+  void add_damage(WalDamageKind kind, std::uint64_t offset, std::uint64_t end, std::string reason) {
+    WalDamage damage{kind, offset, end - offset, scan_.last_lsn, 0, 0, std::move(reason)};
+    // Unscanned: one past the highest LSN a frame in the rest could carry, as
+    // a search from `offset` bounds it, so that recovery can tell whether the
+    // snapshot already holds all of them.
+    if (kind == WalDamageKind::Unscanned) {
+      damage.lsn_after = saturating_add(scan_.last_lsn, wf::resync_max_skipped(end - offset) + 1);
+    }
+    scan_.damages.push_back(std::move(damage));
+  }
+
+  // After a bad frame at `bad_offset`: records the damage and returns the
+  // offset after the valid frame the search found (which it accepts), or
+  // nullopt when the rest of the segment is damage.
+  std::optional<std::uint64_t> resynchronise(std::uint64_t bad_offset, const std::string& problem) {
+    const std::uint64_t end = segment_.size();
+    if (all_zero(segment_.subspan(bad_offset))) {
+      add_damage(WalDamageKind::TornTail, bad_offset, end, "zero-filled tail");
+      return std::nullopt;
+    }
+    const Resync found = find_next_frame(bad_offset);
+    switch (found.outcome) {
+      case Resync::Outcome::NoneFound:
+        add_damage(WalDamageKind::TornTail, bad_offset, end, problem);
+        return std::nullopt;
+      case Resync::Outcome::OutOfBudget:
+        add_damage(WalDamageKind::Unscanned, bad_offset, end,
+                   fmt::format("{}; the search for the next frame stopped at offset {}: its CRC "
+                               "would exceed the segment's CRC budget of {} bytes",
+                               problem, found.offset, budget_.limit()));
+        return std::nullopt;
+      case Resync::Outcome::Found: break;
+    }
+    add_damage(WalDamageKind::Corruption, bad_offset, found.offset, problem);
+    scan_.damages.back().lsn_after = found.frame.lsn;
+    accept(found.frame);
+    return found.offset + found.frame.size;
+  }
+
+  // The first offset after `bad_offset` where a valid frame starts whose LSN
+  // follows the last valid one closely enough to belong to this segment; the
+  // cheap checks come first, so that only plausible candidates cost a CRC.
+  Resync find_next_frame(std::uint64_t bad_offset) {
+    const std::uint64_t max_skipped = wf::resync_max_skipped(segment_.size() - bad_offset);
+    for (std::uint64_t at = bad_offset + 1; at + wf::kFrameHeaderSize <= segment_.size(); ++at) {
+      if (!plausible_frame(segment_, at, scan_.last_lsn, max_skipped)) continue;
+      const auto length = load_le(segment_, at + wf::kFrameLengthOffset, 4);
+      const auto crc = budget_.frame_crc(segment_, at, length);
+      if (!crc) return {Resync::Outcome::OutOfBudget, at, {}};
+      if (*crc == static_cast<std::uint32_t>(load_le(segment_, at, 4))) {
+        return {Resync::Outcome::Found, at, good_frame(segment_, at)};
+      }
+    }
+    return {};
+  }
+
+  std::span<const std::byte> segment_;
+  WalSegmentScan& scan_;
+  CrcBudget budget_;
+};
 
 Result<WalSegmentScan> read_segment_header(std::span<const std::byte> segment,
                                            const std::string& path) {
@@ -126,35 +276,7 @@ bool WalSegmentScan::has_corruption() const {
 Result<WalSegmentScan> scan_wal_segment(std::span<const std::byte> segment,
                                         const std::filesystem::path& path) {
   IQDB_TRY_ASSIGN(auto scan, read_segment_header(segment, path.string()));
-  std::uint64_t offset = wf::kHeaderSize;
-  std::uint64_t expected_lsn = scan.first_lsn;
-  while (offset < segment.size()) {
-    const FrameCheck frame = check_frame(segment, offset, expected_lsn);
-    if (frame.problem.empty()) {
-      ++scan.frame_count;
-      scan.last_lsn = frame.lsn;
-      scan.max_durable_lsn = std::max(scan.max_durable_lsn, frame.durable_lsn);
-      if (!scan.damages.empty()) {
-        WalDamage& latest = scan.damages.back();
-        latest.durable_after = std::max(latest.durable_after, frame.durable_lsn);
-      }
-      ++expected_lsn;
-      offset += frame.size;
-      continue;
-    }
-    const auto rest = segment.subspan(offset);
-    const bool zero_filled = all_zero(rest);
-    const auto next = zero_filled ? std::nullopt : find_next_frame(segment, offset, scan.last_lsn);
-    if (!next) {
-      scan.damages.push_back({WalDamageKind::TornTail, offset, rest.size(), scan.last_lsn, 0, 0,
-                              zero_filled ? std::string("zero-filled tail") : frame.problem});
-      break;
-    }
-    expected_lsn = load_le(segment, *next + wf::kFrameLsnOffset, 8);
-    scan.damages.push_back({WalDamageKind::Corruption, offset, *next - offset, scan.last_lsn,
-                            expected_lsn, 0, frame.problem});
-    offset = *next;
-  }
+  FrameScanner(segment, scan).run();
   // Each damage has seen the frames up to the next damage; frames after that
   // come after it too.
   for (std::size_t i = scan.damages.size(); i-- > 1;) {
@@ -171,7 +293,7 @@ Result<void> for_each_wal_frame(
   auto damage = scan.damages.begin();
   while (offset < segment.size()) {
     if (damage != scan.damages.end() && offset == damage->offset) {
-      if (damage->kind == WalDamageKind::TornTail) break;
+      if (damage->kind != WalDamageKind::Corruption) break;  // the rest is damage
       offset += damage->length;
       ++damage;
       continue;

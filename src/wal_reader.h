@@ -9,7 +9,14 @@
 //   corruption: a bad frame followed by a valid frame with a later LSN: bytes
 //               that were written and acknowledged have since been damaged.
 // After a bad frame the scanner looks for the next offset where a complete
-// frame with a matching checksum and a plausible LSN starts.
+// frame with a matching checksum and a plausible LSN starts, making the cheap
+// checks first. Its CRC work is bounded (wal_format::scan_crc_budget), so
+// that crafted bytes cannot make a scan quadratic; when the budget runs out
+// it cannot tell, and says so:
+//   unscanned:  the rest of the segment was not fully searched; valid frames
+//               may lie in it (recovery treats it as corruption in the last
+//               segment: wal_recovery.h).
+// docs/FORMAT.md ("Damage") specifies the search exactly.
 //
 // The second pass, for_each_wal_frame(), visits the frames the scan found
 // valid without checking them again. Neither pass copies the segment.
@@ -27,14 +34,16 @@
 
 namespace iqdb::persist {
 
-enum class WalDamageKind { TornTail, Corruption };
+enum class WalDamageKind { TornTail, Corruption, Unscanned };
 
 struct WalDamage {
   WalDamageKind kind = WalDamageKind::TornTail;
   std::uint64_t offset = 0;      // first damaged byte
   std::uint64_t length = 0;      // up to the next valid frame (Corruption) or the end (TornTail)
   std::uint64_t lsn_before = 0;  // LSN of the last valid frame before it; first LSN - 1 if none
-  std::uint64_t lsn_after = 0;   // LSN of the first valid frame after it (Corruption only)
+  // Corruption: LSN of the first valid frame after it. Unscanned: one past the
+  // highest LSN a frame in it could carry. TornTail: 0.
+  std::uint64_t lsn_after = 0;
   // Corruption only: the highest durable LSN that a valid frame after it in
   // the segment records. Below lsn_before + 1, no later frame saw the
   // damaged frames synced: the damage may be unsynced writes a power loss cut.
@@ -49,7 +58,10 @@ struct WalSegmentScan {
   std::uint64_t last_lsn = 0;         // LSN of the last valid frame; first_lsn - 1 if none
   std::uint64_t max_durable_lsn = 0;  // the highest durable LSN a valid frame records
   std::uint64_t size = 0;
-  // In file order; a TornTail, if any, is last.
+  // Frame-CRC input the scan computed, searches included: at most
+  // wal_format::scan_crc_budget(size).
+  std::uint64_t crc_bytes = 0;
+  // In file order; a TornTail or Unscanned, if any, is last.
   std::vector<WalDamage> damages;
 
   bool intact() const { return damages.empty(); }

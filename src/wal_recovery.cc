@@ -90,6 +90,22 @@ class Planner {
     return boost::outcome_v2::success();
   }
 
+  // Unscanned damage of the last segment (the scan's CRC budget ran out):
+  // the rest of the segment may hold valid frames, synced and acknowledged
+  // ones included, and nothing tells whether it is a torn tail or unsynced
+  // writes. Dropping it as either could lose acknowledged records without a
+  // word, so it is corruption: refused by the default mode, which names the
+  // file and offset and leaves the choice of a lossy mode to the operator.
+  Result<void> unscanned(const std::string& path, const WalDamage& damage) {
+    return corruption(
+        {ErrorKind::ChecksumMismatch,
+         fmt::format("{}: damaged log record at offset {} ({}); the {} bytes from there to the "
+                     "end of the segment were not searched for valid records: records from LSN "
+                     "{} on may be damaged or lost",
+                     path, damage.offset, damage.reason, damage.length, damage.lsn_before + 1)},
+        damage.length);
+  }
+
   Result<void> plan_segment(std::size_t index) {
     const WalSegmentInput& input = segments_[index];
     const bool last = index + 1 == segments_.size();
@@ -141,6 +157,17 @@ class Planner {
                          path, damage.offset, damage.reason, damage.lsn_after,
                          damage.lsn_before + 1, damage.lsn_after - 1)},
             damage.length));
+        if (stopped_) {
+          upto = damage.lsn_before;
+          break;
+        }
+      } else if (damage.kind == WalDamageKind::Unscanned) {
+        // Not last: like a torn tail, the next segment's first LSN decides
+        // (a frame hidden here would repeat that segment's LSNs, or the
+        // segment starts late: missing records). lsn_after <= expected_:
+        // every LSN the rest could hold is already held.
+        if (!last || damage.lsn_after <= expected_) continue;
+        IQDB_TRY(unscanned(path, damage));
         if (stopped_) {
           upto = damage.lsn_before;
           break;

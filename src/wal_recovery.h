@@ -19,6 +19,10 @@
 //     records (as its durable LSN) that the first damaged LSN had been
 //     synced. Otherwise it is unsynced writes a power loss cut, out of order:
 //     dropped with every frame after it, except in AbsoluteConsistency.
+//   - Unscanned damage (the scan's CRC budget ran out, so valid frames may
+//     follow it) is treated like a torn tail in a segment but the last, and
+//     as corruption in the last segment, unless every LSN it could hold is
+//     already held.
 //   - Corruption is refused, except in PointInTime (stop before it) and
 //     SkipCorruptedRecords (skip it).
 #ifndef IQDB_PERSIST_SRC_WAL_RECOVERY_H_

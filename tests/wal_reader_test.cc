@@ -14,6 +14,7 @@
 #include "test_util.h"
 #include "wal_format.h"
 #include "wal_segments.h"
+#include "wal_test_util.h"
 #include "wal_writer.h"
 
 namespace iqdb::persist::test {
@@ -252,6 +253,141 @@ TEST_F(WalReaderTest, EveryTruncationIsATornTailKeepingTheCompleteFrames) {
     }
     EXPECT_EQ(visit_all(truncated, scan.value()), expected) << "length " << length;
   }
+}
+
+// ---------------------------------------------------------------------------
+// The scan's CRC work is bounded (docs/FORMAT.md, "Damage"): at most
+// kScanCrcBudgetFactor times the segment's size, whatever the bytes.
+
+class WalResyncBudgetTest : public WalReaderTest {
+ protected:
+  static constexpr std::size_t kSize = 64 * 1024;
+
+  // The header of the fixture's segment (first LSN kFirstLsn), zeros to kSize.
+  std::vector<std::byte> blank_segment() const {
+    std::vector<std::byte> segment(segment_.begin(), segment_.begin() + wal_format::kHeaderSize);
+    segment.resize(kSize);
+    return segment;
+  }
+
+  static constexpr std::uint64_t kBudget = wal_format::scan_crc_budget(kSize);
+};
+
+// A plausible LSN every 12 bytes after long lengths. No frame header can
+// repeat every 12 bytes and keep its durable LSN below its LSN, so the cheap
+// checks reject every candidate before its CRC, except the last one, whose
+// durable LSN field lies past the pattern (zero) and whose body is 4 bytes:
+// only that and the first frame's own CRC are computed, and the search ends
+// in a torn tail. (Unbounded and CRC first, it cost about size^2 / 24 bytes.)
+TEST_F(WalResyncBudgetTest, PlausibleLsnsEveryTwelveBytesCostNoCandidateCrc) {
+  auto segment = blank_segment();
+  const std::span<std::byte> bytes(segment);
+  std::uint64_t first_crc_input = 0;
+  std::uint64_t last_crc_input = 0;
+  for (std::uint64_t at = wal_format::kHeaderSize; at + 24 <= kSize; at += 12) {
+    const std::uint64_t length = kSize - at - 24;
+    if (at == wal_format::kHeaderSize) first_crc_input = 20 + length;
+    last_crc_input = 20 + length;
+    store_le(bytes, at + 4, length, 4);
+    store_le(bytes, at + 8, kFirstLsn, 4);
+  }
+  ASSERT_EQ(last_crc_input, 24u);
+  auto scan = scan_wal_segment(segment, "seg");
+  ASSERT_THAT(scan, IsOk());
+  ASSERT_EQ(scan.value().damages.size(), 1u);
+  EXPECT_EQ(scan.value().damages[0].kind, WalDamageKind::TornTail);
+  EXPECT_THAT(scan.value().damages[0].reason, ::testing::HasSubstr("checksum mismatch"));
+  EXPECT_EQ(scan.value().crc_bytes, first_crc_input + last_crc_input);
+}
+
+// Frame headers every 24 bytes that fail nothing but their CRC, and a valid
+// frame (LSN kFirstLsn + 1) at the end: the search stops when its next CRC
+// would exceed the budget, and the rest of the segment is Unscanned, not a
+// torn tail: a valid frame may lie beyond (here one does).
+TEST_F(WalResyncBudgetTest, HeadersFailingOnlyTheirCrcExhaustTheBudgetAndLeaveTheRestUnscanned) {
+  auto segment = blank_segment();
+  const std::span<std::byte> bytes(segment);
+  const std::string body = "hidden";
+  const std::uint64_t hidden = kSize - 24 - body.size();
+  put_crafted_headers(bytes, wal_format::kHeaderSize, hidden, kFirstLsn);
+  put_frame(bytes, hidden, kFirstLsn + 1, 0, body);
+  auto scan = scan_wal_segment(segment, "seg");
+  ASSERT_THAT(scan, IsOk());
+  EXPECT_LE(scan.value().crc_bytes, kBudget);
+  ASSERT_EQ(scan.value().damages.size(), 1u);
+  const WalDamage& damage = scan.value().damages[0];
+  EXPECT_EQ(damage.kind, WalDamageKind::Unscanned);
+  EXPECT_EQ(damage.offset, wal_format::kHeaderSize);
+  EXPECT_EQ(damage.length, kSize - wal_format::kHeaderSize);
+  EXPECT_EQ(damage.lsn_before, kFirstLsn - 1);
+  // One past the highest LSN the search could have accepted.
+  EXPECT_EQ(damage.lsn_after, kFirstLsn + (kSize - wal_format::kHeaderSize) / 25 + 1);
+  EXPECT_THAT(damage.reason, ::testing::HasSubstr("frame checksum mismatch"));
+  EXPECT_THAT(damage.reason, ::testing::HasSubstr("CRC budget"));
+  EXPECT_EQ(scan.value().frame_count, 0u);
+  EXPECT_TRUE(visit_all(segment, scan.value()).empty());
+}
+
+// Each bad frame's own CRC counts too: bad frames claiming the rest of the
+// segment, each followed by a valid frame, would otherwise cost a CRC of the
+// rest apiece. The scan keeps the corruptions it resolved and leaves the
+// rest, from where the budget ran out, Unscanned.
+TEST_F(WalResyncBudgetTest, BadFramesBetweenValidOnesShareTheBudget) {
+  auto segment = blank_segment();
+  const std::span<std::byte> bytes(segment);
+  std::uint64_t at = wal_format::kHeaderSize;
+  std::uint64_t lsn = kFirstLsn;
+  while (at + 24 + 25 <= kSize) {
+    at = put_frame(bytes, at, lsn, 0, "v");
+    put_frame_header(bytes, at, 0, kSize - at - 24, lsn + 1, 0);  // LSN lsn + 1, lost
+    at += 24;
+    lsn += 2;
+  }
+  auto scan = scan_wal_segment(segment, "seg");
+  ASSERT_THAT(scan, IsOk());
+  EXPECT_LE(scan.value().crc_bytes, kBudget);
+  const auto& damages = scan.value().damages;
+  ASSERT_GE(damages.size(), 2u);
+  EXPECT_EQ(damages.back().kind, WalDamageKind::Unscanned);
+  EXPECT_THAT(damages.back().reason, ::testing::HasSubstr("CRC budget"));
+  for (std::size_t i = 0; i + 1 < damages.size(); ++i) {
+    EXPECT_EQ(damages[i].kind, WalDamageKind::Corruption) << i;
+    EXPECT_EQ(damages[i].lsn_after, damages[i].lsn_before + 2) << i;
+  }
+  const auto frames = visit_all(segment, scan.value());
+  EXPECT_EQ(frames.size(), scan.value().frame_count);
+  for (const auto& [frame_lsn, frame_body] : frames) {
+    EXPECT_EQ((frame_lsn - kFirstLsn) % 2, 0u) << frame_lsn;
+    EXPECT_EQ(frame_body, "v");
+  }
+}
+
+// Within the budget a search still finds the next valid frame exactly as an
+// unbounded one would: a few costly candidates before it do not change the
+// verdict.
+TEST_F(WalResyncBudgetTest, CostlyCandidatesWithinTheBudgetStillResynchronise) {
+  auto segment = blank_segment();
+  const std::string body(200, 'b');
+  const std::uint64_t valid = wal_format::kHeaderSize + 3 * 24;
+  std::uint64_t end = put_frame(segment, valid, kFirstLsn + 1, 0, body);
+  end = put_frame(segment, end, kFirstLsn + 2, kFirstLsn + 1, body);
+  segment.resize(end);
+  const std::span<std::byte> bytes(segment);
+  // The bad frame and two candidates, each claiming nearly the rest.
+  put_crafted_headers(bytes, wal_format::kHeaderSize, valid, kFirstLsn);
+  for (std::uint64_t at = wal_format::kHeaderSize; at < valid; at += 24) {
+    store_le(bytes, at + 4, end - at - 24 - 1, 4);
+  }
+  auto scan = scan_wal_segment(segment, "seg");
+  ASSERT_THAT(scan, IsOk());
+  ASSERT_EQ(scan.value().damages.size(), 1u);
+  const WalDamage& damage = scan.value().damages[0];
+  EXPECT_EQ(damage.kind, WalDamageKind::Corruption);
+  EXPECT_EQ(damage.offset, wal_format::kHeaderSize);
+  EXPECT_EQ(damage.length, valid - wal_format::kHeaderSize);
+  EXPECT_EQ(damage.lsn_after, kFirstLsn + 1);
+  EXPECT_EQ(scan.value().frame_count, 2u);
+  EXPECT_GT(scan.value().crc_bytes, 3 * (end - valid));
 }
 
 }  // namespace

@@ -156,6 +156,56 @@ TEST_F(WalRecoveryTest, DamageNoLaterRecordSawSyncedIsDroppedExceptUnderAbsolute
                        "unsynced writes cut by a crash"}));
 }
 
+// The scan's CRC budget ran out in the last segment: valid, acknowledged
+// records may lie in the rest, so it is corruption, never a silent drop.
+TEST_F(WalRecoveryTest, UnscannedRestOfTheLastSegmentIsRefusedOrHandledAsCorruption) {
+  write_segment(1, 1, 2);
+  const std::uint64_t offset = append_crafted_headers(segment(1), 3);
+  const std::uint64_t length = std::filesystem::file_size(segment(1)) - offset;
+  EXPECT_THAT(plan(1, 0), IsError(ErrorKind::ChecksumMismatch,
+                                  {segment(1).string(), "offset " + std::to_string(offset),
+                                   "CRC budget", "not searched", "from LSN 3 on"}));
+  EXPECT_THAT(plan(1, 0, WalRecoveryMode::AbsoluteConsistency),
+              IsError(ErrorKind::ChecksumMismatch, "not searched"));
+  for (const auto mode : {WalRecoveryMode::PointInTime, WalRecoveryMode::SkipCorruptedRecords}) {
+    auto result = plan(1, 0, mode);
+    ASSERT_THAT(result, IsOk()) << to_string(mode);
+    EXPECT_THAT(result.value().replay, ElementsAre(FieldsAre(0, 1, 2))) << to_string(mode);
+    EXPECT_EQ(result.value().last_lsn, 2u) << to_string(mode);
+    EXPECT_EQ(result.value().bytes_dropped, length) << to_string(mode);
+    EXPECT_TRUE(result.value().dropped_corruption) << to_string(mode);
+  }
+}
+
+// In a segment before the last, the next segment's first LSN decides, as for
+// a torn tail: continuing the sequence, it holds whatever the rest could.
+TEST_F(WalRecoveryTest, UnscannedRestOfAnEarlierSegmentIsSettledByTheNextSegment) {
+  write_segment(1, 1, 2);
+  append_crafted_headers(segment(1), 3);
+  write_segment(2, 3, 2);
+  auto result = plan(2, 0, WalRecoveryMode::AbsoluteConsistency);
+  ASSERT_THAT(result, IsOk());
+  EXPECT_THAT(result.value().replay, ElementsAre(FieldsAre(0, 1, 2), FieldsAre(1, 3, 4)));
+
+  std::filesystem::remove(segment(2));
+  write_segment(2, 5, 2);
+  EXPECT_THAT(plan(2, 0), IsError(ErrorKind::TruncatedPayload, "records 3..4 are missing"));
+}
+
+TEST_F(WalRecoveryTest, UnscannedRestTheSnapshotAlreadyHoldsIsIrrelevant) {
+  write_segment(1, 1, 2);
+  append_crafted_headers(segment(1), 3);
+  const auto found = inputs(1);
+  ASSERT_THAT(found[0].scan, IsOk());
+  const WalDamage& damage = found[0].scan.value().damages.back();
+  ASSERT_EQ(damage.kind, WalDamageKind::Unscanned);
+  // Every LSN a frame in the rest could carry is below lsn_after.
+  EXPECT_THAT(plan_wal_recovery(found, damage.lsn_after - 1, WalRecoveryMode::AbsoluteConsistency),
+              IsOk());
+  EXPECT_THAT(plan_wal_recovery(found, damage.lsn_after - 2, WalRecoveryMode::AbsoluteConsistency),
+              IsError(ErrorKind::ChecksumMismatch, "not searched"));
+}
+
 TEST_F(WalRecoveryTest, CorruptionAmongRecordsTheSnapshotHoldsIsIrrelevant) {
   const auto offsets = write_segment(1, 1, 5);
   flip_byte(segment(1), offsets[1] + 17, 0x20);  // LSN 2

@@ -102,6 +102,27 @@ TEST_F(InspectWalTest, ReportsWhatEachModeDoesWithMidLogCorruption) {
   EXPECT_EQ(modes[3].frames_replayed, 3u);
 }
 
+// The scan's CRC budget ran out: the report says so, with the reason, and
+// the default mode refuses rather than drop what may follow.
+TEST_F(InspectWalTest, ReportsAnUnscannedRestWithItsReason) {
+  write_segment(1, 1, 2);
+  const std::uint64_t offset = append_crafted_headers(wal_segment_path(snapshot_, 1), 3);
+  auto report = inspect_wal(snapshot_);
+  ASSERT_THAT(report, IsOk());
+  const auto& segment = report.value().segments.at(0);
+  EXPECT_EQ(segment.frames, 2u);
+  ASSERT_EQ(segment.damages.size(), 1u);
+  EXPECT_FALSE(segment.damages[0].torn_tail);
+  EXPECT_TRUE(segment.damages[0].unscanned);
+  EXPECT_EQ(segment.damages[0].offset, offset);
+  EXPECT_THAT(segment.damages[0].reason, ::testing::HasSubstr("CRC budget"));
+  const auto& modes = report.value().modes;
+  ASSERT_TRUE(modes[0].refusal.has_value());
+  EXPECT_EQ(modes[0].refusal->kind(), ErrorKind::ChecksumMismatch);
+  EXPECT_EQ(modes[2].mode, WalRecoveryMode::PointInTime);
+  EXPECT_EQ(modes[2].last_lsn, 2u);
+}
+
 // A segment whose header cannot be read is listed with the reason, and each
 // mode says what a load would do about it.
 TEST_F(InspectWalTest, ReportsASegmentWithAnUnreadableHeader) {

@@ -23,9 +23,12 @@ std::string describe_damage(const WalSegmentInfo& segment) {
   std::string text;
   for (const auto& damage : segment.damages) {
     if (!text.empty()) text += "; ";
-    text +=
-        fmt::format("{} at offset {} ({} bytes: {})", damage.torn_tail ? "torn tail" : "CORRUPTION",
-                    damage.offset, damage.length, damage.reason);
+    // UNSCANNED: the scan gave up (its CRC budget ran out); the reason says where.
+    const char* kind = damage.torn_tail   ? "torn tail"
+                       : damage.unscanned ? "UNSCANNED"
+                                          : "CORRUPTION";
+    text += fmt::format("{} at offset {} ({} bytes: {})", kind, damage.offset, damage.length,
+                        damage.reason);
   }
   return escape_for_terminal(text);
 }

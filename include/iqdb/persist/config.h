@@ -145,6 +145,8 @@ enum class WarmUp { Lazy, WillNeed, Populate, Prefetch, Lock };
 // told apart: a torn tail (a bad last record with nothing valid after it:
 // what a crash leaves behind) and corruption (a bad record followed by valid
 // ones: data that was written, and maybe acknowledged, and later damaged).
+// Damage after which the scan's CRC budget ran out (docs/FORMAT.md, "Damage")
+// may hide valid records, so in the last segment it counts as corruption.
 //   TolerateCorruptedTail (default): drop a torn tail; refuse to open on
 //       corruption, naming the file and offset. Right for almost everyone: a
 //       crash never stops a restart, and damage is never silently skipped.

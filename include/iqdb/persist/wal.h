@@ -23,7 +23,10 @@ namespace iqdb::persist {
 class FileSystem;
 
 struct WalDamageInfo {
-  bool torn_tail = false;        // else corruption: valid frames follow it
+  bool torn_tail = false;  // else corruption: valid frames follow it (unless unscanned)
+  // The scan's CRC budget ran out here (docs/FORMAT.md, "Damage"): the rest
+  // of the segment was not searched, and valid frames may lie in it.
+  bool unscanned = false;
   std::uint64_t offset = 0;      // first damaged byte
   std::uint64_t length = 0;      // damaged bytes
   std::uint64_t lsn_before = 0;  // LSN of the last valid frame before it
