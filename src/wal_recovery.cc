@@ -29,7 +29,7 @@ class Planner {
  public:
   Planner(std::span<const WalSegmentInput> segments, std::uint64_t snapshot_lsn,
           WalRecoveryMode mode)
-      : segments_(segments), mode_(mode), expected_(snapshot_lsn + 1) {
+      : segments_(segments), mode_(mode), snapshot_lsn_(snapshot_lsn), expected_(snapshot_lsn + 1) {
     // durable_from_[i]: the highest durable LSN recorded in segments i.. .
     durable_from_.assign(segments.size() + 1, 0);
     for (std::size_t i = segments.size(); i-- > 0;) {
@@ -140,6 +140,20 @@ class Planner {
         return boost::outcome_v2::success();
       }
       expected_ = scan.first_lsn;
+    } else if (scan.first_lsn < expected_ && expected_ > snapshot_lsn_ + 1) {
+      // Records above the snapshot's LSN that two segments both claim: two
+      // writers logged at once (or a segment was copied in). Neither copy
+      // can be trusted to be the one the index saw.
+      IQDB_TRY(corruption({ErrorKind::InvalidHeader,
+                           fmt::format("{}: the segment starts at LSN {}, but the previous segment "
+                                       "already holds records up to LSN {}: overlapping log "
+                                       "segments (two writers?)",
+                                       path, scan.first_lsn, expected_ - 1)},
+                          0));
+      if (stopped_) {
+        count_dropped(index, expected_ - 1);
+        return boost::outcome_v2::success();
+      }
     }
     std::uint64_t upto = scan.last_lsn;
     for (const WalDamage& damage : scan.damages) {
@@ -200,6 +214,7 @@ class Planner {
 
   std::span<const WalSegmentInput> segments_;
   WalRecoveryMode mode_;
+  std::uint64_t snapshot_lsn_;
   std::uint64_t expected_;  // the next LSN the recovered state needs
   std::vector<std::uint64_t> durable_from_;
   bool stopped_ = false;

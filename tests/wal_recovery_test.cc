@@ -227,6 +227,22 @@ TEST_F(WalRecoveryTest, MissingRecordsBetweenSegmentsAreRefused) {
   EXPECT_THAT(point_in_time.value().notes, ElementsAre(::testing::HasSubstr("4..5 are missing")));
 }
 
+// Two writers that each started a segment at their own next LSN: the second
+// segment repeats LSNs the first holds above the snapshot.
+TEST_F(WalRecoveryTest, OverlappingSegmentsAreRefused) {
+  write_segment(1, 3, 4);  // 3..6
+  write_segment(2, 5, 3);  // 5..7: 5 and 6 claimed twice
+  EXPECT_THAT(plan(2, 2), IsError(ErrorKind::InvalidHeader, {segment(2).string(), "starts at LSN 5",
+                                                             "up to LSN 6", "overlapping"}));
+  auto point_in_time = plan(2, 2, WalRecoveryMode::PointInTime);
+  ASSERT_THAT(point_in_time, IsOk());
+  EXPECT_THAT(point_in_time.value().replay, ElementsAre(FieldsAre(0, 3, 6)));
+  EXPECT_EQ(point_in_time.value().frames_dropped, 1u);  // LSN 7; 5 and 6 are held already
+  // An overlap the snapshot already holds is what a checkpoint whose unlink
+  // failed leaves: not damage.
+  EXPECT_THAT(plan(2, 6), IsOk());
+}
+
 TEST_F(WalRecoveryTest, LogStartingAfterTheSnapshotMeansMissingRecords) {
   write_segment(1, 5, 2);
   EXPECT_THAT(plan(1, 2), IsError(ErrorKind::TruncatedPayload, "records 3..4 are missing"));
