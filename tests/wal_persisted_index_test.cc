@@ -255,6 +255,44 @@ TEST_F(WalPersistedIndexTest, UnsyncedFramesLostOutOfOrderAreATornTailNotCorrupt
   EXPECT_THAT(load(), IsOk());  // the checkpoint left a clean log
 }
 
+// The issue "damage under never() deletes intact records": a load must never
+// delete a segment holding records it did not replay. Under never() nothing
+// proves record 3 was synced, so the default load drops it and what follows
+// (the state a power loss could have left), but moves the segment aside,
+// byte for byte, instead of letting its checkpoint delete it.
+TEST_F(WalPersistedIndexTest, UnsyncedMidLogDamageMovesTheSegmentAsideInsteadOfDeletingIt) {
+  config_.fsync_policy = FsyncPolicy::never();
+  {
+    Db db = create();
+    for (std::uint64_t id = 1; id <= 6; ++id) ASSERT_THAT(db.insert(id, vec(id)), IsOk());
+  }
+  const auto segment = last_segment();
+  const std::uint64_t frame_size = (std::filesystem::file_size(segment) - 48) / 6;
+  flip_byte(segment, 48 + 2 * frame_size + 40, 0x01);  // record 3; 4..6 intact
+  const auto damaged_bytes = read_file(segment);
+  TempDir copy;
+  std::filesystem::copy(dir_.path(), copy.path(), std::filesystem::copy_options::recursive);
+  {
+    auto db = load();
+    ASSERT_THAT(db, IsOk());
+    EXPECT_EQ(db.value().index().vectors(), (Content{{1, vec(1)}, {2, vec(2)}}));
+    const WalReplayReport report = db.value().wal_replay();
+    EXPECT_EQ(report.frames_dropped, 3u);
+    EXPECT_THAT(report.set_aside, ::testing::ElementsAre(segment.string() + ".damaged"));
+    EXPECT_THAT(::testing::PrintToString(report.notes), HasSubstr(segment.string() + ".damaged"));
+  }
+  EXPECT_FALSE(std::filesystem::exists(segment));
+  EXPECT_EQ(read_file(segment.string() + ".damaged"), damaged_bytes);
+  EXPECT_EQ(loaded_content(), (Content{{1, vec(1)}, {2, vec(2)}}));
+  EXPECT_TRUE(std::filesystem::exists(segment.string() + ".damaged"));  // a checkpoint kept it
+
+  // The same log, loaded with SkipCorruptedRecords: only record 3 is lost.
+  config_.path = copy.file("db.iqdb");
+  config_.wal_recovery = WalRecoveryMode::SkipCorruptedRecords;
+  EXPECT_EQ(loaded_content(),
+            (Content{{1, vec(1)}, {2, vec(2)}, {4, vec(4)}, {5, vec(5)}, {6, vec(6)}}));
+}
+
 TEST_F(WalPersistedIndexTest, DamageToRecordsALaterRecordSawSyncedIsCorruption) {
   {
     Db db = create();  // FsyncPolicy::always(): each record synced before the next
