@@ -500,7 +500,9 @@ Result<void> WalLog::checkpoint(const SaveSnapshot& save) {
   FileSystem& fs = file_system_of(config_);
   const auto kept = std::move(set_aside_at_checkpoint_);
   set_aside_at_checkpoint_.clear();
-  (void)set_aside(config_, kept, replay_);
+  if (auto moved = set_aside(config_, kept, replay_); !moved) {
+    replay_.notes.push_back(moved.error().to_string() + " (left in place; the next load moves it)");
+  }
   auto numbers = list_wal_segments(fs, config_.path);
   if (numbers) {
     for (const std::uint64_t number : numbers.value()) {

@@ -283,14 +283,60 @@ TEST_F(WalPersistedIndexTest, UnsyncedMidLogDamageMovesTheSegmentAsideInsteadOfD
   }
   EXPECT_FALSE(std::filesystem::exists(segment));
   EXPECT_EQ(read_file(segment.string() + ".damaged"), damaged_bytes);
-  EXPECT_EQ(loaded_content(), (Content{{1, vec(1)}, {2, vec(2)}}));
-  EXPECT_TRUE(std::filesystem::exists(segment.string() + ".damaged"));  // a checkpoint kept it
+  {
+    auto db = load();
+    ASSERT_THAT(db, IsOk());
+    EXPECT_EQ(db.value().index().vectors(), (Content{{1, vec(1)}, {2, vec(2)}}));
+    EXPECT_TRUE(db.value().wal_replay().set_aside.empty());  // no longer part of the log
+    ASSERT_THAT(db.value().checkpoint(), IsOk());
+  }
+  EXPECT_EQ(read_file(segment.string() + ".damaged"), damaged_bytes);  // no checkpoint removes it
 
   // The same log, loaded with SkipCorruptedRecords: only record 3 is lost.
   config_.path = copy.file("db.iqdb");
   config_.wal_recovery = WalRecoveryMode::SkipCorruptedRecords;
   EXPECT_EQ(loaded_content(),
             (Content{{1, vec(1)}, {2, vec(2)}, {4, vec(4)}, {5, vec(5)}, {6, vec(6)}}));
+}
+
+// SkipCorruptedRecords replays from the damaged segment, so only the
+// checkpoint (once its snapshot holds those records) may move it aside. If
+// that fails (or a crash comes first), the segment stays, and the next load
+// recognises it by its damage, although the snapshot holds every record in
+// it, and moves it aside.
+TEST_F(WalPersistedIndexTest, ASegmentTheCheckpointCouldNotMoveAsideIsMovedByTheNextLoad) {
+  config_.fsync_policy = FsyncPolicy::never();
+  {
+    Db db = create();
+    for (std::uint64_t id = 1; id <= 4; ++id) ASSERT_THAT(db.insert(id, vec(id)), IsOk());
+  }
+  const auto segment = last_segment();
+  const std::uint64_t frame_size = (std::filesystem::file_size(segment) - 48) / 4;
+  flip_byte(segment, 48 + frame_size + 40, 0x01);  // record 2
+  const auto damaged_bytes = read_file(segment);
+  auto fs = std::make_shared<FaultInjectionFileSystem>();
+  config_.file_system = fs;
+  config_.wal_recovery = WalRecoveryMode::SkipCorruptedRecords;
+  fs->fail_nth(FsOp::Rename, 2);  // the checkpoint's snapshot, then moving the segment aside
+  {
+    auto db = load();
+    ASSERT_THAT(db, IsOk());
+    EXPECT_TRUE(fs->fault_fired());
+    EXPECT_EQ(db.value().index().vectors(), (Content{{1, vec(1)}, {3, vec(3)}, {4, vec(4)}}));
+    EXPECT_TRUE(db.value().wal_replay().set_aside.empty());
+    EXPECT_THAT(::testing::PrintToString(db.value().wal_replay().notes),
+                HasSubstr("the next load moves it"));
+  }
+  EXPECT_EQ(read_file(segment), damaged_bytes);  // neither moved nor removed
+  config_.wal_recovery = WalRecoveryMode::TolerateCorruptedTail;
+  {
+    auto db = load();
+    ASSERT_THAT(db, IsOk());
+    EXPECT_EQ(db.value().index().vectors(), (Content{{1, vec(1)}, {3, vec(3)}, {4, vec(4)}}));
+    EXPECT_THAT(db.value().wal_replay().set_aside,
+                ::testing::ElementsAre(segment.string() + ".damaged"));
+  }
+  EXPECT_EQ(read_file(segment.string() + ".damaged"), damaged_bytes);
 }
 
 TEST_F(WalPersistedIndexTest, DamageToRecordsALaterRecordSawSyncedIsCorruption) {
