@@ -128,8 +128,7 @@ Result<void> set_aside(const PersistConfig& config, std::span<const std::filesys
       continue;
     }
     report.notes.push_back(
-        fmt::format("{}: moved aside to {}: it holds records this load did "
-                    "not replay",
+        fmt::format("{}: moved aside to {}: it holds records this load did not replay",
                     segment.string(), moved.value().string()));
     report.set_aside.push_back(std::move(moved).value());
   }

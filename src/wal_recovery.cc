@@ -92,8 +92,9 @@ class Planner {
   // alike). Under TolerateCorruptedTail it is dropped with everything after
   // it, as at a torn tail: that is a state a power loss may leave under
   // never() and periodic(), whose users accepted losing unsynced records, and
-  // refusing would turn each such power loss into a failed restart. Nothing
-  // dropped is deleted (set_aside), so a salvage load can still read it.
+  // refusing would turn each such power loss into a failed restart. As it may
+  // also be media damage to records synced without a later one saying so,
+  // nothing dropped is deleted: the segment is moved aside (set_aside).
   Result<void> unsynced_damage(const std::string& path, const WalDamage& damage) {
     const std::string what = fmt::format(
         "{}: damaged log records at offset {} ({}) that no later record saw synced (the last "
@@ -107,9 +108,8 @@ class Planner {
     if (mode_ == WalRecoveryMode::SkipCorruptedRecords) {
       plan_.dropped_corruption = true;
       plan_.notes.push_back(
-          fmt::format("{}: records {}..{} skipped, the valid records after "
-                      "them kept",
-                      what, damage.lsn_before + 1, damage.lsn_after - 1));
+          fmt::format("{}: records {}..{} skipped, the valid records after them kept", what,
+                      damage.lsn_before + 1, damage.lsn_after - 1));
       return boost::outcome_v2::success();
     }
     plan_.notes.push_back(
