@@ -90,6 +90,10 @@ grep -q "TolerateCorruptedTail  opens at LSN 3" "$work/out" || { echo "FAIL: wal
 expect_exit 1 "$tool" wal "$work/damaged.iqdb"
 grep -q "CORRUPTION at offset" "$work/out" || { echo "FAIL: wal did not show the corruption"; cat "$work/out"; exit 1; }
 grep -q "SkipCorruptedRecords   opens at LSN 8" "$work/out" || { echo "FAIL: wal skip mode"; cat "$work/out"; exit 1; }
+# A segment a load moved aside is read on its own when named.
+cp "$work/damaged.iqdb.wal-0000000000000001" "$work/damaged.iqdb.wal-0000000000000001.damaged"
+expect_exit 1 "$tool" wal "$work/damaged.iqdb.wal-0000000000000001.damaged"
+grep -q "no load replays it" "$work/out" || { echo "FAIL: wal on a lone segment"; cat "$work/out"; exit 1; }
 # A short crash-consistency run on this file system: it passes and removes its database.
 expect_exit 0 "$tool" torture --seconds 5 --dir "$work/torture"
 grep -q "^PASS" "$work/out" || { echo "FAIL: torture did not pass"; cat "$work/out"; exit 1; }

@@ -1,7 +1,12 @@
 #include "iqdb/persist/wal.h"
 
+#include <array>
+#include <cstring>
+#include <string_view>
+
 #include "iqdb/persist/file_header.h"
 #include "iqdb/persist/file_system.h"
+#include "wal_format.h"
 #include "wal_reader.h"
 #include "wal_record.h"
 #include "wal_recovery.h"
@@ -63,13 +68,51 @@ WalModeOutcome outcome_of(WalRecoveryMode mode, std::span<const WalSegmentInput>
   outcome.frames_dropped = plan.value().frames_dropped;
   outcome.bytes_dropped = plan.value().bytes_dropped;
   outcome.notes = std::move(plan.value().notes);
+  for (const std::size_t index : plan.value().set_aside) {
+    outcome.set_aside.push_back(inputs[index].path);
+  }
   return outcome;
+}
+
+// Whether the file name has ".wal-" and 16 hex digits in it, as a segment's
+// (moved aside or not) has.
+bool has_segment_name(const std::filesystem::path& path) {
+  const std::string name = path.filename().string();
+  const std::size_t infix = name.rfind(wal_format::kSegmentInfix);
+  if (infix == std::string::npos) return false;
+  const std::string_view digits = std::string_view(name).substr(
+      infix + wal_format::kSegmentInfix.size(), wal_format::kSegmentDigits);
+  return digits.size() == wal_format::kSegmentDigits &&
+         digits.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+// Whether `path` is a log segment rather than a snapshot: by its magic, or by
+// its name when its header is too damaged to tell.
+bool is_wal_segment(FileSystem& fs, const std::filesystem::path& path) {
+  if (has_segment_name(path)) return true;
+  auto file = fs.open_readable(path);
+  if (!file || file.value()->size() < wal_format::kMagic.size()) return false;
+  std::array<std::byte, wal_format::kMagic.size()> magic{};
+  if (!file.value()->read_at(0, magic)) return false;
+  return std::memcmp(magic.data(), wal_format::kMagic.data(), magic.size()) == 0;
+}
+
+// One segment file on its own: what it holds, not what a load would do (no
+// load reads it unless it is part of a snapshot's log).
+Result<WalReport> inspect_lone_segment(FileSystem& fs, const std::filesystem::path& path) {
+  IQDB_TRY_ASSIGN(const auto segment, open_wal_segment(fs, path, 0));
+  WalReport report;
+  report.lone_segment = true;
+  report.segments.push_back(describe(segment.input));
+  if (segment.input.scan) count_record_types(segment, report.segments.back());
+  return report;
 }
 
 }  // namespace
 
 Result<WalReport> inspect_wal(const std::filesystem::path& snapshot_path, FileSystem* file_system) {
   FileSystem& fs = file_system != nullptr ? *file_system : *default_file_system();
+  if (is_wal_segment(fs, snapshot_path)) return inspect_lone_segment(fs, snapshot_path);
   WalReport report;
   auto header = read_file_header(snapshot_path, &fs);
   if (header) {

@@ -82,6 +82,10 @@ constexpr std::uint64_t scan_crc_budget(std::uint64_t segment_size) {
 // Segment files are named "<snapshot file name>" + kSegmentInfix + 16 hex digits.
 inline constexpr std::string_view kSegmentInfix = ".wal-";
 inline constexpr std::size_t kSegmentDigits = 16;
+// A segment a load moved aside, rather than delete, because it holds records
+// the load did not replay: "<segment file name>" + kSetAsideSuffix, then
+// "-2", "-3", ... if that name is taken. Never read as a segment.
+inline constexpr std::string_view kSetAsideSuffix = ".damaged";
 
 }  // namespace iqdb::persist::wal_format
 

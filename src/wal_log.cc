@@ -115,6 +115,31 @@ class Replayer {
   AbortedOps aborted_;
 };
 
+// Moves `segments` aside (set_aside_wal_segment) and records it in `report`:
+// they hold records the load did not replay, which nothing may delete.
+// Returns the first failure, after trying them all.
+Result<void> set_aside(const PersistConfig& config, std::span<const std::filesystem::path> segments,
+                       WalReplayReport& report) {
+  FileSystem& fs = file_system_of(config);
+  Result<void> outcome = boost::outcome_v2::success();
+  for (const std::filesystem::path& segment : segments) {
+    auto moved = set_aside_wal_segment(fs, segment);
+    if (!moved) {
+      if (outcome) outcome = moved.error();
+      continue;
+    }
+    report.notes.push_back(
+        fmt::format("{}: moved aside to {}: it holds records this load did not replay",
+                    segment.string(), moved.value().string()));
+    report.set_aside.push_back(std::move(moved).value());
+  }
+  if (!segments.empty() && syncs(config)) {
+    auto synced = fs.sync_dir(directory_of(config.path));
+    if (!synced && outcome) outcome = synced;
+  }
+  return outcome;
+}
+
 }  // namespace
 
 Result<void> check_no_log(const PersistConfig& config) {
@@ -230,18 +255,31 @@ Result<std::unique_ptr<WalLog>> WalLog::recover(const PersistConfig& config,
   for (const WalReplayRange& range : plan.replay) {
     IQDB_TRY(fs.sync_file(segments[range.segment].input.path));
   }
+  // A segment holding records this load does not replay is moved aside,
+  // never deleted: now if nothing was replayed from it, else by the
+  // checkpoint, once its snapshot holds what was.
+  std::vector<std::filesystem::path> now;
+  std::vector<std::filesystem::path> at_checkpoint;
+  for (const std::size_t index : plan.set_aside) {
+    const bool replayed = std::any_of(plan.replay.begin(), plan.replay.end(),
+                                      [&](const WalReplayRange& r) { return r.segment == index; });
+    (replayed ? at_checkpoint : now).push_back(segments[index].input.path);
+  }
+  IQDB_TRY(set_aside(config, now, report));
 
   const std::uint64_t last_number = segments.empty() ? 0 : segments.back().number;
   const std::uint64_t next_lsn = std::max({plan.max_lsn, plan.last_lsn, snapshot_lsn}) + 1;
   std::unique_ptr<WalLog> log(new WalLog(config, std::move(lock), last_number + 1, next_lsn));
   log->replay_ = std::move(report);
+  log->set_aside_at_checkpoint_ = std::move(at_checkpoint);
   // A lossy mode dropped records whose LSNs a new segment would skip: only a
   // snapshot that claims them can make the log consistent again. Otherwise
   // the first commit starts the next segment, so a load that never writes
   // creates no file.
-  if (plan.dropped_corruption || plan.max_lsn > plan.last_lsn) {
+  if (plan.dropped_corruption || plan.max_lsn > plan.last_lsn ||
+      !log->set_aside_at_checkpoint_.empty()) {
     log->checkpoint_due_ = true;
-    log->failure_ = "recovery dropped records; a checkpoint must come first";
+    log->failure_ = "recovery dropped records or set segments aside; a checkpoint must come first";
   }
   return log;
 }
@@ -449,15 +487,23 @@ Result<void> WalLog::checkpoint(const SaveSnapshot& save) {
     (void)writer_->close();  // superseded by the snapshot, whatever its state
     writer_.reset();
   }
-  // Every segment now holds only LSNs <= last_lsn: remove them all. One that
-  // cannot be removed is harmless (recovery skips what the snapshot holds) and
-  // the next checkpoint tries again; the checkpoint itself has succeeded.
+  // Every segment now holds only LSNs <= last_lsn: remove them all, except
+  // those recovery said to move aside. One that cannot be removed is harmless
+  // (recovery skips what the snapshot holds) and the next checkpoint tries
+  // again; one that cannot be moved aside stays, and the next load, finding
+  // its damage, moves it. The checkpoint itself has succeeded.
   FileSystem& fs = file_system_of(config_);
+  const auto kept = std::move(set_aside_at_checkpoint_);
+  set_aside_at_checkpoint_.clear();
+  if (auto moved = set_aside(config_, kept, replay_); !moved) {
+    replay_.notes.push_back(moved.error().to_string() + " (left in place; the next load moves it)");
+  }
   auto numbers = list_wal_segments(fs, config_.path);
   if (numbers) {
     for (const std::uint64_t number : numbers.value()) {
       next_segment_ = std::max(next_segment_, number + 1);
-      (void)fs.remove(wal_segment_path(config_.path, number));
+      const auto segment = wal_segment_path(config_.path, number);
+      if (std::find(kept.begin(), kept.end(), segment) == kept.end()) (void)fs.remove(segment);
     }
   }
   return start_segment();

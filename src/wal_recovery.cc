@@ -25,6 +25,18 @@ std::uint64_t count_valid(const WalSegmentScan& scan, std::uint64_t low, std::ui
   return count;
 }
 
+// Shorter than its header or all zero: a crash cut the segment's creation
+// short, so it never held a record.
+bool cut_short(const WalSegmentInput& input) {
+  return input.size < wal_format::kHeaderSize || input.all_zero;
+}
+
+// Damage other than what a crash leaves at the end of the log (a torn tail, a
+// creation cut short): bytes a power loss cut out of order, or media damage.
+bool holds_damage(const WalSegmentInput& input) {
+  return input.scan ? input.scan.value().has_corruption() : !cut_short(input);
+}
+
 class Planner {
  public:
   Planner(std::span<const WalSegmentInput> segments, std::uint64_t snapshot_lsn,
@@ -36,6 +48,7 @@ class Planner {
       const auto& scan = segments[i].scan;
       durable_from_[i] = std::max(durable_from_[i + 1], scan ? scan.value().max_durable_lsn : 0);
     }
+    set_aside_.assign(segments.size(), false);
   }
 
   Result<WalRecoveryPlan> run() {
@@ -43,8 +56,10 @@ class Planner {
       IQDB_TRY(plan_segment(i));
     }
     plan_.last_lsn = expected_ - 1;
-    for (const WalSegmentInput& input : segments_) {
+    for (std::size_t i = 0; i < segments_.size(); ++i) {
+      const WalSegmentInput& input = segments_[i];
       if (input.scan) plan_.max_lsn = std::max(plan_.max_lsn, input.scan.value().last_lsn);
+      if (set_aside_[i] || holds_damage(input)) plan_.set_aside.push_back(i);
     }
     return std::move(plan_);
   }
@@ -73,19 +88,33 @@ class Planner {
   }
 
   // Damage no later frame saw synced: what a power loss leaves when unsynced
-  // frames reach the disk out of order. Like a torn tail, it and everything
-  // after it is dropped, except under AbsoluteConsistency.
+  // frames reach the disk out of order (or media damage to them: the two look
+  // alike). Under TolerateCorruptedTail it is dropped with everything after
+  // it, as at a torn tail: that is a state a power loss may leave under
+  // never() and periodic(), whose users accepted losing unsynced records, and
+  // refusing would turn each such power loss into a failed restart. As it may
+  // also be media damage to records synced without a later one saying so,
+  // nothing dropped is deleted: the segment is moved aside (set_aside).
   Result<void> unsynced_damage(const std::string& path, const WalDamage& damage) {
     const std::string what = fmt::format(
         "{}: damaged log records at offset {} ({}) that no later record saw synced (the last "
-        "sync seen covers LSN {}): unsynced writes cut by a crash, dropped with every record "
-        "from LSN {} on",
-        path, damage.offset, damage.reason, damage.durable_after, damage.lsn_before + 1);
+        "sync seen covers LSN {})",
+        path, damage.offset, damage.reason, damage.durable_after);
     if (mode_ == WalRecoveryMode::AbsoluteConsistency) {
-      return fail(ErrorKind::TruncatedPayload, what);
+      return fail(ErrorKind::TruncatedPayload,
+                  what + ": unsynced writes cut by a crash, or damage");
     }
     plan_.bytes_dropped += damage.length;
-    plan_.notes.push_back(what);
+    if (mode_ == WalRecoveryMode::SkipCorruptedRecords) {
+      plan_.dropped_corruption = true;
+      plan_.notes.push_back(
+          fmt::format("{}: records {}..{} skipped, the valid records after them kept", what,
+                      damage.lsn_before + 1, damage.lsn_after - 1));
+      return boost::outcome_v2::success();
+    }
+    plan_.notes.push_back(
+        fmt::format("{}: unsynced writes cut by a crash, dropped with every record from LSN {} on",
+                    what, damage.lsn_before + 1));
     stopped_ = true;
     return boost::outcome_v2::success();
   }
@@ -111,8 +140,7 @@ class Planner {
     const bool last = index + 1 == segments_.size();
     const std::string path = input.path.string();
     if (!input.scan) {
-      const bool cut_short = input.size < wal_format::kHeaderSize || input.all_zero;
-      if (!cut_short) {
+      if (!cut_short(input)) {
         IQDB_TRY(corruption(input.scan.error(), input.size));
         if (stopped_) count_dropped(index, expected_ - 1);
         return boost::outcome_v2::success();
@@ -161,16 +189,15 @@ class Planner {
         if (damage.lsn_after <= expected_) continue;  // every damaged LSN is already held
         if (std::max(damage.durable_after, durable_from_[index + 1]) <= damage.lsn_before) {
           IQDB_TRY(unsynced_damage(path, damage));
-          upto = damage.lsn_before;
-          break;
+        } else {
+          IQDB_TRY(corruption(
+              {ErrorKind::ChecksumMismatch,
+               fmt::format("{}: corrupted log record at offset {} ({}), followed by valid "
+                           "records from LSN {}: records {}..{} are damaged",
+                           path, damage.offset, damage.reason, damage.lsn_after,
+                           damage.lsn_before + 1, damage.lsn_after - 1)},
+              damage.length));
         }
-        IQDB_TRY(corruption(
-            {ErrorKind::ChecksumMismatch,
-             fmt::format("{}: corrupted log record at offset {} ({}), followed by valid records "
-                         "from LSN {}: records {}..{} are damaged",
-                         path, damage.offset, damage.reason, damage.lsn_after,
-                         damage.lsn_before + 1, damage.lsn_after - 1)},
-            damage.length));
         if (stopped_) {
           upto = damage.lsn_before;
           break;
@@ -203,12 +230,14 @@ class Planner {
     return boost::outcome_v2::success();
   }
 
-  // Counts the valid frames after LSN `kept` that stopping drops.
+  // Counts the valid frames after LSN `kept` that stopping drops, and marks
+  // the segments holding them to be moved aside.
   void count_dropped(std::size_t from, std::uint64_t kept) {
     for (std::size_t i = from; i < segments_.size(); ++i) {
-      if (segments_[i].scan) {
-        plan_.frames_dropped += count_valid(segments_[i].scan.value(), kept + 1, UINT64_MAX);
-      }
+      if (!segments_[i].scan) continue;
+      const std::uint64_t dropped = count_valid(segments_[i].scan.value(), kept + 1, UINT64_MAX);
+      plan_.frames_dropped += dropped;
+      if (dropped > 0) set_aside_[i] = true;
     }
   }
 
@@ -217,6 +246,7 @@ class Planner {
   std::uint64_t snapshot_lsn_;
   std::uint64_t expected_;  // the next LSN the recovered state needs
   std::vector<std::uint64_t> durable_from_;
+  std::vector<bool> set_aside_;  // segments holding valid frames the plan drops
   bool stopped_ = false;
   WalRecoveryPlan plan_;
 };

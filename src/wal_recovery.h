@@ -17,14 +17,21 @@
 //     not. Any other bad header is corruption.
 //   - Damage followed by valid frames is corruption only if some later frame
 //     records (as its durable LSN) that the first damaged LSN had been
-//     synced. Otherwise it is unsynced writes a power loss cut, out of order:
-//     dropped with every frame after it, except in AbsoluteConsistency.
+//     synced. Otherwise it may be unsynced writes a power loss cut, out of
+//     order: refused in AbsoluteConsistency, skipped in SkipCorruptedRecords,
+//     else dropped with every frame after it (the state a power loss may
+//     leave, which never() and periodic() accept).
 //   - Unscanned damage (the scan's CRC budget ran out, so valid frames may
 //     follow it) is treated like a torn tail in a segment but the last, and
 //     as corruption in the last segment, unless every LSN it could hold is
 //     already held.
 //   - Corruption is refused, except in PointInTime (stop before it) and
 //     SkipCorruptedRecords (skip it).
+//   - A segment holding damage other than a torn tail or a header cut short,
+//     or valid frames the plan drops, is evidence: the load moves it aside
+//     (set_aside) instead of ever deleting it. Damage among LSNs the snapshot
+//     holds counts too: a crash may have come between the checkpoint that
+//     followed a lossy load and its moving the segment aside.
 #ifndef IQDB_PERSIST_SRC_WAL_RECOVERY_H_
 #define IQDB_PERSIST_SRC_WAL_RECOVERY_H_
 
@@ -63,7 +70,11 @@ struct WalRecoveryPlan {
   std::uint64_t frames_dropped = 0;   // valid frames dropped (PointInTime)
   std::uint64_t bytes_dropped = 0;    // damaged bytes dropped
   bool dropped_corruption = false;    // a lossy mode dropped more than a torn tail
-  std::vector<std::string> notes;     // one line per thing dropped, naming file and offset
+  // Segments (indices, ascending) that hold records this load does not
+  // replay: damaged bytes other than a torn tail, or dropped valid frames.
+  // They must be moved aside, never deleted (WalLog does it).
+  std::vector<std::size_t> set_aside;
+  std::vector<std::string> notes;  // one line per thing dropped, naming file and offset
 };
 
 // Errors: ChecksumMismatch (corruption, naming the file, offset and reason),

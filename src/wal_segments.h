@@ -19,7 +19,8 @@ std::filesystem::path wal_segment_path(const std::filesystem::path& snapshot_pat
                                        std::uint64_t number);
 
 // The numbers of the log's segments present beside the snapshot, ascending.
-// Names that merely resemble a segment's are ignored. Errors: Io.
+// Names that merely resemble a segment's, such as a segment moved aside
+// ("<segment>.damaged"), are ignored. Errors: Io.
 [[nodiscard]] Result<std::vector<std::uint64_t>> list_wal_segments(
     FileSystem& fs, const std::filesystem::path& snapshot_path);
 
@@ -34,6 +35,18 @@ struct OpenedWalSegment {
 // Maps and scans every segment of the log, in number order. Errors: Io.
 [[nodiscard]] Result<std::vector<OpenedWalSegment>> open_wal_segments(
     FileSystem& fs, const std::filesystem::path& snapshot_path);
+
+// Maps and scans one segment file, whatever its name (e.g. one moved aside).
+// Errors: NotFound, Io.
+[[nodiscard]] Result<OpenedWalSegment> open_wal_segment(FileSystem& fs,
+                                                        const std::filesystem::path& path,
+                                                        std::uint64_t number);
+
+// Renames `segment` to "<segment>.damaged" (or "-2", "-3"... after it, never
+// replacing a file) and returns the new path. The caller syncs the directory.
+// Errors: Io.
+[[nodiscard]] Result<std::filesystem::path> set_aside_wal_segment(
+    FileSystem& fs, const std::filesystem::path& segment);
 
 }  // namespace iqdb::persist
 

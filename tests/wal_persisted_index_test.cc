@@ -269,6 +269,90 @@ TEST_F(WalPersistedIndexTest, UnsyncedFramesLostOutOfOrderAreATornTailNotCorrupt
   EXPECT_THAT(load(), IsOk());  // the checkpoint left a clean log
 }
 
+// The issue "damage under never() deletes intact records": a load must never
+// delete a segment holding records it did not replay. Under never() nothing
+// proves record 3 was synced, so the default load drops it and what follows
+// (the state a power loss could have left), but moves the segment aside,
+// byte for byte, instead of letting its checkpoint delete it.
+TEST_F(WalPersistedIndexTest, UnsyncedMidLogDamageMovesTheSegmentAsideInsteadOfDeletingIt) {
+  config_.fsync_policy = FsyncPolicy::never();
+  {
+    Db db = create();
+    for (std::uint64_t id = 1; id <= 6; ++id) ASSERT_THAT(db.insert(id, vec(id)), IsOk());
+  }
+  const auto segment = last_segment();
+  const std::uint64_t frame_size = (std::filesystem::file_size(segment) - 48) / 6;
+  flip_byte(segment, 48 + 2 * frame_size + 40, 0x01);  // record 3; 4..6 intact
+  const auto damaged_bytes = read_file(segment);
+  TempDir copy;
+  std::filesystem::copy(dir_.path(), copy.path(), std::filesystem::copy_options::recursive);
+  {
+    auto db = load();
+    ASSERT_THAT(db, IsOk());
+    EXPECT_EQ(db.value().index().vectors(), (Content{{1, vec(1)}, {2, vec(2)}}));
+    const WalReplayReport report = db.value().wal_replay();
+    EXPECT_EQ(report.frames_dropped, 3u);
+    EXPECT_THAT(report.set_aside, ::testing::ElementsAre(segment.string() + ".damaged"));
+    EXPECT_THAT(::testing::PrintToString(report.notes), HasSubstr(segment.string() + ".damaged"));
+  }
+  EXPECT_FALSE(std::filesystem::exists(segment));
+  EXPECT_EQ(read_file(segment.string() + ".damaged"), damaged_bytes);
+  {
+    auto db = load();
+    ASSERT_THAT(db, IsOk());
+    EXPECT_EQ(db.value().index().vectors(), (Content{{1, vec(1)}, {2, vec(2)}}));
+    EXPECT_TRUE(db.value().wal_replay().set_aside.empty());  // no longer part of the log
+    ASSERT_THAT(db.value().checkpoint(), IsOk());
+  }
+  EXPECT_EQ(read_file(segment.string() + ".damaged"), damaged_bytes);  // no checkpoint removes it
+
+  // The same log, loaded with SkipCorruptedRecords: only record 3 is lost.
+  config_.path = copy.file("db.iqdb");
+  config_.wal_recovery = WalRecoveryMode::SkipCorruptedRecords;
+  EXPECT_EQ(loaded_content(),
+            (Content{{1, vec(1)}, {2, vec(2)}, {4, vec(4)}, {5, vec(5)}, {6, vec(6)}}));
+}
+
+// SkipCorruptedRecords replays from the damaged segment, so only the
+// checkpoint (once its snapshot holds those records) may move it aside. If
+// that fails (or a crash comes first), the segment stays, and the next load
+// recognises it by its damage, although the snapshot holds every record in
+// it, and moves it aside.
+TEST_F(WalPersistedIndexTest, ASegmentTheCheckpointCouldNotMoveAsideIsMovedByTheNextLoad) {
+  config_.fsync_policy = FsyncPolicy::never();
+  {
+    Db db = create();
+    for (std::uint64_t id = 1; id <= 4; ++id) ASSERT_THAT(db.insert(id, vec(id)), IsOk());
+  }
+  const auto segment = last_segment();
+  const std::uint64_t frame_size = (std::filesystem::file_size(segment) - 48) / 4;
+  flip_byte(segment, 48 + frame_size + 40, 0x01);  // record 2
+  const auto damaged_bytes = read_file(segment);
+  auto fs = std::make_shared<FaultInjectionFileSystem>();
+  config_.file_system = fs;
+  config_.wal_recovery = WalRecoveryMode::SkipCorruptedRecords;
+  fs->fail_nth(FsOp::Rename, 2);  // the checkpoint's snapshot, then moving the segment aside
+  {
+    auto db = load();
+    ASSERT_THAT(db, IsOk());
+    EXPECT_TRUE(fs->fault_fired());
+    EXPECT_EQ(db.value().index().vectors(), (Content{{1, vec(1)}, {3, vec(3)}, {4, vec(4)}}));
+    EXPECT_TRUE(db.value().wal_replay().set_aside.empty());
+    EXPECT_THAT(::testing::PrintToString(db.value().wal_replay().notes),
+                HasSubstr("the next load moves it"));
+  }
+  EXPECT_EQ(read_file(segment), damaged_bytes);  // neither moved nor removed
+  config_.wal_recovery = WalRecoveryMode::TolerateCorruptedTail;
+  {
+    auto db = load();
+    ASSERT_THAT(db, IsOk());
+    EXPECT_EQ(db.value().index().vectors(), (Content{{1, vec(1)}, {3, vec(3)}, {4, vec(4)}}));
+    EXPECT_THAT(db.value().wal_replay().set_aside,
+                ::testing::ElementsAre(segment.string() + ".damaged"));
+  }
+  EXPECT_EQ(read_file(segment.string() + ".damaged"), damaged_bytes);
+}
+
 TEST_F(WalPersistedIndexTest, DamageToRecordsALaterRecordSawSyncedIsCorruption) {
   {
     Db db = create();  // FsyncPolicy::always(): each record synced before the next

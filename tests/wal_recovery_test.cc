@@ -22,9 +22,9 @@ using ::testing::FieldsAre;
 
 class WalRecoveryTest : public ::testing::Test {
  protected:
-  std::vector<std::uint64_t> write_segment(std::uint64_t number, std::uint64_t first_lsn,
-                                           int count) {
-    return write_wal_segment(snapshot_, number, first_lsn, count);
+  std::vector<std::uint64_t> write_segment(std::uint64_t number, std::uint64_t first_lsn, int count,
+                                           bool synced = true) {
+    return write_wal_segment(snapshot_, number, first_lsn, count, synced);
   }
 
   std::filesystem::path segment(std::uint64_t number) const {
@@ -204,6 +204,58 @@ TEST_F(WalRecoveryTest, UnscannedRestTheSnapshotAlreadyHoldsIsIrrelevant) {
               IsOk());
   EXPECT_THAT(plan_wal_recovery(found, damage.lsn_after - 2, WalRecoveryMode::AbsoluteConsistency),
               IsError(ErrorKind::ChecksumMismatch, "not searched"));
+}
+
+// The same damage, followed by more records in a later segment, none of which
+// saw the damaged one synced (FsyncPolicy::never()): PointInTime and the
+// default stop before it, SkipCorruptedRecords skips only the damaged record.
+TEST_F(WalRecoveryTest, UnsyncedDamageFollowedByValidRecordsIsHandledAsEachModeSays) {
+  const auto offsets = write_segment(1, 1, 4, /*synced=*/false);
+  write_segment(2, 5, 2, /*synced=*/false);
+  flip_byte(segment(1), offsets[1] + 30, 0x08);  // LSN 2
+  for (const auto mode : {WalRecoveryMode::TolerateCorruptedTail, WalRecoveryMode::PointInTime}) {
+    auto stopped = plan(2, 0, mode);
+    ASSERT_THAT(stopped, IsOk()) << to_string(mode);
+    EXPECT_THAT(stopped.value().replay, ElementsAre(FieldsAre(0, 1, 1)));
+    EXPECT_EQ(stopped.value().frames_dropped, 4u);  // LSNs 3..6
+    EXPECT_THAT(stopped.value().set_aside, ElementsAre(0, 1)) << to_string(mode);
+  }
+  auto skip = plan(2, 0, WalRecoveryMode::SkipCorruptedRecords);
+  ASSERT_THAT(skip, IsOk());
+  EXPECT_THAT(skip.value().replay, ElementsAre(FieldsAre(0, 1, 4), FieldsAre(1, 5, 6)));
+  EXPECT_EQ(skip.value().frames_replayed, 5u);
+  EXPECT_EQ(skip.value().last_lsn, 6u);
+  EXPECT_TRUE(skip.value().dropped_corruption);
+  EXPECT_THAT(skip.value().set_aside, ElementsAre(0));
+  EXPECT_THAT(skip.value().notes, ElementsAre(::testing::HasSubstr("records 2..2 skipped")));
+  EXPECT_THAT(plan(2, 0, WalRecoveryMode::AbsoluteConsistency),
+              IsError(ErrorKind::TruncatedPayload, segment(1).string()));
+}
+
+// Only a torn tail or a segment cut short at creation may be deleted with
+// nothing replayed from it: any other damage is kept as evidence.
+TEST_F(WalRecoveryTest, SegmentsWithDamageOtherThanATornTailAreSetAside) {
+  write_segment(1, 1, 3);
+  truncate_file(segment(1), std::filesystem::file_size(segment(1)) - 2);  // torn tail
+  auto torn = plan(1, 0);
+  ASSERT_THAT(torn, IsOk());
+  EXPECT_TRUE(torn.value().set_aside.empty());
+
+  std::filesystem::remove(segment(1));
+  const auto offsets = write_segment(1, 1, 5);
+  write_segment(2, 6, 2);
+  flip_byte(segment(1), offsets[2] + 17, 0x20);  // LSN 3, synced corruption
+  auto point_in_time = plan(2, 0, WalRecoveryMode::PointInTime);
+  ASSERT_THAT(point_in_time, IsOk());
+  EXPECT_THAT(point_in_time.value().set_aside, ElementsAre(0, 1));
+  auto skip = plan(2, 0, WalRecoveryMode::SkipCorruptedRecords);
+  ASSERT_THAT(skip, IsOk());
+  EXPECT_THAT(skip.value().set_aside, ElementsAre(0));
+  // Even when the snapshot holds every damaged record (a crash came between a
+  // checkpoint's snapshot and its moving the segment aside).
+  auto held = plan(2, 7);
+  ASSERT_THAT(held, IsOk());
+  EXPECT_THAT(held.value().set_aside, ElementsAre(0));
 }
 
 TEST_F(WalRecoveryTest, CorruptionAmongRecordsTheSnapshotHoldsIsIrrelevant) {

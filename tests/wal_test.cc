@@ -40,6 +40,8 @@ TEST_F(InspectWalTest, ListsSegmentsInOrderAndIgnoresLookalikes) {
   write_file(dir_.file("db.iqdb.wal-000000000000000A"), random_bytes(10, 3));  // not lowercase
   write_file(dir_.file("db.iqdb.wal-00000000000000g1"), random_bytes(10, 4));
   write_file(dir_.file("other.iqdb.wal-0000000000000001"), random_bytes(10, 2));
+  write_file(dir_.file("db.iqdb.wal-0000000000000003.damaged"), random_bytes(10, 5));
+  write_file(dir_.file("db.iqdb.wal-0000000000000003.damaged-2"), random_bytes(10, 6));
   auto report = inspect_wal(snapshot_);
   ASSERT_THAT(report, IsOk());
   ASSERT_EQ(report.value().segments.size(), 2u);
@@ -100,6 +102,51 @@ TEST_F(InspectWalTest, ReportsWhatEachModeDoesWithMidLogCorruption) {
   EXPECT_EQ(modes[3].mode, WalRecoveryMode::SkipCorruptedRecords);
   EXPECT_EQ(modes[3].last_lsn, 4u);
   EXPECT_EQ(modes[3].frames_replayed, 3u);
+  // Neither lossy load deletes the damaged segment.
+  EXPECT_THAT(modes[2].set_aside, ::testing::ElementsAre(wal_segment_path(snapshot_, 1)));
+  EXPECT_THAT(modes[3].set_aside, ::testing::ElementsAre(wal_segment_path(snapshot_, 1)));
+}
+
+// `iqdb-persist wal FILE` on a segment a load moved aside: no snapshot or
+// log around it, just what the file holds.
+TEST_F(InspectWalTest, ReadsASegmentMovedAsideWhenGivenItsPath) {
+  const auto offsets = write_wal_segment(snapshot_, 1, 1, 5, /*synced=*/false);
+  flip_byte(wal_segment_path(snapshot_, 1), offsets[2] + 30, 0x02);  // LSN 3
+  auto moved = set_aside_wal_segment(*default_file_system(), wal_segment_path(snapshot_, 1));
+  ASSERT_THAT(moved, IsOk());
+  EXPECT_EQ(moved.value(), dir_.file("db.iqdb.wal-0000000000000001.damaged"));
+  EXPECT_THAT(inspect_wal(snapshot_).value().segments, ::testing::IsEmpty());
+
+  auto report = inspect_wal(moved.value());
+  ASSERT_THAT(report, IsOk());
+  EXPECT_TRUE(report.value().lone_segment);
+  EXPECT_TRUE(report.value().modes.empty());
+  ASSERT_EQ(report.value().segments.size(), 1u);
+  const WalSegmentInfo& segment = report.value().segments[0];
+  EXPECT_EQ(segment.path, moved.value());
+  EXPECT_EQ(segment.frames, 4u);
+  EXPECT_EQ(segment.last_lsn, 5u);
+  ASSERT_EQ(segment.damages.size(), 1u);
+  EXPECT_FALSE(segment.damages[0].torn_tail);
+  EXPECT_EQ(segment.damages[0].offset, offsets[2]);
+
+  // Named like a segment, its header too damaged to tell: still a segment.
+  flip_byte(moved.value(), 0, 0x01);
+  auto unreadable = inspect_wal(moved.value());
+  ASSERT_THAT(unreadable, IsOk());
+  ASSERT_EQ(unreadable.value().segments.size(), 1u);
+  EXPECT_THAT(*unreadable.value().segments[0].header_error, IsError(ErrorKind::BadMagic));
+}
+
+TEST_F(InspectWalTest, SettingASegmentAsideNeverReplacesAnEarlierOne) {
+  write_segment(1, 1, 2);
+  const auto earlier = random_bytes(10, 7);
+  write_file(dir_.file("db.iqdb.wal-0000000000000001.damaged"), earlier);
+  auto moved = set_aside_wal_segment(*default_file_system(), wal_segment_path(snapshot_, 1));
+  ASSERT_THAT(moved, IsOk());
+  EXPECT_EQ(moved.value(), dir_.file("db.iqdb.wal-0000000000000001.damaged-2"));
+  EXPECT_EQ(read_file(dir_.file("db.iqdb.wal-0000000000000001.damaged")), earlier);
+  EXPECT_FALSE(std::filesystem::exists(wal_segment_path(snapshot_, 1)));
 }
 
 // The scan's CRC budget ran out: the report says so, with the reason, and

@@ -93,7 +93,11 @@ int run(int argc, char** argv) {
   WalCommandOptions wal;
   CLI::App* wal_command = app.add_subcommand(
       "wal", "Report on a snapshot's write-ahead log and what each recovery mode would keep.");
-  wal_command->add_option("FILE", wal.file, "Snapshot file (its log is FILE.wal-*)")->required();
+  wal_command
+      ->add_option("FILE", wal.file,
+                   "Snapshot file (its log is FILE.wal-*), or one segment file, such as one a "
+                   "load moved aside (FILE.wal-*.damaged)")
+      ->required();
 
   CompactOptions compact;
   std::string codec = "zstd";

@@ -71,6 +71,22 @@ void print_outcome(const WalModeOutcome& outcome) {
   for (const std::string& note : outcome.notes) {
     fmt::print("  {:<22}   {}\n", "", escape_for_terminal(note));
   }
+  for (const auto& segment : outcome.set_aside) {
+    const std::string name = escape_for_terminal(segment.filename().string());
+    fmt::print(
+        "  {:<22}   moves {} aside as {}.damaged: it holds records this load does not "
+        "replay\n",
+        "", name, name);
+  }
+}
+
+// FILE is a segment on its own, e.g. one a load moved aside: what it holds.
+int print_lone_segment(const WalReport& wal, const std::filesystem::path& file) {
+  fmt::print("segment   {}: a log segment read on its own; no load replays it\n\n",
+             escape_for_terminal(file.string()));
+  print_segments(wal);
+  const WalSegmentInfo& segment = wal.segments.front();
+  return segment.header_error || !segment.damages.empty() ? kExitIntegrity : kExitOk;
 }
 
 }  // namespace
@@ -79,6 +95,7 @@ int run_wal(const WalCommandOptions& options) {
   auto report_or_error = persist::inspect_wal(options.file);
   if (!report_or_error) return report(report_or_error.error());
   const WalReport& wal = report_or_error.value();
+  if (wal.lone_segment) return print_lone_segment(wal, options.file);
   fmt::print("snapshot  {}: {}\n", escape_for_terminal(options.file.string()),
              wal.snapshot_found ? fmt::format("holds the log up to LSN {}", wal.snapshot_lsn)
                                 : std::string("not found (replay would start from LSN 1)"));

@@ -59,9 +59,16 @@ struct WalModeOutcome {
   std::uint64_t frames_dropped = 0;  // valid frames given up
   std::uint64_t bytes_dropped = 0;   // damaged bytes given up
   std::vector<std::string> notes;    // what is dropped, naming file and offset
+  // Segments the load would move aside ("<segment>.damaged") rather than
+  // ever delete: they hold records it would not replay.
+  std::vector<std::filesystem::path> set_aside;
 };
 
 struct WalReport {
+  // The path given is a log segment itself (e.g. one a load moved aside, see
+  // WalReplayReport::set_aside), read on its own: `segments` holds it alone,
+  // and `modes` is empty (no load replays it).
+  bool lone_segment = false;
   bool snapshot_found = false;
   std::uint64_t snapshot_lsn = 0;        // the snapshot's wal_lsn; 0 without a snapshot
   std::vector<WalSegmentInfo> segments;  // in segment-number order
@@ -83,8 +90,17 @@ struct WalReplayReport {
   std::uint64_t bytes_dropped = 0;   // damaged bytes dropped (torn tail included)
   bool checkpointed = false;         // the load wrote a checkpoint (after a lossy recovery)
   std::vector<std::string> notes;    // one line per thing dropped, naming file and offset
+  // Segments moved aside, by their new paths ("<segment>.damaged", or
+  // "<segment>.damaged-2"... when taken): they held records this load did not
+  // replay (damage other than a torn tail, or valid records it dropped). A
+  // load never deletes such a segment; no load reads it again, and no
+  // checkpoint removes it. `iqdb-persist wal PATH` shows its records.
+  std::vector<std::filesystem::path> set_aside;
 };
 
+// `snapshot_path` may also name a log segment (by its magic, or a name with
+// ".wal-" in it), such as one a load moved aside: the report then describes
+// that file alone (lone_segment).
 // Errors: those of read_file_header() for a snapshot that exists but is
 // damaged; Io when the directory or a segment cannot be read. A log with no
 // segments gives an empty report, not an error.

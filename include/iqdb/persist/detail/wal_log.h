@@ -34,6 +34,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -113,7 +114,8 @@ class WalLog {
                                     const ApplyOp& apply);
 
   // Waits for commits in flight, then: save(last LSN), remove every old
-  // segment, start a new one. Blocks commits meanwhile. A failed save
+  // segment (but move aside those recovery said hold records it did not
+  // replay), start a new one. Blocks commits meanwhile. A failed save
   // leaves the log as it was. A segment that cannot be removed is left
   // behind (recovery skips it: the snapshot holds its records) and removed by
   // a later checkpoint.
@@ -183,6 +185,10 @@ class WalLog {
   std::chrono::nanoseconds max_group_wait_{0};
   bool gathering_group_ = false;  // a leader waits in gather_group(); others join it
   bool checkpoint_due_ = false;
+  // Segments recovery replayed from but must not delete (damage, dropped
+  // records): the next checkpoint moves them aside once its snapshot holds
+  // what was replayed.
+  std::vector<std::filesystem::path> set_aside_at_checkpoint_;
   bool checkpointing_ = false;  // a checkpoint waits for commits in flight; new ones wait
   // Commits apply in the order they were logged: each takes a ticket when it
   // appends and applies when apply_turn_ reaches it.
