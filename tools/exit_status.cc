@@ -14,7 +14,8 @@ std::string_view exit_status_help() {
          "  1  integrity or format error: the file is damaged or is not a snapshot\n"
          "     (or the demo's query returned a wrong answer, or torture lost a write)\n"
          "  2  usage error: bad command line\n"
-         "  3  I/O or other error: missing file, permission denied, disk full, ...";
+         "  3  I/O or other error: missing file, permission denied, disk full,\n"
+         "     another writer holds the database (Locked), ...";
 }
 
 int exit_status_for(ErrorKind kind) {
