@@ -36,7 +36,7 @@ class SnapshotHashTest : public ::testing::Test {
   FileHeader save_with(const SectionArrayIndex& index, Compression compression) {
     PersistConfig config(dir_.file("db.iqdb"));
     config.compression = compression;
-    auto db = PersistedIndex<SectionArrayIndex>::open_with(index, config);
+    auto db = PersistedIndex<SectionArrayIndex>::open_with(index, config, OpenMode::Overwrite);
     EXPECT_THAT(db, IsOk());
     EXPECT_THAT(db.value().save(), IsOk());
     auto header = read_file_header(config.path);
