@@ -617,6 +617,24 @@ TEST_F(FailedSaveTest, FailedDirectorySyncReportsIoAfterTheNewSnapshotIsInPlace)
   EXPECT_TRUE(same_content(load<StreamMapIndex>(config_), new_index));
 }
 
+TEST_F(FailedSaveTest, FailedSaveNamesTheSnapshotWithTheTemporaryFileAsDetail) {
+  // A user saving idx.iqdb must read idx.iqdb first, not a temporary name
+  // they never gave; the temporary file still follows, for diagnosis.
+  config_.file_system = fs_;
+  auto db = PersistedIndex<StreamMapIndex>::open_with(
+      make_index<StreamMapIndex>(2, 2, DistanceMetric::Cosine), config_);
+  ASSERT_THAT(db, IsOk());
+  for (const FsOp op : {FsOp::CreateNew, FsOp::WriteAt, FsOp::Rename}) {
+    SCOPED_TRACE(to_string(op));
+    fs_->fail_nth(op, 1);
+    const auto saved = db.value().save();
+    ASSERT_THAT(saved, IsError(ErrorKind::Io, {"injected fault", ".tmp-"}));
+    EXPECT_THAT(
+        saved.error().message(),
+        ::testing::StartsWith(path_.string() + ": save failed: " + path_.string() + ".tmp-"));
+  }
+}
+
 TEST_F(FailedSaveTest, FsyncPolicyDecidesWhatIsSynced) {
   config_.file_system = fs_;
   const auto saves_with = [&](FsyncPolicy policy) {
