@@ -16,7 +16,7 @@ namespace iqdb::persist {
 namespace {
 
 // Io, or `missing` when the OS reports ENOENT (NotFound only where the
-// FileSystem contract says so: opening a snapshot to read).
+// FileSystem contract says so: a missing file to read, a missing directory).
 PersistError os_error(std::string_view what, const std::filesystem::path& path, int err,
                       ErrorKind missing = ErrorKind::Io) {
   return {err == ENOENT ? missing : ErrorKind::Io,
@@ -160,7 +160,7 @@ class PosixFileSystem final : public FileSystem {
  public:
   Result<std::unique_ptr<WritableFile>> create_new(const std::filesystem::path& path) override {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) return os_failure("create", path);
+    if (fd < 0) return os_failure("create", path, errno, ErrorKind::NotFound);
     return std::make_unique<PosixWritableFile>(fd, path);
   }
 
@@ -202,7 +202,7 @@ class PosixFileSystem final : public FileSystem {
 
   Result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) override {
     DIR* stream = ::opendir(dir.c_str());
-    if (stream == nullptr) return os_failure("open directory", dir);
+    if (stream == nullptr) return os_failure("open directory", dir, errno, ErrorKind::NotFound);
     std::vector<std::string> names;
     errno = 0;
     while (const dirent* entry = ::readdir(stream)) {

@@ -25,7 +25,13 @@ std::filesystem::path wal_segment_path(const std::filesystem::path& snapshot_pat
 
 Result<std::vector<std::uint64_t>> list_wal_segments(FileSystem& fs,
                                                      const std::filesystem::path& snapshot_path) {
-  IQDB_TRY_ASSIGN(auto names, fs.list_dir(directory_of(snapshot_path)));
+  auto listed = fs.list_dir(directory_of(snapshot_path));
+  // Name the database the caller gave, not just its directory.
+  if (!listed) {
+    return boost::outcome_v2::failure(listed.error().with_context(
+        fmt::format("{}: listing its log segments", snapshot_path.string())));
+  }
+  const std::vector<std::string>& names = listed.value();
   const std::string prefix = snapshot_path.filename().string() + std::string(wf::kSegmentInfix);
   std::vector<std::uint64_t> numbers;
   for (const std::string& name : names) {

@@ -417,6 +417,24 @@ TEST_F(SnapshotIoTest, MissingFileIsNotFoundNamingThePath) {
   EXPECT_THAT(verify_snapshot(path_), IsError(ErrorKind::NotFound, path_.string()));
 }
 
+TEST_F(SnapshotIoTest, MissingDirectoryIsNotFoundWhetherLoadingOrSaving) {
+  // One contract for both directions: a caller that branches on NotFound
+  // ("nothing there yet") sees the same kind from load(), save() and
+  // open_with()'s first save when the directory itself is missing.
+  config_.path = dir_.file("missing") / "idx.iqdb";
+  const std::string missing = config_.path.string();
+  EXPECT_THAT(PersistedIndex<StreamMapIndex>::load(config_), IsError(ErrorKind::NotFound, missing));
+  const auto index = make_index<StreamMapIndex>(2, 2, DistanceMetric::Cosine);
+  auto db = PersistedIndex<StreamMapIndex>::open_with(index, config_);
+  ASSERT_THAT(db, IsOk());
+  EXPECT_THAT(db.value().save(), IsError(ErrorKind::NotFound, missing));
+  config_.wal_enabled = true;
+  EXPECT_THAT(PersistedIndex<StreamMapIndex>::open_with(index, config_),
+              IsError(ErrorKind::NotFound, missing));
+  EXPECT_THAT(PersistedIndex<StreamMapIndex>::load(config_), IsError(ErrorKind::NotFound, missing));
+  EXPECT_FALSE(std::filesystem::exists(config_.path.parent_path()));
+}
+
 TEST_F(SnapshotIoTest, DirectoryAtThePathIsIo) {
   std::filesystem::create_directory(path_);
   EXPECT_THAT(PersistedIndex<StreamMapIndex>::load(config_),
@@ -433,7 +451,7 @@ TEST_F(SnapshotIoTest, SaveIntoMissingDirectoryFailsCleanly) {
   auto db =
       PersistedIndex<StreamMapIndex>::open_with(StreamMapIndex(2, DistanceMetric::Cosine), config_);
   ASSERT_THAT(db, IsOk());
-  EXPECT_THAT(db.value().save(), IsError(ErrorKind::Io, {"missing", "create"}));
+  EXPECT_THAT(db.value().save(), IsError(ErrorKind::NotFound, {"missing", "create"}));
   EXPECT_TRUE(dir_.entries().empty());
 }
 

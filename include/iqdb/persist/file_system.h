@@ -4,7 +4,8 @@
 // failure loses data (tests/fault_injection_file_system.h does exactly that).
 //
 // Errors: every method returns ErrorKind::Io with the path and the OS reason,
-// except open_readable() on a missing file, which returns NotFound.
+// except NotFound for what does not exist: open_readable() of a missing file,
+// create_new() in a missing directory, list_dir() of a missing directory.
 //
 // Thread-safety: default_file_system() may be used from any thread. A
 // WritableFile or ReadableFile must not be used by two threads at once, except
@@ -66,7 +67,8 @@ class ReadableFile {
 class FileSystem {
  public:
   virtual ~FileSystem() = default;
-  // Creates `path`, which must not exist (O_EXCL), for writing.
+  // Creates `path`, which must not exist (O_EXCL), for writing. NotFound if
+  // its directory does not exist; Io if the file exists.
   virtual Result<std::unique_ptr<WritableFile>> create_new(const std::filesystem::path& path) = 0;
   // Opens an existing file for reading. NotFound if it does not exist.
   virtual Result<std::unique_ptr<ReadableFile>> open_readable(
@@ -81,6 +83,7 @@ class FileSystem {
   // Makes the directory's entries (creations, renames) durable.
   virtual Result<void> sync_dir(const std::filesystem::path& dir) = 0;
   // The names (not paths) of the entries of `dir`, excluding "." and "..".
+  // NotFound if `dir` does not exist.
   virtual Result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) = 0;
 };
 

@@ -83,6 +83,7 @@ struct RewriteReport {
 //     ChecksumMismatch, InvalidPayload, ...), and Unsupported when a source
 //     section needs a codec this build lacks;
 //   AlreadyExists when target.path is not `source` and has log segments;
+//   NotFound when target.path's directory does not exist;
 //   Io writing the new file. Two Io errors come after the rename, with the
 //     new file in place: a failed directory sync (as for any save: the file
 //     may not survive a power loss) and a failed read of its header.

@@ -83,7 +83,8 @@ struct WalReplayReport {
 };
 
 // Errors: those of read_file_header() for a snapshot that exists but is
-// damaged; Io when the directory or a segment cannot be read. A log with no
+// damaged; NotFound when the snapshot's directory does not exist; Io when the
+// directory or a segment cannot be read. A log with no
 // segments gives an empty report, not an error.
 [[nodiscard]] Result<WalReport> inspect_wal(const std::filesystem::path& snapshot_path,
                                             FileSystem* file_system = nullptr);
