@@ -8,12 +8,14 @@
 #include <vector>
 
 #include "test_util.h"
+#include "wal_record.h"
 #include "wal_writer.h"
 
 namespace iqdb::persist::test {
 
-// Writes segment `number` of the log of `snapshot` with `count` frames whose
-// bodies are "frame <lsn>", LSNs from `first_lsn`; returns each frame's offset.
+// Writes segment `number` of the log of `snapshot` with `count` frames, LSNs
+// from `first_lsn`, each a Remove of id <lsn> (a record a load decodes);
+// returns each frame's offset.
 inline std::vector<std::uint64_t> write_wal_segment(const std::filesystem::path& snapshot,
                                                     std::uint64_t number, std::uint64_t first_lsn,
                                                     int count) {
@@ -23,11 +25,11 @@ inline std::vector<std::uint64_t> write_wal_segment(const std::filesystem::path&
   if (!writer) return offsets;
   for (int i = 0; i < count; ++i) {
     offsets.push_back(writer.value()->size());
-    const std::string body = "frame " + std::to_string(first_lsn + i);
+    std::vector<std::byte> body;
+    encode_remove(body, VectorId(first_lsn + static_cast<std::uint64_t>(i)));
     // As if each frame had been synced before the next was written.
     const std::uint64_t durable = writer.value()->next_lsn() - 1;
-    EXPECT_THAT(writer.value()->append(std::as_bytes(std::span(body.data(), body.size())), durable),
-                IsOk());
+    EXPECT_THAT(writer.value()->append(body, durable), IsOk());
   }
   EXPECT_THAT(writer.value()->close(), IsOk());
   return offsets;
