@@ -6,51 +6,22 @@
 // the frame scanner; each input is scanned as it is (damage detection, torn
 // tails) and again with every frame's CRC recomputed along the chain of
 // lengths, so that mutated bodies reach the record decoder.
-#include <zlib.h>
-
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 #include "allocation_budget.h"
 #include "wal_format.h"
 #include "wal_reader.h"
 #include "wal_record.h"
+#include "wal_segment_repair.h"
 
 namespace persist = iqdb::persist;
 namespace wal = iqdb::persist::wal_format;
+using iqdb::persist::fuzz::fix_frame_crcs;
+using iqdb::persist::fuzz::fix_segment_header;
 
 namespace {
-
-std::uint32_t crc_of(const std::vector<std::byte>& bytes, std::size_t offset, std::size_t length) {
-  return static_cast<std::uint32_t>(
-      ::crc32(0, reinterpret_cast<const Bytef*>(bytes.data() + offset), static_cast<uInt>(length)));
-}
-
-void fix_segment_header(std::vector<std::byte>& segment) {
-  std::memcpy(segment.data(), wal::kMagic.data(), wal::kMagic.size());
-  const std::uint32_t version = wal::kVersion, checksum = wal::kChecksumCrc32;
-  std::memcpy(segment.data() + wal::kVersionOffset, &version, sizeof version);
-  std::memcpy(segment.data() + wal::kChecksumOffset, &checksum, sizeof checksum);
-  const std::uint32_t crc = crc_of(segment, 0, wal::kHeaderCrcOffset);
-  std::memcpy(segment.data() + wal::kHeaderCrcOffset, &crc, sizeof crc);
-}
-
-// Frame after frame from the header on, while a frame's recorded length fits:
-// its CRC covers the bytes after the CRC field up to the end of its body.
-void fix_frame_crcs(std::vector<std::byte>& segment) {
-  std::size_t offset = wal::kHeaderSize;
-  while (segment.size() - offset >= wal::kFrameHeaderSize) {
-    std::uint32_t length;
-    std::memcpy(&length, segment.data() + offset + wal::kFrameLengthOffset, sizeof length);
-    if (length > segment.size() - offset - wal::kFrameHeaderSize) break;
-    const std::size_t covered = wal::kFrameHeaderSize - 4 + length;
-    const std::uint32_t crc = crc_of(segment, offset + 4, covered);
-    std::memcpy(segment.data() + offset + wal::kFrameCrcOffset, &crc, sizeof crc);
-    offset += wal::kFrameHeaderSize + length;
-  }
-}
 
 void scan_and_decode(const std::vector<std::byte>& segment) {
   auto scan = persist::scan_wal_segment(segment, "fuzz.wal");

@@ -17,7 +17,7 @@ namespace iqdb::persist {
 namespace {
 
 // Io, or `missing` when the OS reports ENOENT (NotFound only where the
-// FileSystem contract says so: opening a snapshot to read).
+// FileSystem contract says so: a missing file to read, a missing directory).
 PersistError os_error(std::string_view what, const std::filesystem::path& path, int err,
                       ErrorKind missing = ErrorKind::Io) {
   return {err == ENOENT ? missing : ErrorKind::Io,
@@ -234,7 +234,7 @@ class PosixFileSystem final : public FileSystem {
     // Read-only from birth: this descriptor writes it, nothing ever will
     // again, and ordinary tools refuse to write into a file readers map.
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-    if (fd < 0) return os_failure("create", path);
+    if (fd < 0) return os_failure("create", path, errno, ErrorKind::NotFound);
     return std::make_unique<PosixWritableFile>(fd, path);
   }
 
@@ -274,7 +274,7 @@ class PosixFileSystem final : public FileSystem {
 
   Result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) override {
     DIR* stream = ::opendir(dir.c_str());
-    if (stream == nullptr) return os_failure("open directory", dir);
+    if (stream == nullptr) return os_failure("open directory", dir, errno, ErrorKind::NotFound);
     std::vector<std::string> names;
     errno = 0;
     while (const dirent* entry = ::readdir(stream)) {
@@ -288,7 +288,7 @@ class PosixFileSystem final : public FileSystem {
   }
 
   Result<std::unique_ptr<FileLock>> lock_file(const std::filesystem::path& path) override {
-    IQDB_TRY_ASSIGN(const int fd, open_regular(path, O_RDWR | O_CREAT, ErrorKind::Io, 0644));
+    IQDB_TRY_ASSIGN(const int fd, open_regular(path, O_RDWR | O_CREAT, ErrorKind::NotFound, 0644));
     struct flock whole_file {};
     whole_file.l_type = F_WRLCK;
     whole_file.l_whence = SEEK_SET;

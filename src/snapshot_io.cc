@@ -75,6 +75,23 @@ class TempFileGuard {
   bool armed_ = true;
 };
 
+// Writes the snapshot into the new file `temp`, syncs it (when asked) and
+// renames it over config.path. The temporary file is gone unless renamed.
+Result<void> write_and_rename(FileSystem& fs, const PersistConfig& config,
+                              const std::filesystem::path& temp, const IndexFacts& facts,
+                              const FillSections& fill, bool sync) {
+  IQDB_TRY_ASSIGN(auto file, fs.create_new(temp));
+  TempFileGuard guard(fs, temp);
+  SnapshotWriter writer(*file, config.section_alignment, SectionEncoding::from(config));
+  IQDB_TRY(fill(writer));
+  IQDB_TRY(writer.finish(facts));
+  if (sync) IQDB_TRY(file->sync());
+  IQDB_TRY(file->close());
+  IQDB_TRY(fs.rename(temp, config.path));
+  guard.disarm();
+  return boost::outcome_v2::success();
+}
+
 }  // namespace
 
 Result<void> save_snapshot(const PersistConfig& config, const IndexFacts& facts,
@@ -84,16 +101,11 @@ Result<void> save_snapshot(const PersistConfig& config, const IndexFacts& facts,
   remove_stale_temp_files(fs, config.path);
   const std::filesystem::path temp = temp_path_for(config.path);
   const bool sync = config.fsync_policy.syncs_snapshots();
-  {
-    IQDB_TRY_ASSIGN(auto file, fs.create_new(temp));
-    TempFileGuard guard(fs, temp);
-    SnapshotWriter writer(*file, config.section_alignment, SectionEncoding::from(config));
-    IQDB_TRY(fill(writer));
-    IQDB_TRY(writer.finish(facts));
-    if (sync) IQDB_TRY(file->sync());
-    IQDB_TRY(file->close());
-    IQDB_TRY(fs.rename(temp, config.path));
-    guard.disarm();
+  // The user named the snapshot, not the temporary file: lead with the
+  // snapshot and keep the file system's error (naming the temporary) as detail.
+  if (auto written = write_and_rename(fs, config, temp, facts, fill, sync); !written) {
+    return boost::outcome_v2::failure(
+        written.error().with_context(config.path.string() + ": save failed"));
   }
   if (sync) IQDB_TRY(fs.sync_dir(directory_of(config.path)));
   return boost::outcome_v2::success();

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string_view>
 
+#include <fmt/format.h>
+
 #include "iqdb/persist/file_header.h"
 #include "iqdb/persist/file_system.h"
 #include "wal_format.h"
@@ -54,13 +56,69 @@ WalSegmentInfo describe(const WalSegmentInput& input) {
   return info;
 }
 
+// A record that a load would replay and fail to decode.
+struct Undecodable {
+  std::uint64_t lsn = 0;
+  // A load decodes Abort records first, in a pass of their own.
+  bool abort = false;
+  PersistError error;  // as the load reports it
+};
+
+// Decodes, as a load does (same decoder, same context), every valid frame of
+// `segment` past the snapshot's LSN; lists those that fail in `info` and returns them.
+std::vector<Undecodable> find_undecodable(const OpenedWalSegment& segment,
+                                          std::uint64_t snapshot_lsn, WalSegmentInfo& info) {
+  const WalSegmentScan& scan = segment.input.scan.value();
+  const auto bytes = segment.mapping->bytes();
+  const std::string context = segment.input.path.string();
+  DecodedRecord record;
+  std::vector<Undecodable> found;
+  (void)for_each_wal_frame(
+      bytes, scan, scan.last_lsn,
+      [&](std::uint64_t lsn, std::span<const std::byte> body) -> Result<void> {
+        if (lsn <= snapshot_lsn) return boost::outcome_v2::success();
+        auto decoded = decode_record(body, record, context);
+        if (decoded) return boost::outcome_v2::success();
+        const auto offset =
+            static_cast<std::uint64_t>(body.data() - bytes.data()) - wal_format::kFrameHeaderSize;
+        // The segment is named by the report already: keep the decoder's own words.
+        std::string reason = decoded.error().message();
+        if (reason.starts_with(context + ": ")) reason.erase(0, context.size() + 2);
+        info.invalid_records.push_back({lsn, offset, std::move(reason)});
+        found.push_back({lsn, static_cast<WalRecordType>(body[0]) == WalRecordType::Abort,
+                         decoded.error().with_context(fmt::format("record LSN {}", lsn))});
+        return boost::outcome_v2::success();
+      });
+  return found;
+}
+
+// The error of the first record of the plan's replay that a load would fail
+// to decode, in the load's order: Abort records first, then every record.
+std::optional<PersistError> first_undecodable(
+    const WalRecoveryPlan& plan, const std::vector<std::vector<Undecodable>>& undecodable) {
+  for (const bool aborts_only : {true, false}) {
+    for (const WalReplayRange& range : plan.replay) {
+      for (const Undecodable& record : undecodable[range.segment]) {
+        if (record.lsn < range.first_lsn || record.lsn > range.last_lsn) continue;
+        if (!aborts_only || record.abort) return record.error;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 WalModeOutcome outcome_of(WalRecoveryMode mode, std::span<const WalSegmentInput> inputs,
-                          std::uint64_t snapshot_lsn) {
+                          std::uint64_t snapshot_lsn,
+                          const std::vector<std::vector<Undecodable>>& undecodable) {
   WalModeOutcome outcome;
   outcome.mode = mode;
   auto plan = plan_wal_recovery(inputs, snapshot_lsn, mode);
   if (!plan) {
     outcome.refusal = plan.error();
+    return outcome;
+  }
+  if (auto refusal = first_undecodable(plan.value(), undecodable)) {
+    outcome.refusal = std::move(refusal);
     return outcome;
   }
   outcome.last_lsn = plan.value().last_lsn;
@@ -124,13 +182,19 @@ Result<WalReport> inspect_wal(const std::filesystem::path& snapshot_path, FileSy
   IQDB_TRY_ASSIGN(auto segments, open_wal_segments(fs, snapshot_path));
   std::vector<WalSegmentInput> inputs;
   inputs.reserve(segments.size());
-  for (OpenedWalSegment& segment : segments) {
+  // Per segment, in the order of `inputs` (which the plans' ranges index).
+  std::vector<std::vector<Undecodable>> undecodable(segments.size());
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    OpenedWalSegment& segment = segments[i];
     report.segments.push_back(describe(segment.input));
-    if (segment.input.scan) count_record_types(segment, report.segments.back());
+    if (segment.input.scan) {
+      count_record_types(segment, report.segments.back());
+      undecodable[i] = find_undecodable(segment, report.snapshot_lsn, report.segments.back());
+    }
     inputs.push_back(std::move(segment.input));
   }
   for (const WalRecoveryMode mode : kModes) {
-    report.modes.push_back(outcome_of(mode, inputs, report.snapshot_lsn));
+    report.modes.push_back(outcome_of(mode, inputs, report.snapshot_lsn, undecodable));
   }
   return report;
 }

@@ -28,7 +28,13 @@ Result<std::vector<std::uint64_t>> list_wal_segments(FileSystem& fs,
   // Exactly prefix + 16 hex digits: a segment moved aside (".damaged" after
   // the digits) is never listed, so no load replays it and no checkpoint or
   // overwrite removes it.
-  IQDB_TRY_ASSIGN(auto names, fs.list_dir(directory_of(snapshot_path)));
+  auto listed = fs.list_dir(directory_of(snapshot_path));
+  // Name the database the caller gave, not just its directory.
+  if (!listed) {
+    return boost::outcome_v2::failure(listed.error().with_context(
+        fmt::format("{}: listing its log segments", snapshot_path.string())));
+  }
+  const std::vector<std::string>& names = listed.value();
   const std::string prefix = snapshot_path.filename().string() + std::string(wf::kSegmentInfix);
   std::vector<std::uint64_t> numbers;
   for (const std::string& name : names) {

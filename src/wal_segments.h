@@ -20,7 +20,8 @@ std::filesystem::path wal_segment_path(const std::filesystem::path& snapshot_pat
 
 // The numbers of the log's segments present beside the snapshot, ascending.
 // Names that merely resemble a segment's, such as a segment moved aside
-// ("<segment>.damaged"), are ignored. Errors: Io.
+// ("<segment>.damaged"), are ignored. Errors, naming the snapshot: NotFound
+// when its directory does not exist, Io.
 [[nodiscard]] Result<std::vector<std::uint64_t>> list_wal_segments(
     FileSystem& fs, const std::filesystem::path& snapshot_path);
 
@@ -32,7 +33,8 @@ struct OpenedWalSegment {
   WalSegmentInput input;
 };
 
-// Maps and scans every segment of the log, in number order. Errors: Io.
+// Maps and scans every segment of the log, in number order. Errors: those of
+// list_wal_segments(), Io.
 [[nodiscard]] Result<std::vector<OpenedWalSegment>> open_wal_segments(
     FileSystem& fs, const std::filesystem::path& snapshot_path);
 

@@ -65,6 +65,12 @@ PersistError io_error(const std::filesystem::path& path, std::string_view what,
   return {ErrorKind::Io, fmt::format("{}: {}: {}", path.string(), what, why)};
 }
 
+// What the FileSystem contract reports as NotFound: a missing directory.
+PersistError not_found(const std::filesystem::path& path, std::string_view what,
+                       std::string_view why) {
+  return {ErrorKind::NotFound, fmt::format("{}: {}: {}", path.string(), what, why)};
+}
+
 // A copy of a file's bytes, aligned like a page so that sections keep their
 // alignment in memory.
 class CopiedRegion final : public MappedRegion {
@@ -383,7 +389,7 @@ Result<std::unique_ptr<WritableFile>> CrashFileSystem::create_new(
   }
   const Location at = locate(path);
   Directory* dir = state_->find_dir(at.dir);
-  if (dir == nullptr) return io_error(path, "create", "no such directory");
+  if (dir == nullptr) return not_found(path, "create", "no such directory");
   if (at.name.empty() || at.name == "." || at.name == "..") {
     return io_error(path, "create", "not a file name");
   }
@@ -508,7 +514,7 @@ Result<std::vector<std::string>> CrashFileSystem::list_dir(const std::filesystem
   std::lock_guard lock(state_->mutex);
   if (auto error = state_->check_up(dir, "read directory")) return *error;
   Directory* found = state_->find_dir(dir_key(dir));
-  if (found == nullptr) return io_error(dir, "read directory", "no such directory");
+  if (found == nullptr) return not_found(dir, "read directory", "no such directory");
   std::vector<std::string> names;
   for (const auto& [name, inode] : found->visible) names.push_back(name);
   return names;

@@ -330,11 +330,11 @@ TEST_F(CrashFileSystemTest, FollowsTheFileSystemErrorContract) {
   EXPECT_THAT(fs_.open_readable("/nodir/x"), IsError(ErrorKind::NotFound, "/nodir/x"));
   create_durable("/db/a", "abc");
   EXPECT_THAT(fs_.create_new("/db/a"), IsError(ErrorKind::Io, {"/db/a", "exists"}));
-  EXPECT_THAT(fs_.create_new("/nodir/x"), IsError(ErrorKind::Io, "no such directory"));
+  EXPECT_THAT(fs_.create_new("/nodir/x"), IsError(ErrorKind::NotFound, "no such directory"));
+  EXPECT_THAT(fs_.list_dir("/nodir"), IsError(ErrorKind::NotFound, "no such directory"));
   EXPECT_THAT(fs_.rename("/db/missing", "/db/b"), IsError(ErrorKind::Io, "/db/missing"));
   EXPECT_THAT(fs_.remove("/db/missing"), IsError(ErrorKind::Io, "/db/missing"));
   EXPECT_THAT(fs_.sync_dir("/nodir"), IsError(ErrorKind::Io, "/nodir"));
-  EXPECT_THAT(fs_.list_dir("/nodir"), IsError(ErrorKind::Io, "/nodir"));
   auto reader = fs_.open_readable("/db/a").value();
   std::vector<std::byte> four(4);
   EXPECT_THAT(reader->read_at(0, four), IsError(ErrorKind::Io, "past the end"));

@@ -59,15 +59,15 @@ TEST_F(PosixFileSystemTest, CreateNewRefusesAnExistingFile) {
   EXPECT_THAT(fs_->create_new(path), IsError(ErrorKind::Io, {path.string(), "create", "exists"}));
 }
 
-TEST_F(PosixFileSystemTest, OpeningAMissingFileIsNotFoundButOtherMissingPathsAreIo) {
+TEST_F(PosixFileSystemTest, MissingFilesToReadAndMissingDirectoriesAreNotFoundOthersIo) {
   const auto missing = dir_.file("missing");
   EXPECT_THAT(fs_->open_readable(missing),
               IsError(ErrorKind::NotFound, {missing.string(), "open"}));
   EXPECT_THAT(fs_->remove(missing), IsError(ErrorKind::Io, {missing.string(), "unlink"}));
   EXPECT_THAT(fs_->rename(missing, dir_.file("x")), IsError(ErrorKind::Io, "rename"));
   EXPECT_THAT(fs_->sync_dir(missing), IsError(ErrorKind::Io, "open directory"));
-  EXPECT_THAT(fs_->list_dir(missing), IsError(ErrorKind::Io, "open directory"));
-  EXPECT_THAT(fs_->create_new(missing / "f"), IsError(ErrorKind::Io, "create"));
+  EXPECT_THAT(fs_->list_dir(missing), IsError(ErrorKind::NotFound, "open directory"));
+  EXPECT_THAT(fs_->create_new(missing / "f"), IsError(ErrorKind::NotFound, "create"));
 }
 
 TEST_F(PosixFileSystemTest, OpeningADirectoryIsIo) {

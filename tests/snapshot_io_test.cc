@@ -417,6 +417,24 @@ TEST_F(SnapshotIoTest, MissingFileIsNotFoundNamingThePath) {
   EXPECT_THAT(verify_snapshot(path_), IsError(ErrorKind::NotFound, path_.string()));
 }
 
+TEST_F(SnapshotIoTest, MissingDirectoryIsNotFoundWhetherLoadingOrSaving) {
+  // One contract for both directions: a caller that branches on NotFound
+  // ("nothing there yet") sees the same kind from load(), save() and
+  // open_with()'s first save when the directory itself is missing.
+  config_.path = dir_.file("missing") / "idx.iqdb";
+  const std::string missing = config_.path.string();
+  EXPECT_THAT(PersistedIndex<StreamMapIndex>::load(config_), IsError(ErrorKind::NotFound, missing));
+  const auto index = make_index<StreamMapIndex>(2, 2, DistanceMetric::Cosine);
+  auto db = PersistedIndex<StreamMapIndex>::open_with(index, config_);
+  ASSERT_THAT(db, IsOk());
+  EXPECT_THAT(db.value().save(), IsError(ErrorKind::NotFound, missing));
+  config_.wal_enabled = true;
+  EXPECT_THAT(PersistedIndex<StreamMapIndex>::open_with(index, config_),
+              IsError(ErrorKind::NotFound, missing));
+  EXPECT_THAT(PersistedIndex<StreamMapIndex>::load(config_), IsError(ErrorKind::NotFound, missing));
+  EXPECT_FALSE(std::filesystem::exists(config_.path.parent_path()));
+}
+
 TEST_F(SnapshotIoTest, DirectoryAtThePathIsIo) {
   std::filesystem::create_directory(path_);
   EXPECT_THAT(PersistedIndex<StreamMapIndex>::load(config_),
@@ -436,7 +454,7 @@ TEST_F(SnapshotIoTest, SaveIntoMissingDirectoryFailsCleanly) {
   auto db = PersistedIndex<StreamMapIndex>::open_with(StreamMapIndex(2, DistanceMetric::Cosine),
                                                       config_, OpenMode::Overwrite);
   ASSERT_THAT(db, IsOk());
-  EXPECT_THAT(db.value().save(), IsError(ErrorKind::Io, "missing"));
+  EXPECT_THAT(db.value().save(), IsError(ErrorKind::NotFound, "missing"));
   EXPECT_TRUE(dir_.entries().empty());
 }
 
@@ -620,6 +638,24 @@ TEST_F(FailedSaveTest, FailedDirectorySyncReportsIoAfterTheNewSnapshotIsInPlace)
   EXPECT_THAT(db.value().save(), IsError(ErrorKind::Io, {"sync_dir", "injected fault"}));
   EXPECT_THAT(dir_.entries(), ElementsAre("idx.iqdb", "idx.iqdb.lock"));
   EXPECT_TRUE(same_content(load<StreamMapIndex>(config_), new_index));
+}
+
+TEST_F(FailedSaveTest, FailedSaveNamesTheSnapshotWithTheTemporaryFileAsDetail) {
+  // A user saving idx.iqdb must read idx.iqdb first, not a temporary name
+  // they never gave; the temporary file still follows, for diagnosis.
+  config_.file_system = fs_;
+  auto db = PersistedIndex<StreamMapIndex>::open_with(
+      make_index<StreamMapIndex>(2, 2, DistanceMetric::Cosine), config_);
+  ASSERT_THAT(db, IsOk());
+  for (const FsOp op : {FsOp::CreateNew, FsOp::WriteAt, FsOp::Rename}) {
+    SCOPED_TRACE(to_string(op));
+    fs_->fail_nth(op, 1);
+    const auto saved = db.value().save();
+    ASSERT_THAT(saved, IsError(ErrorKind::Io, {"injected fault", ".tmp-"}));
+    EXPECT_THAT(
+        saved.error().message(),
+        ::testing::StartsWith(path_.string() + ": save failed: " + path_.string() + ".tmp-"));
+  }
 }
 
 TEST_F(FailedSaveTest, FsyncPolicyDecidesWhatIsSynced) {

@@ -6,9 +6,11 @@
 
 #include <string>
 
+#include "../fuzz/wal_segment_repair.h"
 #include "iqdb/persist.h"
 #include "mock_indexes.h"
 #include "test_util.h"
+#include "wal_record.h"
 #include "wal_segments.h"
 #include "wal_test_util.h"
 
@@ -207,6 +209,108 @@ TEST_F(InspectWalTest, ReadsTheSnapshotsLsnAndRefusesADamagedSnapshot) {
   EXPECT_EQ(report.value().snapshot_lsn, 0u);
   flip_byte(snapshot_, 0, 0x01);
   EXPECT_THAT(inspect_wal(snapshot_), IsError(ErrorKind::BadMagic, snapshot_.string()));
+}
+
+// A frame whose checksum is right but whose body the record decoder refuses
+// makes a load fail: the report must say so, naming the record.
+TEST_F(InspectWalTest, ReportsAValidFrameWhoseRecordDoesNotDecode) {
+  auto writer = WalWriter::create(*default_file_system(), snapshot_, 1, 1, false);
+  ASSERT_THAT(writer, IsOk());
+  std::vector<std::byte> good;
+  encode_remove(good, VectorId(7));
+  ASSERT_THAT(writer.value()->append(good, 0), IsOk());
+  const std::uint64_t bad_offset = writer.value()->size();
+  const std::vector<std::byte> unknown_type = {std::byte{9}, std::byte{0}};
+  ASSERT_THAT(writer.value()->append(unknown_type, 1), IsOk());
+  ASSERT_THAT(writer.value()->close(), IsOk());
+
+  auto report = inspect_wal(snapshot_);
+  ASSERT_THAT(report, IsOk());
+  const WalSegmentInfo& segment = report.value().segments.at(0);
+  EXPECT_EQ(segment.frames, 2u);
+  ASSERT_EQ(segment.invalid_records.size(), 1u);
+  EXPECT_EQ(segment.invalid_records[0].lsn, 2u);
+  EXPECT_EQ(segment.invalid_records[0].offset, bad_offset);
+  EXPECT_THAT(segment.invalid_records[0].reason, ::testing::HasSubstr("body offset 0"));
+  for (const WalModeOutcome& outcome : report.value().modes) {
+    SCOPED_TRACE(to_string(outcome.mode));
+    ASSERT_TRUE(outcome.refusal.has_value());
+    EXPECT_THAT(*outcome.refusal, IsError(ErrorKind::InvalidPayload, {"record LSN 2"}));
+  }
+}
+
+// An index that accepts every mutation, so that a load fails only for what
+// the log itself holds, which is all inspect_wal() can judge.
+class AcceptingIndex {
+ public:
+  static constexpr std::string_view kIndexType = "test-accepting";
+  IndexResult<void> insert(const VectorId&, std::span<const float>, const Metadata&) {
+    return boost::outcome_v2::success();
+  }
+  IndexResult<void> remove(const VectorId&) { return boost::outcome_v2::success(); }
+  std::size_t size() const { return 0; }
+  std::size_t dim() const { return 1; }
+  DistanceMetric metric() const { return DistanceMetric::Cosine; }
+  Result<void> save_to(Writer&) const { return boost::outcome_v2::success(); }
+  static Result<AcceptingIndex> load_from(Reader&) { return AcceptingIndex(); }
+};
+
+// The segments the wal_segment_fuzz target makes of one corpus input.
+std::vector<std::vector<std::byte>> segments_of_fuzz_input(std::vector<std::byte> segment) {
+  if (segment.size() < wal_format::kHeaderSize) return {segment};
+  fuzz::fix_segment_header(segment);
+  std::vector<std::vector<std::byte>> segments = {segment};
+  fuzz::fix_frame_crcs(segment);
+  segments.push_back(std::move(segment));
+  return segments;
+}
+
+// Whether a load in the default recovery mode opens a database of an empty
+// snapshot and `segment` as its only log segment, and what inspect_wal() said.
+struct Verdicts {
+  bool load_opens = false;
+  bool inspect_says_opens = false;
+  std::string load_error;
+  std::string inspect_refusal;
+};
+
+Verdicts verdicts_for(const std::vector<std::byte>& segment) {
+  TempDir dir;
+  PersistConfig config(dir.file("db.iqdb"));
+  config.fsync_policy = FsyncPolicy::never();
+  EXPECT_THAT(PersistedIndex<AcceptingIndex>::open_with(AcceptingIndex(), config).value().save(),
+              IsOk());
+  write_file(wal_segment_path(config.path, 1), segment);
+  Verdicts verdicts;
+  const auto report = inspect_wal(config.path);
+  EXPECT_THAT(report, IsOk());
+  if (report) {
+    const auto& refusal = report.value().modes.at(0).refusal;
+    verdicts.inspect_says_opens = !refusal;
+    if (refusal) verdicts.inspect_refusal = refusal->to_string();
+  }
+  config.wal_enabled = true;
+  const auto loaded = PersistedIndex<AcceptingIndex>::load(config);
+  verdicts.load_opens = loaded.has_value();
+  if (!loaded) verdicts.load_error = loaded.error().to_string();
+  return verdicts;
+}
+
+TEST(InspectWalCorpusTest, SaysALoadOpensExactlyWhenItDoesOnEveryFuzzInput) {
+  std::size_t checked = 0;
+  std::size_t refused = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(IQDB_WAL_FUZZ_CORPUS_DIR)) {
+    for (const auto& segment : segments_of_fuzz_input(read_file(entry.path()))) {
+      SCOPED_TRACE(entry.path().filename().string());
+      const Verdicts verdicts = verdicts_for(segment);
+      EXPECT_EQ(verdicts.inspect_says_opens, verdicts.load_opens)
+          << "load: " << verdicts.load_error << "\ninspect_wal: " << verdicts.inspect_refusal;
+      ++checked;
+      refused += verdicts.load_opens ? 0 : 1;
+    }
+  }
+  EXPECT_GT(checked, 100u);
+  EXPECT_GT(refused, 0u);  // the corpus does reach the refusals
 }
 
 }  // namespace

@@ -14,14 +14,16 @@
 #include "little_endian.h"
 #include "test_util.h"
 #include "wal_format.h"
+#include "wal_record.h"
 #include "wal_writer.h"
 
 namespace iqdb::persist::test {
 
-// Writes segment `number` of the log of `snapshot` with `count` frames whose
-// bodies are "frame <lsn>", LSNs from `first_lsn`; returns each frame's offset.
-// `synced`: each frame records the one before it as durable, as under
-// FsyncPolicy::always(); else none does (durable LSN 0), as under never().
+// Writes segment `number` of the log of `snapshot` with `count` frames, LSNs
+// from `first_lsn`, each a Remove of id <lsn> (a record a load decodes);
+// returns each frame's offset. `synced`: each frame records the one before it
+// as durable, as under FsyncPolicy::always(); else none does (durable LSN 0),
+// as under never().
 inline std::vector<std::uint64_t> write_wal_segment(const std::filesystem::path& snapshot,
                                                     std::uint64_t number, std::uint64_t first_lsn,
                                                     int count, bool synced = true) {
@@ -31,10 +33,10 @@ inline std::vector<std::uint64_t> write_wal_segment(const std::filesystem::path&
   if (!writer) return offsets;
   for (int i = 0; i < count; ++i) {
     offsets.push_back(writer.value()->size());
-    const std::string body = "frame " + std::to_string(first_lsn + i);
+    std::vector<std::byte> body;
+    encode_remove(body, VectorId(first_lsn + static_cast<std::uint64_t>(i)));
     const std::uint64_t durable = synced ? writer.value()->next_lsn() - 1 : 0;
-    EXPECT_THAT(writer.value()->append(std::as_bytes(std::span(body.data(), body.size())), durable),
-                IsOk());
+    EXPECT_THAT(writer.value()->append(body, durable), IsOk());
   }
   EXPECT_THAT(writer.value()->close(), IsOk());
   return offsets;

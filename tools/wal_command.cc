@@ -19,7 +19,7 @@ using persist::WalSegmentInfo;
 
 std::string describe_damage(const WalSegmentInfo& segment) {
   if (segment.header_error) return escape_for_terminal(segment.header_error->to_string());
-  if (segment.damages.empty()) return "intact";
+  if (segment.damages.empty() && segment.invalid_records.empty()) return "intact";
   std::string text;
   for (const auto& damage : segment.damages) {
     if (!text.empty()) text += "; ";
@@ -29,6 +29,12 @@ std::string describe_damage(const WalSegmentInfo& segment) {
                                           : "CORRUPTION";
     text += fmt::format("{} at offset {} ({} bytes: {})", kind, damage.offset, damage.length,
                         damage.reason);
+  }
+  // Intact frames whose records a load refuses: as fatal as corruption.
+  for (const auto& record : segment.invalid_records) {
+    if (!text.empty()) text += "; ";
+    text += fmt::format("INVALID RECORD LSN {} at offset {} ({})", record.lsn, record.offset,
+                        record.reason);
   }
   return escape_for_terminal(text);
 }

@@ -223,8 +223,10 @@ struct PersistConfig {
   // NOLINTNEXTLINE(google-explicit-constructor): "a config is a path" (Tier 1).
   PersistConfig(std::filesystem::path snapshot_path) : path(std::move(snapshot_path)) {}
 
-  // The snapshot file. Its directory must exist; temporary files are created
-  // beside it so that the final rename stays within one file system.
+  // The snapshot file. Its directory must exist (it is never created): a
+  // load, a save and open_with() all report NotFound when it does not.
+  // Temporary files are created beside the snapshot so that the final rename
+  // stays within one file system.
   std::filesystem::path path;
 
   // The write-ahead log: insert/remove/apply_batch are logged, and made

@@ -8,7 +8,9 @@
 //   512000000 bytes): CRC32 expected 0x1a2b3c4d, found 0x5e6f7a8b
 //
 // Choosing a kind (first match wins):
-//   NotFound            the snapshot file does not exist.
+//   NotFound            the snapshot file, or the directory it belongs in, does
+//                       not exist: a load finds nothing to read, a save (and
+//                       open_with() with the log) nowhere to write.
 //   Io                  the operating system refused (open, write, fsync, mmap...).
 //   BadMagic            the file does not start with "IQDBPRST": not ours.
 //   UnsupportedVersion  ours, but a format version this build cannot read.

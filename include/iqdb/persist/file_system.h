@@ -4,10 +4,11 @@
 // failure loses data (tests/fault_injection_file_system.h does exactly that).
 //
 // Errors: every method returns ErrorKind::Io with the path and the OS reason,
-// except open_readable() on a missing file, which returns NotFound, and
-// lock_file() on a file locked elsewhere, which returns Locked. Nothing blocks
-// on a special file: opening anything that is not a regular file (a FIFO, a
-// device, a directory) is refused with Io at once.
+// except NotFound for what does not exist (open_readable() of a missing file,
+// create_new() in a missing directory, list_dir() of a missing directory),
+// and lock_file() on a file locked elsewhere, which returns Locked. Nothing
+// blocks on a special file: opening anything that is not a regular file (a
+// FIFO, a device, a directory) is refused with Io at once.
 //
 // Thread-safety: default_file_system() may be used from any thread. A
 // WritableFile or ReadableFile must not be used by two threads at once, except
@@ -77,7 +78,8 @@ class FileLock {
 class FileSystem {
  public:
   virtual ~FileSystem() = default;
-  // Creates `path`, which must not exist (O_EXCL), for writing. The file is
+  // Creates `path`, which must not exist (O_EXCL), for writing. NotFound if
+  // its directory does not exist; Io if the file exists. The file is
   // read-only (mode 0444) from the start: only the returned object writes
   // it, and once complete it is never written again (processes map it), so
   // ordinary tools refuse to write into it.
@@ -95,6 +97,7 @@ class FileSystem {
   // Makes the directory's entries (creations, renames) durable.
   virtual Result<void> sync_dir(const std::filesystem::path& dir) = 0;
   // The names (not paths) of the entries of `dir`, excluding "." and "..".
+  // NotFound if `dir` does not exist.
   virtual Result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) = 0;
   // Takes an exclusive lock on the file `path`, creating it (empty) if it is
   // missing, without waiting. The file is never removed, so that every locker
@@ -105,7 +108,7 @@ class FileSystem {
   // the holder's pid and host in the file, for the next locker's error
   // message only: liveness is the lock itself, released by the kernel when
   // the holder dies. Errors: Locked (naming the file and the holder it
-  // records); Io.
+  // records); NotFound when its directory does not exist; Io.
   virtual Result<std::unique_ptr<FileLock>> lock_file(const std::filesystem::path& path) = 0;
 };
 

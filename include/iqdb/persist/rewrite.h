@@ -85,6 +85,7 @@ struct RewriteReport {
 //     section needs a codec this build lacks;
 //   Locked while another writer has the target database open;
 //   AlreadyExists when target.path is not `source` and has log segments;
+//   NotFound when target.path's directory does not exist;
 //   Io writing the new file. Two Io errors come after the rename, with the
 //     new file in place: a failed directory sync (as for any save: the file
 //     may not survive a power loss) and a failed read of its header.

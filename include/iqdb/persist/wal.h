@@ -1,8 +1,11 @@
 // inspect_wal(): a report on a snapshot's write-ahead log without applying it,
 // for tools (`iqdb-persist wal FILE`) and for operators deciding how to
-// recover a damaged log. It lists the segments with their LSN ranges and any
-// damage, and says what a load in each WalRecoveryMode would do: replay what,
-// drop what, or refuse and why. docs/FORMAT.md ("Write-ahead log") specifies
+// recover a damaged log. It lists the segments with their LSN ranges, any
+// damage and any record that does not decode, and says what a load in each
+// WalRecoveryMode would do: replay what, drop what, or refuse and why. It
+// decodes every record a load would, with the load's decoder, so it says a
+// load opens exactly when one would, unless the index refuses a replayed op
+// that the log records as applied. docs/FORMAT.md ("Write-ahead log") specifies
 // the files and the recovery rules.
 //
 // Read-only: it maps each segment and never writes. Thread-safety: reentrant.
@@ -33,6 +36,14 @@ struct WalDamageInfo {
   std::string reason;
 };
 
+// A frame whose checksum matches but whose record a load refuses to decode
+// (an unknown record type, trailing bytes, a length past the body...).
+struct WalInvalidRecord {
+  std::uint64_t lsn = 0;
+  std::uint64_t offset = 0;  // of the frame in the segment file
+  std::string reason;        // the record decoder's, naming the body offset
+};
+
 struct WalSegmentInfo {
   std::filesystem::path path;
   std::uint64_t size = 0;
@@ -48,9 +59,15 @@ struct WalSegmentInfo {
   std::uint64_t batches = 0;
   std::uint64_t aborts = 0;
   std::vector<WalDamageInfo> damages;
+  // The valid frames with an LSN past the snapshot's (those a load may
+  // replay) whose record does not decode, decoded as a load decodes them.
+  std::vector<WalInvalidRecord> invalid_records;
 };
 
-// What a load in `mode` would do with this log.
+// What a load in `mode` would do with this log. A load refuses when the
+// recovery policy refuses the damage, or when a record it would replay does
+// not decode (InvalidPayload naming the record's LSN and segment): what it
+// does not know is whether the index accepts the ops it replays.
 struct WalModeOutcome {
   WalRecoveryMode mode = WalRecoveryMode::TolerateCorruptedTail;
   std::optional<PersistError> refusal;  // set when the load would refuse to open
@@ -102,7 +119,8 @@ struct WalReplayReport {
 // ".wal-" in it), such as one a load moved aside: the report then describes
 // that file alone (lone_segment).
 // Errors: those of read_file_header() for a snapshot that exists but is
-// damaged; Io when the directory or a segment cannot be read. A log with no
+// damaged; NotFound when the snapshot's directory does not exist; Io when the
+// directory or a segment cannot be read. A log with no
 // segments gives an empty report, not an error.
 [[nodiscard]] Result<WalReport> inspect_wal(const std::filesystem::path& snapshot_path,
                                             FileSystem* file_system = nullptr);

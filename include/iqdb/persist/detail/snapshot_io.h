@@ -31,7 +31,9 @@ using FillSections = std::function<Result<void>(SectionWriter&)>;
 
 // Writes a snapshot of `facts` whose sections `fill` provides, atomically
 // replacing config.path. An error up to and including the rename leaves the
-// previous file untouched and removes the temporary file. An error syncing the
+// previous file untouched and removes the temporary file; its message starts
+// "<config.path>: save failed: " and goes on with the failed step's own error
+// (which names the temporary file for file system errors). An error syncing the
 // directory after the rename means the new snapshot is in place but may not
 // survive a power loss. Precondition: config.validate() succeeded.
 [[nodiscard]] Result<void> save_snapshot(const PersistConfig& config, const IndexFacts& facts,
