@@ -1,7 +1,7 @@
 // iqdb_persist_bench: the benchmark suite. Our options (bench_options.h) come
 // off the command line first; the rest go to Google Benchmark. After the run it
-// prints the ratio report (ratio_report.h); with --check, a missed target makes
-// the exit status 1.
+// prints the ratio report (ratio_report.h); with --check, a missed target (or a
+// run that checked none) makes the exit status 1.
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 

@@ -75,9 +75,11 @@ class Report {
 
   void line(const std::string& label, std::optional<double> value, Unit unit,
             std::optional<Target> target) {
+    if (target) ++targets_;
     if (!value) return;
     std::string verdict = "(info)";
     if (target) {
+      ++checked_;
       const bool pass = target->at_most ? *value <= target->limit : *value >= target->limit;
       if (!pass) all_pass_ = false;
       const std::string bound = fmt::format(
@@ -88,11 +90,16 @@ class Report {
   }
 
   bool all_pass() const { return all_pass_; }
+  // Targets whose pair ran, and all targets.
+  int checked() const { return checked_; }
+  int targets() const { return targets_; }
 
  private:
   std::ostream& out_;
   const std::map<std::string, Measured>& results_;
   bool all_pass_ = true;
+  int checked_ = 0;
+  int targets_ = 0;
 };
 
 // "/proc/loadavg" without the task counts: the 1, 5 and 15 minute averages.
@@ -297,7 +304,14 @@ bool print_ratio_report(std::ostream& out, const std::map<std::string, Measured>
   for (const auto& [name, measured] : results) {
     fmt::print(out, "  {:<40} {:>12}\n", name, format_seconds(measured.seconds));
   }
-  fmt::print(out, "Targets: {}\n", report.all_pass() ? "all met" : "SOME MISSED");
+  // A run that checked nothing (a filter matching no pair, --benchmark_list_tests)
+  // proves nothing: it must not read, or exit, as a pass.
+  if (report.checked() == 0) {
+    fmt::print(out, "Targets: none checked (no pair of the {} ran)\n", report.targets());
+    return false;
+  }
+  fmt::print(out, "Targets: {} ({} of {} checked)\n", report.all_pass() ? "all met" : "SOME MISSED",
+             report.checked(), report.targets());
   return report.all_pass();
 }
 

@@ -62,8 +62,9 @@ struct ReportSetup {
   std::uint64_t compression_ids = 0;     // the u64 ids of the compressed-section benchmarks
 };
 
-// Prints one line per pair whose two sides both ran, then the raw times.
-// Returns false if any target is missed.
+// Prints one line per pair whose two sides both ran, then the raw times, then
+// the verdict and how many targets it covers. Returns false if any target is
+// missed, or if none was checked (no pair ran): an empty run proves nothing.
 bool print_ratio_report(std::ostream& out, const std::map<std::string, Measured>& results,
                         const ReportSetup& setup);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <string>
 
@@ -161,6 +162,21 @@ Result<void> check_shape(std::uint64_t dim, std::uint64_t count, std::string_vie
   return boost::outcome_v2::success();
 }
 
+// Duplicate ids would have search() return an id twice and the first
+// mutation lose track of slots. Linear when the ids ascend (as when inserted
+// in order), else O(n log n) on a sorted copy: never quadratic, whatever the
+// file holds.
+Result<void> check_distinct_ids(std::span<const std::uint64_t> ids, std::string_view context) {
+  if (std::adjacent_find(ids.begin(), ids.end(), std::greater_equal<>()) == ids.end()) {
+    return boost::outcome_v2::success();
+  }
+  std::vector<std::uint64_t> sorted(ids.begin(), ids.end());
+  std::sort(sorted.begin(), sorted.end());
+  const auto twice = std::adjacent_find(sorted.begin(), sorted.end());
+  if (twice == sorted.end()) return boost::outcome_v2::success();
+  return fail(ErrorKind::InvalidPayload, fmt::format("{}: id {} appears twice", context, *twice));
+}
+
 }  // namespace
 
 IndexResult<void> FlatIndex::insert(const VectorId& id, std::span<const float> vector,
@@ -269,6 +285,7 @@ persist::Result<FlatIndex> FlatIndex::load_sections(const persist::SnapshotView&
   const auto count = static_cast<std::size_t>(header.n_vectors);
   IQDB_TRY_ASSIGN(auto ids_section, snapshot.section("ids"));
   IQDB_TRY_ASSIGN(auto ids, ids_section.as_span<std::uint64_t>(count));
+  IQDB_TRY(check_distinct_ids(ids, ids_section.context()));
   IQDB_TRY_ASSIGN(auto vectors_section, snapshot.section("vectors"));
   IQDB_TRY_ASSIGN(auto vectors, vectors_section.as_span<float>(count * header.dim));
 

@@ -10,8 +10,10 @@
 //   zero-copy tier: sections "ids" (u64 per vector), "vectors" (dim float32
 //     per vector, row-major, in id order) and, when any vector has metadata,
 //     "metadata" (streamed, see flat_index.cc). A loaded index serves ids and
-//     vectors straight from the read-only mapping: loading costs the same for
-//     10 KB as for 10 GB.
+//     vectors straight from the read-only mapping: the vectors are never
+//     read by a load. The ids are, once, to refuse duplicates: a linear scan
+//     when they ascend (ids inserted in increasing order), else a sort of a
+//     copy (O(n log n) time, 8 bytes of memory per vector while it runs).
 //   stream tier: the same data as one payload (copied on load).
 //
 // Mutation after a zero-copy load copies the mapped arrays into owned memory
@@ -80,7 +82,8 @@ class FlatIndex {
   // True while ids and vectors are served from a snapshot mapping.
   bool is_mapped() const { return keep_alive_ != nullptr; }
 
-  // Zero-copy tier.
+  // Zero-copy tier. Both tiers' loads refuse a snapshot that holds an id
+  // twice (InvalidPayload, naming it).
   persist::Result<void> save_sections(persist::SectionWriter& out) const;
   static persist::Result<FlatIndex> load_sections(const persist::SnapshotView& snapshot);
 

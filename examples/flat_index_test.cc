@@ -193,5 +193,63 @@ TEST_F(FlatIndexTest, StreamPayloadWithBadMetricOrTruncationIsRefused) {
   }
 }
 
+// Writes what FlatIndex writes, but with the ids it is given, duplicates
+// included: the snapshot a buggy or hostile writer could produce.
+class IdsWriter {
+ public:
+  static constexpr std::string_view kIndexType = FlatIndex::kIndexType;
+
+  explicit IdsWriter(std::vector<std::uint64_t> ids)
+      : ids_(std::move(ids)), vectors_(ids_.size() * kDim, 1.0f) {}
+  IndexResult<void> insert(const VectorId&, std::span<const float>, const Metadata&) {
+    return boost::outcome_v2::success();
+  }
+  IndexResult<void> remove(const VectorId&) { return boost::outcome_v2::success(); }
+  std::size_t size() const { return ids_.size(); }
+  std::size_t dim() const { return kDim; }
+  DistanceMetric metric() const { return DistanceMetric::Euclidean; }
+
+  persist::Result<void> save_sections(persist::SectionWriter& out) const {
+    IQDB_TRY(out.add_array<std::uint64_t>("ids", ids_));
+    return out.add_array<float>("vectors", vectors_);
+  }
+  static persist::Result<IdsWriter> load_sections(const persist::SnapshotView&) {
+    return persist::fail(ErrorKind::Unsupported, "write only");
+  }
+  // FlatIndex's stream payload: dim, metric, count, ids, vectors, no metadata.
+  persist::Result<void> save_to(persist::Writer& out) const {
+    IQDB_TRY(out.write_value(static_cast<std::uint32_t>(kDim)));
+    IQDB_TRY(out.write_value(static_cast<std::uint8_t>(metric())));
+    IQDB_TRY(out.write_value(static_cast<std::uint64_t>(ids_.size())));
+    IQDB_TRY(out.write_array(std::span<const std::uint64_t>(ids_)));
+    IQDB_TRY(out.write_array(std::span<const float>(vectors_)));
+    return out.write_value(std::uint64_t{0});
+  }
+
+ private:
+  std::vector<std::uint64_t> ids_;
+  std::vector<float> vectors_;
+};
+
+TEST_F(FlatIndexTest, BothTiersRefuseDuplicateIds) {
+  // All equal; and one duplicate pair far apart among many unsorted ids.
+  std::vector<std::uint64_t> spread(100000);
+  for (std::uint64_t i = 0; i < spread.size(); ++i) spread[i] = (i * 7919) % spread.size() + 1;
+  spread.back() = spread.front();
+  for (const auto& ids : {std::vector<std::uint64_t>(3, 5), spread}) {
+    SCOPED_TRACE(ids.size());
+    const std::string twice = "id " + std::to_string(ids.front()) + " appears twice";
+    auto writer = PersistedIndex<IdsWriter>::open_with(IdsWriter(ids), config());
+    ASSERT_THAT(writer, IsOk());
+    ASSERT_THAT(writer.value().save(), IsOk());
+    EXPECT_THAT(PersistedIndex<FlatIndex>::load(config()),
+                IsError(ErrorKind::InvalidPayload, {config().path.string(), "'ids'", twice}));
+    BufferWriter payload;
+    ASSERT_THAT(IdsWriter(ids).save_to(payload), IsOk());
+    persist::Reader reader(payload.bytes_, "buffer");
+    EXPECT_THAT(FlatIndex::load_from(reader), IsError(ErrorKind::InvalidPayload, twice));
+  }
+}
+
 }  // namespace
 }  // namespace iqdb::examples

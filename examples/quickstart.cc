@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "example_args.h"
 #include "flat_index.h"
 #include "iqdb/persist.h"
 
@@ -10,8 +11,15 @@ using iqdb::examples::FlatIndex;
 using iqdb::persist::PersistConfig;
 using iqdb::persist::PersistedIndex;
 
+constexpr const char* kUsage =
+    "Usage: iqdb_quickstart [FILE]\n"
+    "Saves a three-vector index to FILE (default ./quickstart.iqdb, replaced if\n"
+    "it exists), loads it back and searches it.\n";
+
 int main(int argc, char** argv) {
-  const PersistConfig config(argc > 1 ? argv[1] : "quickstart.iqdb");
+  const auto args = iqdb::examples::parse_example_args(argc, argv, kUsage, "quickstart.iqdb");
+  if (args.exit_status) return *args.exit_status;
+  const PersistConfig config(args.path);
 
   FlatIndex index(3, iqdb::DistanceMetric::Euclidean);
   auto opened = PersistedIndex<FlatIndex>::open_with(std::move(index), config);

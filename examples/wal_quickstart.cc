@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "example_args.h"
 #include "flat_index.h"
 #include "iqdb/persist.h"
 
@@ -27,8 +28,15 @@ int fail(const iqdb::persist::PersistError& error) {
   return 1;
 }
 
+constexpr const char* kUsage =
+    "Usage: iqdb_wal_quickstart [FILE]\n"
+    "Opens the database at FILE (default ./wal_quickstart.iqdb), replaying its\n"
+    "log, or creates it; logs three inserts durably; checkpoints every tenth run.\n";
+
 int main(int argc, char** argv) {
-  PersistConfig config(argc > 1 ? argv[1] : "wal_quickstart.iqdb");
+  const auto args = iqdb::examples::parse_example_args(argc, argv, kUsage, "wal_quickstart.iqdb");
+  if (args.exit_status) return *args.exit_status;
+  PersistConfig config(args.path);
   config.wal_enabled = true;  // FsyncPolicy::always(): each insert on disk before it returns
 
   auto opened = open_or_create(config);

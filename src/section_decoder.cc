@@ -29,8 +29,7 @@ struct ChunkJob {
 
 Result<void> check_and_decode(const ChunkJob& job, const std::string& path) {
   const SectionInfo& section = *job.section;
-  const std::string where = fmt::format("{}: section '{}' chunk {} (offset {}, {} bytes)", path,
-                                        section.name, job.chunk, job.offset, job.stored.size());
+  const std::string where = chunk_context(path, section, job.chunk, job.offset);
   const std::uint32_t expected = section.chunks[job.chunk].crc32;
   const std::uint32_t found = crc32(job.stored);
   if (found != expected) {
@@ -58,6 +57,12 @@ void add_jobs(const SectionInfo& section, std::span<const std::byte> file, std::
 }
 
 }  // namespace
+
+std::string chunk_context(const std::string& path, const SectionInfo& section, std::size_t chunk,
+                          std::uint64_t offset) {
+  return fmt::format("{}: section '{}' chunk {} (offset {}, {} bytes)", path, section.name, chunk,
+                     offset, section.chunks[chunk].stored_length);
+}
 
 Result<DecodedSections> decode_compressed_sections(std::span<const std::byte> file,
                                                    const FileHeader& header,

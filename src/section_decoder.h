@@ -34,6 +34,11 @@ struct DecodedSections {
   std::uint64_t decoded_bytes = 0;  // bytes they decoded to
 };
 
+// "<path>: section '<name>' chunk <i> (offset <o>, <n> bytes)": how errors
+// name chunk `chunk` of `section`, stored at file offset `offset`.
+std::string chunk_context(const std::string& path, const SectionInfo& section, std::size_t chunk,
+                          std::uint64_t offset);
+
 // `file` is the whole mapped file that the validated `header` describes.
 // `threads`: 0 means one per hardware thread. Errors: ChecksumMismatch or
 // InvalidPayload naming the section and chunk; Unsupported for a codec this

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -11,6 +13,9 @@
 #include "crc32.h"
 #include "header_codec.h"
 #include "iqdb/persist/file_system.h"
+#include "parallel_for.h"
+#include "section_codec.h"
+#include "section_decoder.h"
 #include "verify_internal.h"
 
 namespace iqdb::persist {
@@ -81,6 +86,59 @@ Result<void> check_chunk_crcs(const FileHeader& header, const std::string& path)
   return boost::outcome_v2::success();
 }
 
+// One compressed chunk to decode.
+struct DecodeJob {
+  const SectionInfo* section = nullptr;
+  std::size_t chunk = 0;
+  std::uint64_t offset = 0;  // of its stored bytes in the file
+};
+
+std::vector<DecodeJob> decode_jobs(const FileHeader& header) {
+  std::vector<DecodeJob> jobs;
+  for (const SectionInfo& section : header.sections) {
+    if (section.compression == SectionCompression::None) continue;
+    std::uint64_t offset = section.offset;
+    for (std::size_t i = 0; i < section.chunks.size(); ++i) {
+      // A chunk as long as its logical length is stored raw: nothing to decode.
+      if (section.chunks[i].stored_length != section.chunk_logical_length(i)) {
+        jobs.push_back({&section, i, offset});
+      }
+      offset += section.chunks[i].stored_length;
+    }
+  }
+  return jobs;
+}
+
+// A CRC only says the bytes are those written: a chunk must also decode to
+// exactly its logical length, or a load fails. Decodes each into scratch
+// memory (a chunk at a time per thread, not the whole section), with the
+// load's decoder and context, so the error is the one a load would report.
+Result<void> check_compressed_chunks_decode(std::span<const std::byte> file,
+                                            const FileHeader& header, const std::string& path,
+                                            unsigned threads) {
+  const std::vector<DecodeJob> jobs = decode_jobs(header);
+  std::mutex mutex;
+  std::optional<std::size_t> failed_at;  // the first failing chunk in table order wins
+  std::optional<PersistError> failure;
+  parallel_for(jobs.size(), resolve_thread_count(threads), [&](std::size_t i) {
+    const DecodeJob& job = jobs[i];
+    const SectionInfo& section = *job.section;
+    const auto stored = file.subspan(job.offset, section.chunks[job.chunk].stored_length);
+    const auto logical = static_cast<std::size_t>(section.chunk_logical_length(job.chunk));
+    const auto out = std::make_unique_for_overwrite<std::byte[]>(logical);
+    auto decoded = decode_chunk(section.compression, stored, {out.get(), logical},
+                                chunk_context(path, section, job.chunk, job.offset));
+    if (decoded) return;
+    std::lock_guard lock(mutex);
+    if (!failed_at || i < *failed_at) {
+      failed_at = i;
+      failure = decoded.error();
+    }
+  });
+  if (failure) return *failure;
+  return boost::outcome_v2::success();
+}
+
 }  // namespace
 
 std::uint64_t bytes_to_verify(const FileHeader& header, bool check_compressed) {
@@ -136,6 +194,9 @@ Result<std::uint64_t> verify_mapped_snapshot(std::span<const std::byte> file,
         ErrorKind::ChecksumMismatch,
         fmt::format("{}: {} (offset {}, {} bytes): CRC32 expected 0x{:08x}, found 0x{:08x}", path,
                     what, ranges[i].offset, ranges[i].length, checked[i].crc, crcs[i]));
+  }
+  if (options.check_compressed) {
+    IQDB_TRY(check_compressed_chunks_decode(file, header, path, options.threads));
   }
   return bytes_to_verify(header, options.check_compressed);
 }

@@ -26,9 +26,11 @@ struct VerifyPassOptions {
 };
 
 // Checks the CRC of every section (of each chunk, when it has a chunk table)
-// and that all padding is zero. `file` is the whole mapped file described by
-// the validated `header`. Returns the bytes checked. Errors: ChecksumMismatch
-// (naming the section and chunk), InvalidPayload (padding), Io (stopped).
+// and that all padding is zero; with check_compressed, also that every
+// compressed chunk decodes to its logical length. `file` is the whole mapped
+// file described by the validated `header`. Returns the bytes checked.
+// Errors: ChecksumMismatch (naming the section and chunk), InvalidPayload
+// (padding; a chunk that does not decode, naming it), Io (stopped).
 Result<std::uint64_t> verify_mapped_snapshot(std::span<const std::byte> file,
                                              const FileHeader& header, const std::string& path,
                                              const VerifyPassOptions& options);

@@ -337,6 +337,32 @@ TEST_P(HostileCompressedTest, GarbageWithValidCrcsIsInvalidPayload) {
   EXPECT_THAT(StreamDb::load(config_), IsError(ErrorKind::InvalidPayload, "does not decode"));
 }
 
+// `iqdb-persist verify` promises every byte checked: a chunk whose CRC is
+// right but whose data a load cannot decode fails verification too, with the
+// load's error.
+TEST_P(HostileCompressedTest, VerifyRefusesWhatALoadCannotDecode) {
+  const Edit garbage = [](FileHeader& header, std::vector<std::byte>& file) {
+    SectionInfo& section = header.sections[0];
+    const auto bytes = random_bytes(section.chunks[0].stored_length, 3);
+    std::memcpy(file.data() + section.offset, bytes.data(), bytes.size());
+    section.chunks[0].crc32 = crc32(bytes);
+    section.crc32 = section.chunks[0].crc32;
+    header.crc32 = section.crc32;
+  };
+  const Edit longer = [](FileHeader& header, std::vector<std::byte>&) {
+    ++header.sections[0].logical_length;
+  };
+  for (const Edit& edit : {garbage, longer}) {
+    write_file(config_.path, original_);  // reseal() reads the header on disk
+    reseal(edit);
+    const auto loaded = StreamDb::load(config_);
+    ASSERT_FALSE(loaded);
+    const auto verified = verify_snapshot(config_.path);
+    ASSERT_THAT(verified, IsError(loaded.error().kind(), {"section 'payload' chunk 0", "decode"}));
+    EXPECT_EQ(verified.error().message(), loaded.error().message());
+  }
+}
+
 // Runs in every build: a section tagged compressed whose one chunk is stored
 // raw (as the writer stores a chunk that does not shrink) decodes without the
 // codec's library, but a build without the codec refuses it all the same.

@@ -138,6 +138,9 @@ class Compression {
 //               still fully validated, so a hostile file cannot cause
 //               out-of-bounds access by the library; flipped payload bits
 //               reach the index unnoticed.
+// Every mode checks the file as it is during the load. Raw sections are read
+// through the mapping afterwards: a file changed in place later is never
+// checked again (see "Files changed under a live mapping" in sections.h).
 enum class VerifyMode { Eager, Background, Skip };
 
 // How a load brings a raw section's pages into memory (compressed sections

@@ -22,9 +22,11 @@
 //   InvalidMetric       the metric tag is not a known DistanceMetric.
 //   UnsupportedMetric   a known metric the index cannot serve.
 //   InvalidIndexType    the file holds a different index type than requested.
-//   InvalidPayload      section bytes the index cannot rebuild from, or header
-//                       facts (dim, metric, count) the rebuilt index contradicts.
-//   Compression         a compressed section fails to decode.
+//   InvalidPayload      section bytes the index cannot rebuild from, header
+//                       facts (dim, metric, count) the rebuilt index contradicts,
+//                       or a compressed chunk (CRC intact) that does not decode
+//                       to its length (docs/FORMAT.md, "Compressed sections").
+//   Compression         not reported by this version (see InvalidPayload).
 //   IndexBuild          the index failed to rebuild for a reason of its own.
 //   Unsupported         a feature this build or this host does not offer.
 //   InvalidConfig       a PersistConfig value is out of range.

@@ -17,6 +17,21 @@
 // into a snapshot must keep that handle with them. The mapping is read-only:
 // an index that mutates loaded data must copy it first.
 //
+// Files changed under a live mapping. A raw section's bytes are the file's
+// own pages, read through a shared mapping for as long as the SnapshotView or
+// any keep_alive() handle lives; the load checked them once. Changing the
+// file in place afterwards changes what the index reads, and no check runs
+// again: truncating it (`truncate`, `cp` or a shell `>` over it) makes the
+// next access past the new end raise SIGBUS, killing the process; writing
+// into it (an overwrite of the same length, an editor, `dd conv=notrunc`)
+// has the index serve the new bytes, wrong vectors, silently, whatever the
+// VerifyMode. (Compressed sections, decoded into memory at load, and the
+// header are copies, unaffected.) This is the nature of mmap; LMDB documents
+// the same. Replace a snapshot only by writing the new file beside it and
+// renaming it over the old one, as save() does: a reader keeps the old file
+// until it loads again. Removing the file is safe too. Snapshots are written
+// read-only (mode 0444) so that ordinary tools refuse to write into them.
+//
 // Section names are 1..255 bytes, unique within a snapshot; at most
 // kMaxSections sections. Alignment 0 means PersistConfig::section_alignment.
 #ifndef IQDB_PERSIST_SECTIONS_H_

@@ -5,7 +5,10 @@
 // the read-only mapping that every section's CRC-32 matches the table, that
 // the padding between sections is zero, and that the payload CRC-32 in the
 // header equals the combination of the section CRCs. Every byte of a snapshot
-// is thus covered: a single flipped bit anywhere is reported.
+// is thus covered: a single flipped bit anywhere is reported. It then decodes
+// every compressed chunk (into scratch memory, a chunk per thread at a time)
+// and checks that it decodes to exactly its logical length, so that a file
+// that verifies is one whose every section a load can read.
 //
 // Thread-safety: reentrant; it starts and joins its own worker threads. The
 // progress callback runs on the calling thread.
@@ -42,8 +45,10 @@ struct VerifyReport {
 };
 
 // Errors: those of read_file_header(), then ChecksumMismatch naming the
-// damaged section, its offset and the expected and found CRC-32, or
-// InvalidPayload for non-zero padding (naming its offset).
+// damaged section (and chunk), its offset and the expected and found CRC-32,
+// InvalidPayload for non-zero padding (naming its offset), and InvalidPayload
+// for a compressed chunk that does not decode to its logical length, naming
+// the section and chunk: the error a load of the file reports.
 [[nodiscard]] Result<VerifyReport> verify_snapshot(const std::filesystem::path& path,
                                                    const VerifyOptions& options = {});
 
