@@ -22,7 +22,10 @@ int main(int argc, char** argv) {
   const PersistConfig config(args.path);
 
   FlatIndex index(3, iqdb::DistanceMetric::Euclidean);
-  auto opened = PersistedIndex<FlatIndex>::open_with(std::move(index), config);
+  // Overwrite: this example replaces its file on every run (without it,
+  // open_with() refuses an existing database with AlreadyExists).
+  auto opened = PersistedIndex<FlatIndex>::open_with(std::move(index), config,
+                                                     iqdb::persist::OpenMode::Overwrite);
   if (!opened) return std::fprintf(stderr, "%s\n", opened.error().to_string().c_str()), 1;
   auto db = std::move(opened).value();
   for (std::uint64_t id = 1; id <= 3; ++id) {

@@ -1,5 +1,6 @@
 // The write-ahead log end to end: open the database at FILE if it exists
-// (replaying its log), or create it; log a few inserts durably; checkpoint
+// (replaying its log), or create it, in one call (open(), under the writer
+// lock); log a few inserts durably; checkpoint
 // every tenth run. Run it repeatedly, kill it whenever you like: no insert it
 // reported is ever lost. Run: iqdb_wal_quickstart [FILE]  (default ./wal_quickstart.iqdb)
 #include <cstdio>
@@ -10,18 +11,8 @@
 #include "iqdb/persist.h"
 
 using iqdb::examples::FlatIndex;
-using iqdb::persist::ErrorKind;
 using iqdb::persist::PersistConfig;
 using iqdb::persist::PersistedIndex;
-using iqdb::persist::Result;
-
-// load() if the database exists, else open_with() a new, empty one.
-Result<PersistedIndex<FlatIndex>> open_or_create(const PersistConfig& config) {
-  auto loaded = PersistedIndex<FlatIndex>::load(config);
-  if (loaded || loaded.error().kind() != ErrorKind::NotFound) return loaded;
-  return PersistedIndex<FlatIndex>::open_with(FlatIndex(3, iqdb::DistanceMetric::Euclidean),
-                                              config);
-}
 
 int fail(const iqdb::persist::PersistError& error) {
   std::fprintf(stderr, "%s\n", error.to_string().c_str());
@@ -39,7 +30,8 @@ int main(int argc, char** argv) {
   PersistConfig config(args.path);
   config.wal_enabled = true;  // FsyncPolicy::always(): each insert on disk before it returns
 
-  auto opened = open_or_create(config);
+  auto opened = PersistedIndex<FlatIndex>::open(
+      config, [] { return FlatIndex(3, iqdb::DistanceMetric::Euclidean); });
   if (!opened) return fail(opened.error());
   auto db = std::move(opened).value();
   const auto replay = db.wal_replay();

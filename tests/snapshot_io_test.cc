@@ -420,12 +420,15 @@ TEST_F(SnapshotIoTest, MissingFileIsNotFoundNamingThePath) {
 TEST_F(SnapshotIoTest, MissingDirectoryIsNotFoundWhetherLoadingOrSaving) {
   // One contract for both directions: a caller that branches on NotFound
   // ("nothing there yet") sees the same kind from load(), save() and
-  // open_with()'s first save when the directory itself is missing.
+  // open_with() (which looks for an existing database first) and a save
+  // when the directory itself is missing.
   config_.path = dir_.file("missing") / "idx.iqdb";
   const std::string missing = config_.path.string();
   EXPECT_THAT(PersistedIndex<StreamMapIndex>::load(config_), IsError(ErrorKind::NotFound, missing));
   const auto index = make_index<StreamMapIndex>(2, 2, DistanceMetric::Cosine);
-  auto db = PersistedIndex<StreamMapIndex>::open_with(index, config_);
+  EXPECT_THAT(PersistedIndex<StreamMapIndex>::open_with(index, config_),
+              IsError(ErrorKind::NotFound, missing));
+  auto db = PersistedIndex<StreamMapIndex>::open_with(index, config_, OpenMode::Overwrite);
   ASSERT_THAT(db, IsOk());
   EXPECT_THAT(db.value().save(), IsError(ErrorKind::NotFound, missing));
   config_.wal_enabled = true;
