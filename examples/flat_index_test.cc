@@ -15,6 +15,7 @@ namespace iqdb::examples {
 namespace {
 
 using persist::ErrorKind;
+using persist::OpenMode;
 using persist::PersistConfig;
 using persist::PersistedIndex;
 using persist::VerifyMode;
@@ -239,7 +240,8 @@ TEST_F(FlatIndexTest, BothTiersRefuseDuplicateIds) {
   for (const auto& ids : {std::vector<std::uint64_t>(3, 5), spread}) {
     SCOPED_TRACE(ids.size());
     const std::string twice = "id " + std::to_string(ids.front()) + " appears twice";
-    auto writer = PersistedIndex<IdsWriter>::open_with(IdsWriter(ids), config());
+    auto writer =
+        PersistedIndex<IdsWriter>::open_with(IdsWriter(ids), config(), OpenMode::Overwrite);
     ASSERT_THAT(writer, IsOk());
     ASSERT_THAT(writer.value().save(), IsOk());
     EXPECT_THAT(PersistedIndex<FlatIndex>::load(config()),
