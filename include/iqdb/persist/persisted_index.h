@@ -126,9 +126,9 @@ class PersistedIndex {
   // lock is taken first and held until this object is destroyed; without it,
   // this is a reader of the last checkpoint: it takes no lock, writes
   // nothing, and works beside a writer and in a read-only directory.
-  // Errors: NotFound when there is no snapshot; with the log, Locked (another
-  // writer has the database open); every error of read_file_header() and
-  // verify_snapshot(); InvalidIndexType when the file holds another index
+  // Errors: NotFound when there is no snapshot (or no directory); with the
+  // log, Locked (another writer has the database open); every error of
+  // read_file_header() and verify_snapshot(); InvalidIndexType when the file holds another index
   // type; InvalidPayload or the index's own error when it cannot be rebuilt;
   // with the log, damage that config.wal_recovery refuses (ChecksumMismatch
   // or TruncatedPayload, naming the segment file and offset).
