@@ -11,9 +11,13 @@
 //     per vector, row-major, in id order) and, when any vector has metadata,
 //     "metadata" (streamed, see flat_index.cc). A loaded index serves ids and
 //     vectors straight from the read-only mapping: the vectors are never
-//     read by a load. The ids are, once, to refuse duplicates: a linear scan
-//     when they ascend (ids inserted in increasing order), else a sort of a
-//     copy (O(n log n) time, 8 bytes of memory per vector while it runs).
+//     read by a load. With VerifyMode::Eager the ids are, once, to refuse
+//     duplicates: a linear scan when they ascend (ids inserted in increasing
+//     order), else a sort of a copy (O(n log n) time, 8 bytes of memory per
+//     vector while it runs). With Skip or Background (the payload trusted,
+//     SnapshotView::payload_trusted()) they are not, so that such a load
+//     costs the same whatever the file's size: a file whose CRCs match but
+//     whose ids repeat (not one this library wrote) is then served as is.
 //   stream tier: the same data as one payload (copied on load).
 //
 // Mutation after a zero-copy load copies the mapped arrays into owned memory

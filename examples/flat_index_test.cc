@@ -253,5 +253,23 @@ TEST_F(FlatIndexTest, BothTiersRefuseDuplicateIds) {
   }
 }
 
+// Skip and Background trust the payload: the zero-copy load stays
+// independent of the file's size and reads no id (documented in flat_index.h).
+TEST_F(FlatIndexTest, TrustedLoadsLeaveTheIdCheckToEagerLoads) {
+  auto writer = PersistedIndex<IdsWriter>::open_with(IdsWriter(std::vector<std::uint64_t>(3, 5)),
+                                                     config(), OpenMode::Overwrite);
+  ASSERT_THAT(writer, IsOk());
+  ASSERT_THAT(writer.value().save(), IsOk());
+  for (const VerifyMode mode : {VerifyMode::Skip, VerifyMode::Background}) {
+    PersistConfig trusted = config();
+    trusted.verify = mode;
+    auto loaded = PersistedIndex<FlatIndex>::load(trusted);
+    ASSERT_THAT(loaded, IsOk());
+    EXPECT_EQ(loaded.value().index().size(), 3u);
+  }
+  EXPECT_THAT(PersistedIndex<FlatIndex>::load(config()),
+              IsError(ErrorKind::InvalidPayload, "appears twice"));
+}
+
 }  // namespace
 }  // namespace iqdb::examples

@@ -158,7 +158,7 @@ Result<OpenedSnapshot> open_snapshot(const PersistConfig& config, std::string_vi
     case VerifyMode::Skip: verification = Verification::not_run(); break;
   }
   return OpenedSnapshot{SnapshotView(config.path, std::move(header), std::move(memory), bytes,
-                                     std::move(decoded.bytes)),
+                                     std::move(decoded.bytes), config.verify != VerifyMode::Eager),
                         std::move(verification)};
 }
 

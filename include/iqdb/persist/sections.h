@@ -143,12 +143,13 @@ class SnapshotView {
  public:
   SnapshotView(std::filesystem::path path, FileHeader header,
                std::shared_ptr<const void> keep_alive, std::span<const std::byte> file_bytes,
-               std::vector<std::span<const std::byte>> decoded = {})
+               std::vector<std::span<const std::byte>> decoded = {}, bool payload_trusted = false)
       : path_(std::move(path)),
         header_(std::move(header)),
         keep_alive_(std::move(keep_alive)),
         file_bytes_(file_bytes),
-        decoded_(std::move(decoded)) {}
+        decoded_(std::move(decoded)),
+        payload_trusted_(payload_trusted) {}
 
   const std::filesystem::path& path() const { return path_; }
   const FileHeader& header() const { return header_; }
@@ -160,12 +161,21 @@ class SnapshotView {
   // Owns the mapping and decoded memory; every SectionView holds a copy.
   const std::shared_ptr<const void>& keep_alive() const { return keep_alive_; }
 
+  // True when the load was asked not to check the payload before handing it
+  // over (VerifyMode::Skip, a trusted replica, or Background, which checks
+  // the CRCs later). An index may then skip its own checks of the payload
+  // that cost time in proportion to it (e.g. that ids are distinct), so that
+  // such a load stays independent of the file's size; with Eager, which has
+  // read every byte anyway, it should make them.
+  bool payload_trusted() const { return payload_trusted_; }
+
  private:
   std::filesystem::path path_;
   FileHeader header_;
   std::shared_ptr<const void> keep_alive_;
   std::span<const std::byte> file_bytes_;
   std::vector<std::span<const std::byte>> decoded_;
+  bool payload_trusted_ = false;
 };
 
 }  // namespace iqdb::persist
