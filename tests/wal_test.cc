@@ -235,7 +235,7 @@ TEST_F(InspectWalTest, ReportsAValidFrameWhoseRecordDoesNotDecode) {
   for (const WalModeOutcome& outcome : report.value().modes) {
     SCOPED_TRACE(to_string(outcome.mode));
     ASSERT_TRUE(outcome.refusal.has_value());
-    EXPECT_THAT(*outcome.refusal, IsError(ErrorKind::InvalidPayload, {"record LSN 2"}));
+    EXPECT_THAT(*outcome.refusal, IsError(ErrorKind::InvalidPayload, "record LSN 2"));
   }
 }
 
