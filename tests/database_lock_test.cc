@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +31,24 @@ std::vector<float> vector_of(std::uint64_t id) {
 }
 
 StreamMapIndex empty_index() { return StreamMapIndex(kDim, kMetric); }
+
+// In a forked child: never outlive the test, whatever happens to the parent
+// (a failed assertion, a crash) or to the child itself.
+void bound_child_lifetime(pid_t parent) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(5);
+  ::alarm(120);
+}
+
+// Kills and reaps a child when the test leaves its scope, however it leaves.
+struct ChildGuard {
+  pid_t pid = -1;
+  ~ChildGuard() {
+    if (pid <= 0) return;
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+};
 
 class DatabaseLockTest : public ::testing::Test {
  protected:
@@ -185,9 +204,11 @@ TEST_F(DatabaseLockTest, FailureToTakeTheLockFailsTheOpenBeforeAnyWrite) {
 TEST_F(DatabaseLockTest, WriterInAChildProcessLocksUntilKilled) {
   int ready[2];
   ASSERT_EQ(::pipe(ready), 0);
+  const pid_t parent = ::getpid();
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
+    bound_child_lifetime(parent);
     ::close(ready[0]);
     auto writer = Db::open_with(empty_index(), wal_config());
     bool ok = writer.has_value();
@@ -199,6 +220,7 @@ TEST_F(DatabaseLockTest, WriterInAChildProcessLocksUntilKilled) {
     ::pause();  // holds the lock until killed
     ::_exit(0);
   }
+  ChildGuard guard{child};
   ::close(ready[1]);
   char status = 0;
   ASSERT_EQ(::read(ready[0], &status, 1), 1);
@@ -214,6 +236,7 @@ TEST_F(DatabaseLockTest, WriterInAChildProcessLocksUntilKilled) {
   ASSERT_EQ(::kill(child, SIGKILL), 0);
   int wait_status = 0;
   ASSERT_EQ(::waitpid(child, &wait_status, 0), child);
+  guard.pid = -1;
   auto recovered = Db::load(wal_config());
   ASSERT_THAT(recovered, IsOk());
   EXPECT_EQ(recovered.value().index().vectors().size(), 5u);
@@ -223,11 +246,13 @@ TEST_F(DatabaseLockTest, WriterInAChildProcessLocksUntilKilled) {
 // other one either loads it or is told it is locked, and no insert is lost.
 TEST_F(DatabaseLockTest, ProcessesStartingAtOnceNeverBothCreate) {
   constexpr int kProcesses = 4;
+  const pid_t parent = ::getpid();
   std::vector<pid_t> children;
   for (int p = 0; p < kProcesses; ++p) {
     const pid_t child = ::fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
+      bound_child_lifetime(parent);
       // Retries until it gets the lock; inserts its own id; exits.
       for (int attempt = 0; attempt < 20000; ++attempt) {
         auto db = Db::open(wal_config(), empty_index);

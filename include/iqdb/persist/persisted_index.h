@@ -114,10 +114,7 @@ class PersistedIndex {
   [[nodiscard]] static Result<PersistedIndex> open_with(I index, PersistConfig config,
                                                         OpenMode mode = OpenMode::CreateNew) {
     IQDB_TRY(config.validate());
-    std::unique_ptr<FileLock> lock;
-    if (config.wal_enabled) {
-      IQDB_TRY_ASSIGN(lock, detail::lock_database(config));
-    }
+    IQDB_TRY_ASSIGN(auto lock, lock_if_logging(config));
     return create_locked(std::move(index), std::move(config), mode, std::move(lock));
   }
 
@@ -128,16 +125,13 @@ class PersistedIndex {
   // nothing, and works beside a writer and in a read-only directory.
   // Errors: NotFound when there is no snapshot (or no directory); with the
   // log, Locked (another writer has the database open); every error of
-  // read_file_header() and verify_snapshot(); InvalidIndexType when the file holds another index
-  // type; InvalidPayload or the index's own error when it cannot be rebuilt;
+  // read_file_header() and verify_snapshot(); InvalidIndexType when the file
+  // holds another index type; InvalidPayload or the index's own error when it cannot be rebuilt;
   // with the log, damage that config.wal_recovery refuses (ChecksumMismatch
   // or TruncatedPayload, naming the segment file and offset).
   [[nodiscard]] static Result<PersistedIndex> load(PersistConfig config) {
     IQDB_TRY(config.validate());
-    std::unique_ptr<FileLock> lock;
-    if (config.wal_enabled) {
-      IQDB_TRY_ASSIGN(lock, detail::lock_database(config));
-    }
+    IQDB_TRY_ASSIGN(auto lock, lock_if_logging(config));
     return load_locked(std::move(config), std::move(lock));
   }
 
@@ -151,10 +145,7 @@ class PersistedIndex {
   requires std::convertible_to<std::invoke_result_t<MakeEmpty&>, I>
   [[nodiscard]] static Result<PersistedIndex> open(PersistConfig config, MakeEmpty make_empty) {
     IQDB_TRY(config.validate());
-    std::unique_ptr<FileLock> lock;
-    if (config.wal_enabled) {
-      IQDB_TRY_ASSIGN(lock, detail::lock_database(config));
-    }
+    IQDB_TRY_ASSIGN(auto lock, lock_if_logging(config));
     IQDB_TRY_ASSIGN(const bool exists, detail::database_exists(config));
     if (exists) return load_locked(std::move(config), std::move(lock));
     return create_locked(make_empty(), std::move(config), OpenMode::CreateNew, std::move(lock));
@@ -232,6 +223,13 @@ class PersistedIndex {
  private:
   PersistedIndex(I index, PersistConfig config)
       : index_(std::move(index)), config_(std::move(config)) {}
+
+  // The writer lock when this object will write a log (held until it is
+  // destroyed); none otherwise.
+  static Result<std::unique_ptr<FileLock>> lock_if_logging(const PersistConfig& config) {
+    if (!config.wal_enabled) return std::unique_ptr<FileLock>();
+    return detail::lock_database(config);
+  }
 
   // open_with() once `lock` (null without the log) is held.
   static Result<PersistedIndex> create_locked(I index, PersistConfig config, OpenMode mode,
