@@ -138,6 +138,10 @@ class Compression {
 //               still fully validated, so a hostile file cannot cause
 //               out-of-bounds access by the library; flipped payload bits
 //               reach the index unnoticed.
+// With Background and Skip the snapshot's payload is handed to the index as
+// trusted (SnapshotView::payload_trusted()): an index may skip its own checks
+// that cost time in proportion to the payload (the example flat index's
+// distinct-id check), so that those loads stay independent of the file size.
 // Every mode checks the file as it is during the load. Raw sections are read
 // through the mapping afterwards: a file changed in place later is never
 // checked again (see "Files changed under a live mapping" in sections.h).
