@@ -5,13 +5,7 @@
 #   cmake -DBENCH=path/to/iqdb_persist_bench -P nothing_checked_test.cmake
 cmake_minimum_required(VERSION 3.25)
 
-execute_process(COMMAND mktemp -d OUTPUT_VARIABLE work OUTPUT_STRIP_TRAILING_WHITESPACE
-                COMMAND_ERROR_IS_FATAL ANY)
-
-macro(fail why)
-  file(REMOVE_RECURSE "${work}")
-  message(FATAL_ERROR "${why}\nstdout:\n${out}\nstderr:\n${err}")
-endmacro()
+include("${CMAKE_CURRENT_LIST_DIR}/../cmake/command_test.cmake")
 
 foreach(selection --benchmark_filter=^NoSuchBenchmark$ --benchmark_list_tests)
   execute_process(COMMAND "${BENCH}" "--data-dir=${work}" --vectors=200 --dim=4 ${selection}

@@ -5,13 +5,7 @@
 #   cmake -DEXAMPLE=path/to/iqdb_quickstart -P example_help_test.cmake
 cmake_minimum_required(VERSION 3.25)
 
-execute_process(COMMAND mktemp -d OUTPUT_VARIABLE work OUTPUT_STRIP_TRAILING_WHITESPACE
-                COMMAND_ERROR_IS_FATAL ANY)
-
-macro(fail why)
-  file(REMOVE_RECURSE "${work}")
-  message(FATAL_ERROR "${why}\nstdout:\n${out}\nstderr:\n${err}")
-endmacro()
+include("${CMAKE_CURRENT_LIST_DIR}/../cmake/command_test.cmake")
 
 macro(expect_no_files args)
   file(GLOB created "${work}/*" "${work}/.*")

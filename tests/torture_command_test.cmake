@@ -5,13 +5,7 @@
 #   cmake -DTOOL=path/to/iqdb-persist -P torture_command_test.cmake
 cmake_minimum_required(VERSION 3.25)
 
-execute_process(COMMAND mktemp -d OUTPUT_VARIABLE work OUTPUT_STRIP_TRAILING_WHITESPACE
-                COMMAND_ERROR_IS_FATAL ANY)
-
-macro(fail why)
-  file(REMOVE_RECURSE "${work}")
-  message(FATAL_ERROR "${why}\nstdout:\n${out}\nstderr:\n${err}")
-endmacro()
+include("${CMAKE_CURRENT_LIST_DIR}/../cmake/command_test.cmake")
 
 # Sets `count` to the number after "<label>:" in the summary, and fails unless it is positive.
 macro(expect_positive label)

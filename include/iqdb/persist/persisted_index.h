@@ -148,7 +148,9 @@ class PersistedIndex {
     IQDB_TRY_ASSIGN(auto lock, lock_if_logging(config));
     IQDB_TRY_ASSIGN(const bool exists, detail::database_exists(config));
     if (exists) return load_locked(std::move(config), std::move(lock));
-    return create_locked(make_empty(), std::move(config), OpenMode::CreateNew, std::move(lock));
+    // Nothing exists (checked just now, under the lock when there is a log):
+    // Overwrite spares create_locked() the same check again.
+    return create_locked(make_empty(), std::move(config), OpenMode::Overwrite, std::move(lock));
   }
 
   // Writes a snapshot of the index to config().path, atomically. With the
