@@ -11,7 +11,7 @@
 // scale: a checkpoint must cost what a plain save of the same index costs.
 //
 // The resynchronisation pair scans segments built in memory with the
-// library's scanner (src/wal_reader.h): a crafted one, whose damage makes the
+// library's scanner (src/wal/wal_reader.h): a crafted one, whose damage makes the
 // scanner search, against an intact one of the same size.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
@@ -36,7 +36,7 @@
 #include "benchmarks.h"
 #include "iqdb/persist/persisted_index.h"
 #include "iqdb/persist/write_batch.h"
-#include "wal_reader.h"
+#include "wal/wal_reader.h"
 
 namespace iqdb::bench {
 namespace {

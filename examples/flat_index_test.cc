@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "iqdb/persist.h"
-#include "test_util.h"
+#include "support/test_util.h"
 
 namespace iqdb::examples {
 namespace {

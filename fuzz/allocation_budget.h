@@ -19,7 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "section_codec.h"
+#include "snapshot/section_codec.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define IQDB_FUZZ_COUNT_ALLOCATIONS 1

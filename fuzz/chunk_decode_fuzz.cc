@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "allocation_budget.h"
-#include "section_codec.h"
+#include "snapshot/section_codec.h"
 
 namespace persist = iqdb::persist;
 

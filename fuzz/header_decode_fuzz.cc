@@ -1,5 +1,5 @@
 // libFuzzer target: the snapshot prefix, the FlatBuffers header and the
-// section table (src/header_codec.h). Any byte string, read as a whole
+// section table (src/snapshot/header_codec.h). Any byte string, read as a whole
 // snapshot file, must decode to a header or a clean error. The prefix and
 // header CRCs of the input are recomputed first (snapshot_checksums.h) so
 // that mutations reach the FlatBuffers verifier and the table's checks
@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "allocation_budget.h"
-#include "header_codec.h"
+#include "snapshot/header_codec.h"
 #include "snapshot_checksums.h"
 
 namespace persist = iqdb::persist;

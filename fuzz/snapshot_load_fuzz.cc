@@ -15,7 +15,7 @@
 #include "flat_index.h"
 #include "iqdb/persist.h"
 #include "memory_file_system.h"
-#include "mock_indexes.h"
+#include "support/mock_indexes.h"
 #include "snapshot_checksums.h"
 
 using iqdb::examples::FlatIndex;

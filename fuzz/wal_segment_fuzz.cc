@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "allocation_budget.h"
-#include "wal_format.h"
-#include "wal_reader.h"
-#include "wal_record.h"
+#include "wal/wal_format.h"
+#include "wal/wal_reader.h"
+#include "wal/wal_record.h"
 #include "wal_segment_repair.h"
 
 namespace persist = iqdb::persist;

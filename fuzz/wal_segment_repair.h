@@ -13,7 +13,7 @@
 #include <cstring>
 #include <vector>
 
-#include "wal_format.h"
+#include "wal/wal_format.h"
 
 namespace iqdb::persist::fuzz {
 

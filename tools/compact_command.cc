@@ -7,11 +7,11 @@
 
 #include <fmt/format.h>
 
-#include "exit_status.h"
+#include "output/exit_status.h"
 #include "iqdb/persist/rewrite.h"
-#include "progress.h"
-#include "table.h"
-#include "text_format.h"
+#include "output/progress.h"
+#include "output/table.h"
+#include "output/text_format.h"
 
 namespace iqdb::tools {
 namespace {

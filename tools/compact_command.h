@@ -8,8 +8,8 @@
 // Exit status: as exit_status_for(), except that options the library finds
 // out of range (a zstd level, a ratio, a section the file lacks) are a bad
 // command line (kExitUsage).
-#ifndef IQDB_TOOLS_COMPACT_COMMAND_H_
-#define IQDB_TOOLS_COMPACT_COMMAND_H_
+#ifndef IQDB_PERSIST_TOOLS_COMPACT_COMMAND_H_
+#define IQDB_PERSIST_TOOLS_COMPACT_COMMAND_H_
 
 #include <filesystem>
 #include <string>
@@ -32,4 +32,4 @@ int run_compact(const CompactOptions& options);
 
 }  // namespace iqdb::tools
 
-#endif  // IQDB_TOOLS_COMPACT_COMMAND_H_
+#endif  // IQDB_PERSIST_TOOLS_COMPACT_COMMAND_H_

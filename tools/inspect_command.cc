@@ -5,11 +5,11 @@
 
 #include <fmt/format.h>
 
-#include "exit_status.h"
+#include "output/exit_status.h"
 #include "iqdb/persist/file_header.h"
-#include "json_writer.h"
-#include "table.h"
-#include "text_format.h"
+#include "output/json_writer.h"
+#include "output/table.h"
+#include "output/text_format.h"
 
 namespace iqdb::tools {
 namespace {

@@ -4,8 +4,8 @@
 // the prefix and header (read_file_header()): it never maps the file or loads
 // the index, so it works for any index type and costs the same for any file
 // size.
-#ifndef IQDB_TOOLS_INSPECT_COMMAND_H_
-#define IQDB_TOOLS_INSPECT_COMMAND_H_
+#ifndef IQDB_PERSIST_TOOLS_INSPECT_COMMAND_H_
+#define IQDB_PERSIST_TOOLS_INSPECT_COMMAND_H_
 
 #include <filesystem>
 
@@ -21,4 +21,4 @@ int run_inspect(const InspectOptions& options);
 
 }  // namespace iqdb::tools
 
-#endif  // IQDB_TOOLS_INSPECT_COMMAND_H_
+#endif  // IQDB_PERSIST_TOOLS_INSPECT_COMMAND_H_

@@ -13,11 +13,11 @@
 #include <CLI/CLI.hpp>
 
 #include "compact_command.h"
-#include "demo_command.h"
-#include "exit_status.h"
+#include "demo/demo_command.h"
+#include "output/exit_status.h"
 #include "inspect_command.h"
 #include "iqdb/persist/version.h"
-#include "torture_command.h"
+#include "torture/torture_command.h"
 #include "verify_command.h"
 #include "wal_command.h"
 

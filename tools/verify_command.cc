@@ -2,11 +2,11 @@
 
 #include <fmt/format.h>
 
-#include "exit_status.h"
+#include "output/exit_status.h"
 #include "iqdb/persist/verify.h"
-#include "progress.h"
-#include "stopwatch.h"
-#include "text_format.h"
+#include "output/progress.h"
+#include "output/stopwatch.h"
+#include "output/text_format.h"
 
 namespace iqdb::tools {
 

@@ -2,8 +2,8 @@
 // (verify_snapshot(): header, section CRCs, zero padding, payload CRC) and
 // prints one "OK: ..." line on stdout. On a terminal, files larger than
 // kMinBytesWorthShowing get a progress line on stderr while the check runs.
-#ifndef IQDB_TOOLS_VERIFY_COMMAND_H_
-#define IQDB_TOOLS_VERIFY_COMMAND_H_
+#ifndef IQDB_PERSIST_TOOLS_VERIFY_COMMAND_H_
+#define IQDB_PERSIST_TOOLS_VERIFY_COMMAND_H_
 
 #include <filesystem>
 
@@ -19,4 +19,4 @@ int run_verify(const VerifyCommandOptions& options);
 
 }  // namespace iqdb::tools
 
-#endif  // IQDB_TOOLS_VERIFY_COMMAND_H_
+#endif  // IQDB_PERSIST_TOOLS_VERIFY_COMMAND_H_

@@ -5,10 +5,10 @@
 
 #include <fmt/format.h>
 
-#include "exit_status.h"
+#include "output/exit_status.h"
 #include "iqdb/persist/wal.h"
-#include "table.h"
-#include "text_format.h"
+#include "output/table.h"
+#include "output/text_format.h"
 
 namespace iqdb::tools {
 namespace {

@@ -3,8 +3,8 @@
 // any damage, and what a load in each recovery mode would keep, drop or
 // refuse. Exit status 0 when a load in the default mode would open the
 // database, 1 when it would refuse.
-#ifndef IQDB_TOOLS_WAL_COMMAND_H_
-#define IQDB_TOOLS_WAL_COMMAND_H_
+#ifndef IQDB_PERSIST_TOOLS_WAL_COMMAND_H_
+#define IQDB_PERSIST_TOOLS_WAL_COMMAND_H_
 
 #include <filesystem>
 
@@ -18,4 +18,4 @@ int run_wal(const WalCommandOptions& options);
 
 }  // namespace iqdb::tools
 
-#endif  // IQDB_TOOLS_WAL_COMMAND_H_
+#endif  // IQDB_PERSIST_TOOLS_WAL_COMMAND_H_

@@ -1,7 +1,7 @@
 // FileSystem: the one seam through which iqdb-persist touches the operating
 // system. Saves, loads and tools use nothing else, so a test can substitute an
 // implementation that fails the Nth write, fsync or rename and check that no
-// failure loses data (tests/fault_injection_file_system.h does exactly that).
+// failure loses data (tests/support/fault_injection_file_system.h does exactly that).
 //
 // Errors: every method returns ErrorKind::Io with the path and the OS reason,
 // except NotFound for what does not exist (open_readable() of a missing file,

@@ -1,0 +1,81 @@
+#include "iqdb/persist/config.h"
+
+#include <bit>
+
+#include <fmt/format.h>
+
+#include "iqdb/persist/sections.h"
+#include "snapshot/section_codec.h"
+#include "snapshot/snapshot_format.h"
+
+namespace iqdb::persist {
+
+std::string_view to_string(WalRecoveryMode mode) {
+  switch (mode) {
+    case WalRecoveryMode::TolerateCorruptedTail: return "TolerateCorruptedTail";
+    case WalRecoveryMode::AbsoluteConsistency: return "AbsoluteConsistency";
+    case WalRecoveryMode::PointInTime: return "PointInTime";
+    case WalRecoveryMode::SkipCorruptedRecords: return "SkipCorruptedRecords";
+  }
+  return "Unknown";
+}
+
+bool Compression::available() const { return codec_available(section_compression(*this)); }
+
+namespace {
+
+Result<void> validate_compression(const PersistConfig& config) {
+  const std::string path = config.path.string();
+  const SectionCompression codec = section_compression(config.compression);
+  IQDB_TRY(check_codec_available(codec, path));
+  if (codec == SectionCompression::Zstd)
+    IQDB_TRY(check_zstd_level(config.compression.level(), path));
+  if (!(config.compression_max_ratio > 0 && config.compression_max_ratio <= 1)) {
+    return fail(ErrorKind::InvalidConfig,
+                fmt::format("{}: compression_max_ratio {} is outside (0, 1]", path,
+                            config.compression_max_ratio));
+  }
+  for (const auto& [name, mode] : config.section_warm_up) {
+    if (name.empty() || name.size() > kMaxSectionNameLength) {
+      return fail(ErrorKind::InvalidConfig,
+                  fmt::format("{}: section_warm_up names a section of {} bytes (expected 1..{})",
+                              path, name.size(), kMaxSectionNameLength));
+    }
+  }
+  for (const std::string& name : config.compressed_sections) {
+    if (name.empty() || name.size() > kMaxSectionNameLength) {
+      return fail(ErrorKind::InvalidConfig,
+                  fmt::format("{}: compressed_sections names a section of {} bytes (expected "
+                              "1..{})",
+                              path, name.size(), kMaxSectionNameLength));
+    }
+  }
+  return boost::outcome_v2::success();
+}
+
+}  // namespace
+
+Result<void> PersistConfig::validate() const {
+  if (path.empty()) return fail(ErrorKind::InvalidConfig, "PersistConfig::path is empty");
+  if (path.filename().empty()) {
+    return fail(
+        ErrorKind::InvalidConfig,
+        fmt::format("PersistConfig::path '{}' names a directory, not a file", path.string()));
+  }
+  if (!std::has_single_bit(section_alignment) || section_alignment < format::kMinSectionAlignment ||
+      section_alignment > format::kMaxSectionAlignment) {
+    return fail(
+        ErrorKind::InvalidConfig,
+        fmt::format("{}: section_alignment {} is not a power of two from {} to {}", path.string(),
+                    section_alignment, format::kMinSectionAlignment, format::kMaxSectionAlignment));
+  }
+  if (fsync_policy.kind() == FsyncPolicy::Kind::Periodic && fsync_policy.interval().count() <= 0) {
+    return fail(ErrorKind::InvalidConfig,
+                fmt::format("{}: FsyncPolicy::periodic interval must be positive, got {} ms",
+                            path.string(), fsync_policy.interval().count()));
+  }
+  IQDB_TRY(validate_compression(*this));
+  return boost::outcome_v2::success();
+}
+
+}  // namespace iqdb::persist

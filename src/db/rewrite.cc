@@ -1,0 +1,131 @@
+#include "iqdb/persist/rewrite.h"
+
+#include <chrono>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "iqdb/persist/detail/snapshot_io.h"
+#include "iqdb/persist/file_system.h"
+#include "wal/wal_format.h"
+#include "wal/wal_segments.h"
+
+namespace iqdb::persist {
+namespace {
+
+FileSystem& file_system_of(const PersistConfig& config) {
+  return config.file_system ? *config.file_system : *default_file_system();
+}
+
+// Whether `a` and `b` name the same path. Lexical (after making them
+// absolute), so two names of one file (links) count as different: that only
+// makes check_target_has_no_log() refuse, never let a foreign log through.
+bool same_path(const std::filesystem::path& a, const std::filesystem::path& b) {
+  const auto normal = [](const std::filesystem::path& path) {
+    std::error_code error;
+    const std::filesystem::path absolute = std::filesystem::absolute(path, error);
+    return (error ? path : absolute).lexically_normal();
+  };
+  return normal(a) == normal(b);
+}
+
+// A typo in compressed_sections would otherwise silently compress nothing.
+Result<void> check_compressed_sections_exist(const FileHeader& header, const PersistConfig& target,
+                                             const std::string& path) {
+  for (const std::string& name : target.compressed_sections) {
+    if (header.find_section(name) == nullptr) {
+      return fail(ErrorKind::InvalidConfig,
+                  fmt::format("{}: compressed_sections names '{}', which this snapshot does not "
+                              "have",
+                              path, name));
+    }
+  }
+  return boost::outcome_v2::success();
+}
+
+// A log beside another path belongs to another snapshot: a load would replay
+// it onto the copy.
+Result<void> check_target_has_no_log(FileSystem& fs, const std::filesystem::path& target) {
+  IQDB_TRY_ASSIGN(const auto segments, list_wal_segments(fs, target));
+  if (segments.empty()) return boost::outcome_v2::success();
+  return fail(ErrorKind::AlreadyExists,
+              fmt::format("{}: has a write-ahead log ({} segment(s)) that a load would replay onto "
+                          "the rewritten snapshot: remove the {}{}* files or write elsewhere",
+                          target.string(), segments.size(), target.filename().string(),
+                          wal_format::kSegmentInfix));
+}
+
+// `after` is null only if another writer replaced the new file meanwhile.
+SectionRewrite describe(const SectionInfo& before, const SectionInfo* after) {
+  SectionRewrite section;
+  section.name = before.name;
+  section.logical_length = before.logical_length;
+  section.old_compression = before.compression;
+  section.old_stored_length = before.stored_length;
+  if (after != nullptr) {
+    section.new_compression = after->compression;
+    section.new_stored_length = after->stored_length;
+  }
+  return section;
+}
+
+}  // namespace
+
+Result<RewriteReport> rewrite_snapshot(const std::filesystem::path& source,
+                                       const PersistConfig& target) {
+  const auto started = std::chrono::steady_clock::now();
+  IQDB_TRY(target.validate());
+  // The target's writer lock, held until the new file is in place: a
+  // checkpoint of its writer would otherwise be replaced by this snapshot.
+  // In place, it is taken before the source is read, so that the source is
+  // the database's latest snapshot; another target is locked once the source
+  // has proved readable, so that a failed rewrite leaves no lock file there.
+  const bool in_place = same_path(source, target.path);
+  std::unique_ptr<FileLock> lock;
+  if (in_place) {
+    IQDB_TRY_ASSIGN(lock, detail::lock_database(target));
+  }
+  FileSystem& fs = file_system_of(target);
+  // Opened and checked as a load with VerifyMode::Eager opens and checks it,
+  // on one mapping: the bytes written are the bytes verified, even if the
+  // file is replaced meanwhile. The mapping outlives the rename of an
+  // in-place rewrite.
+  PersistConfig reading = target;
+  reading.path = source;
+  reading.verify = VerifyMode::Eager;
+  reading.warm_up = WarmUp::Lazy;
+  reading.section_warm_up.clear();
+  IQDB_TRY_ASSIGN(const auto opened, detail::open_snapshot(reading, detail::kAnyIndexType));
+  const FileHeader& header = opened.view.header();
+  IQDB_TRY(check_compressed_sections_exist(header, target, source.string()));
+  if (!in_place) {
+    IQDB_TRY_ASSIGN(lock, detail::lock_database(target));
+    IQDB_TRY(check_target_has_no_log(fs, target.path));
+  }
+
+  const detail::IndexFacts facts{header.index_type, header.dim, header.metric, header.n_vectors,
+                                 header.wal_lsn};
+  IQDB_TRY(detail::save_snapshot(target, facts, [&](SectionWriter& out) -> Result<void> {
+    for (const SectionInfo& section : header.sections) {
+      IQDB_TRY_ASSIGN(const auto view, opened.view.section(section.name));
+      IQDB_TRY(out.add_section(section.name, view.bytes(), section.alignment));
+    }
+    return boost::outcome_v2::success();
+  }));
+
+  auto written = read_file_header(target.path, &fs);
+  if (!written) {
+    return written.error().with_context("rewritten, but the new header cannot be read back");
+  }
+  RewriteReport report;
+  report.bytes_before = header.file_size;
+  report.bytes_after = written.value().file_size;
+  for (const SectionInfo& section : header.sections) {
+    report.sections.push_back(describe(section, written.value().find_section(section.name)));
+  }
+  report.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return report;
+}
+
+}  // namespace iqdb::persist

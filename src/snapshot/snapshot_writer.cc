@@ -1,0 +1,162 @@
+#include "snapshot/snapshot_writer.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "util/content_hash.h"
+#include "util/crc32.h"
+#include "snapshot/header_codec.h"
+#include "iqdb/persist/persistable.h"
+#include "iqdb/persist/version.h"
+#include "snapshot/snapshot_format.h"
+
+namespace iqdb::persist {
+namespace {
+
+constexpr std::uint64_t align_up(std::uint64_t value, std::uint64_t alignment) {
+  return (value + alignment - 1) & ~(alignment - 1);
+}
+
+}  // namespace
+
+SectionEncoding SectionEncoding::from(const PersistConfig& config) {
+  SectionEncoding encoding;
+  encoding.compression = section_compression(config.compression);
+  encoding.level = config.compression.level();
+  encoding.only = config.compressed_sections;
+  encoding.max_ratio = config.compression_max_ratio;
+  return encoding;
+}
+
+SnapshotWriter::SnapshotWriter(WritableFile& file, std::uint64_t default_alignment,
+                               SectionEncoding encoding)
+    : file_(file),
+      default_alignment_(default_alignment),
+      encoding_(std::move(encoding)),
+      end_(format::kPrefixSize) {}
+
+Result<std::uint64_t> SnapshotWriter::place_section(std::string_view name,
+                                                    std::uint64_t alignment) {
+  const std::string where = file_.path().string();
+  if (name.empty() || name.size() > kMaxSectionNameLength) {
+    return fail(ErrorKind::InvalidArgument,
+                fmt::format("{}: section name of {} bytes (expected 1..{})", where, name.size(),
+                            kMaxSectionNameLength));
+  }
+  for (const SectionInfo& section : sections_) {
+    if (section.name == name) {
+      return fail(ErrorKind::InvalidArgument,
+                  fmt::format("{}: section '{}' was added twice", where, name));
+    }
+  }
+  if (sections_.size() >= kMaxSections) {
+    return fail(ErrorKind::InvalidArgument,
+                fmt::format("{}: more than {} sections", where, kMaxSections));
+  }
+  if (!std::has_single_bit(alignment) || alignment < format::kMinSectionAlignment ||
+      alignment > format::kMaxSectionAlignment) {
+    return fail(
+        ErrorKind::InvalidArgument,
+        fmt::format("{}: section '{}' alignment {} is not a power of two from {} to {}", where,
+                    name, alignment, format::kMinSectionAlignment, format::kMaxSectionAlignment));
+  }
+  return align_up(end_, alignment);
+}
+
+ChunkedSectionWriter::Options SnapshotWriter::options_for(std::string_view name,
+                                                          std::uint64_t chunk_size) const {
+  ChunkedSectionWriter::Options options;
+  options.chunk_size = chunk_size;
+  const bool selected =
+      encoding_.only.empty() ||
+      std::find(encoding_.only.begin(), encoding_.only.end(), name) != encoding_.only.end();
+  if (selected) {
+    options.compression = encoding_.compression;
+    options.level = encoding_.level;
+    options.max_ratio = encoding_.max_ratio;
+  }
+  return options;
+}
+
+void SnapshotWriter::record_section(std::string_view name, std::uint64_t offset,
+                                    std::uint64_t alignment, SectionInfo info) {
+  info.name = std::string(name);
+  info.offset = offset;
+  info.alignment = alignment;
+  end_ = offset + info.stored_length;
+  sections_.push_back(std::move(info));
+}
+
+Result<void> SnapshotWriter::add_section(std::string_view name, std::span<const std::byte> bytes,
+                                         std::uint64_t alignment) {
+  if (alignment == 0) alignment = default_alignment_;
+  IQDB_TRY_ASSIGN(auto offset, place_section(name, alignment));
+  IQDB_TRY_ASSIGN(auto writer, ChunkedSectionWriter::create(
+                                   file_, offset, options_for(name, chunk_size_for(bytes.size()))));
+  IQDB_TRY(writer->write_all(bytes));
+  IQDB_TRY(writer->finish());
+  record_section(name, offset, alignment, writer->info());
+  return boost::outcome_v2::success();
+}
+
+Result<void> SnapshotWriter::add_streamed_section(std::string_view name,
+                                                  const std::function<Result<void>(Writer&)>& fill,
+                                                  std::uint64_t alignment) {
+  if (alignment == 0) alignment = default_alignment_;
+  IQDB_TRY_ASSIGN(auto offset, place_section(name, alignment));
+  IQDB_TRY_ASSIGN(auto writer, ChunkedSectionWriter::create(file_, offset,
+                                                            options_for(name, chunk_size_for(0))));
+  IQDB_TRY(fill(*writer));
+  IQDB_TRY(writer->finish());
+  record_section(name, offset, alignment, writer->info());
+  return boost::outcome_v2::success();
+}
+
+Result<void> SnapshotWriter::finish(const detail::IndexFacts& facts) {
+  const std::string where = file_.path().string();
+  if (facts.index_type.empty() || facts.index_type.size() > kMaxIndexTypeLength) {
+    return fail(ErrorKind::InvalidArgument,
+                fmt::format("{}: index type '{}' must be 1..{} bytes", where, facts.index_type,
+                            kMaxIndexTypeLength));
+  }
+  if (facts.dim > UINT32_MAX) {
+    return fail(
+        ErrorKind::InvalidArgument,
+        fmt::format("{}: dimension {} does not fit the format's 32 bits", where, facts.dim));
+  }
+  FileHeader header;
+  header.index_type = std::string(facts.index_type);
+  header.dim = static_cast<std::uint32_t>(facts.dim);
+  header.metric = facts.metric;
+  header.n_vectors = facts.n_vectors;
+  header.wal_lsn = facts.wal_lsn;
+  header.writer_version = std::string(kWriterVersion);
+  for (const SectionInfo& section : sections_) {
+    header.crc32 = crc32_combine(header.crc32, section.crc32, section.stored_length);
+  }
+  header.sections = sections_;
+  header.content_hash = snapshot_content_hash(header);
+  const std::vector<std::byte> header_bytes = encode_header(header);
+
+  // The header goes right after the prefix when it fits before the first
+  // section; otherwise after the last one.
+  const std::uint64_t room_end = sections_.empty() ? UINT64_MAX : sections_.front().offset;
+  std::uint64_t header_offset = format::kPrefixSize;
+  if (header_offset + header_bytes.size() > room_end) {
+    header_offset = align_up(end_, format::kHeaderAlignment);
+  }
+  if (header_bytes.size() > format::kMaxHeaderLength) {
+    return fail(ErrorKind::InvalidArgument,
+                fmt::format("{}: header of {} bytes exceeds the format's {}-byte limit", where,
+                            header_bytes.size(), format::kMaxHeaderLength));
+  }
+  IQDB_TRY(file_.write_at(header_offset, header_bytes));
+  const auto prefix = encode_prefix(header_bytes, header_offset);
+  IQDB_TRY(file_.write_at(0, prefix));
+  return file_.truncate(std::max(end_, header_offset + header_bytes.size()));
+}
+
+}  // namespace iqdb::persist
