@@ -11,8 +11,8 @@
 
 #include "flat_index.h"
 #include "iqdb/persist.h"
-#include "support/mock_indexes.h"
 #include "snapshot/section_codec.h"
+#include "support/mock_indexes.h"
 
 using iqdb::examples::FlatIndex;
 namespace persist = iqdb::persist;

@@ -15,8 +15,8 @@
 #include "flat_index.h"
 #include "iqdb/persist.h"
 #include "memory_file_system.h"
-#include "support/mock_indexes.h"
 #include "snapshot_checksums.h"
+#include "support/mock_indexes.h"
 
 using iqdb::examples::FlatIndex;
 using iqdb::persist::test::StreamMapIndex;

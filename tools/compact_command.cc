@@ -7,8 +7,8 @@
 
 #include <fmt/format.h>
 
-#include "output/exit_status.h"
 #include "iqdb/persist/rewrite.h"
+#include "output/exit_status.h"
 #include "output/progress.h"
 #include "output/table.h"
 #include "output/text_format.h"

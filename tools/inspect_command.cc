@@ -5,8 +5,8 @@
 
 #include <fmt/format.h>
 
-#include "output/exit_status.h"
 #include "iqdb/persist/file_header.h"
+#include "output/exit_status.h"
 #include "output/json_writer.h"
 #include "output/table.h"
 #include "output/text_format.h"

@@ -14,9 +14,9 @@
 
 #include "compact_command.h"
 #include "demo/demo_command.h"
-#include "output/exit_status.h"
 #include "inspect_command.h"
 #include "iqdb/persist/version.h"
+#include "output/exit_status.h"
 #include "torture/torture_command.h"
 #include "verify_command.h"
 #include "wal_command.h"

@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "output/exit_status.h"
 #include "iqdb/persist/verify.h"
+#include "output/exit_status.h"
 #include "output/progress.h"
 #include "output/stopwatch.h"
 #include "output/text_format.h"

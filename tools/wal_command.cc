@@ -5,8 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "iqdb/persist/wal_inspection.h"
 #include "output/exit_status.h"
-#include "iqdb/persist/wal.h"
 #include "output/table.h"
 #include "output/text_format.h"
 

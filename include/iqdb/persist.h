@@ -21,7 +21,8 @@
 #include "iqdb/persist/stream.h"
 #include "iqdb/persist/verify.h"
 #include "iqdb/persist/version.h"
-#include "iqdb/persist/wal.h"
+#include "iqdb/persist/wal_inspection.h"
+#include "iqdb/persist/wal_replay.h"
 #include "iqdb/types.h"
 
 #endif  // IQDB_PERSIST_H_

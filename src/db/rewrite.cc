@@ -5,7 +5,8 @@
 
 #include <fmt/format.h>
 
-#include "iqdb/persist/detail/snapshot_io.h"
+#include "db/database_files.h"
+#include "db/snapshot_io.h"
 #include "iqdb/persist/file_system.h"
 #include "wal/wal_format.h"
 #include "wal/wal_segments.h"
@@ -103,8 +104,8 @@ Result<RewriteReport> rewrite_snapshot(const std::filesystem::path& source,
     IQDB_TRY(check_target_has_no_log(fs, target.path));
   }
 
-  const detail::IndexFacts facts{header.index_type, header.dim, header.metric, header.n_vectors,
-                                 header.wal_lsn};
+  const IndexFacts facts{header.index_type, header.dim, header.metric, header.n_vectors,
+                         header.wal_lsn};
   IQDB_TRY(detail::save_snapshot(target, facts, [&](SectionWriter& out) -> Result<void> {
     for (const SectionInfo& section : header.sections) {
       IQDB_TRY_ASSIGN(const auto view, opened.view.section(section.name));

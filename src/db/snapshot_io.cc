@@ -1,5 +1,5 @@
 // The atomic save protocol and the open-for-load path behind PersistedIndex.
-#include "iqdb/persist/detail/snapshot_io.h"
+#include "db/snapshot_io.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -11,13 +11,14 @@
 
 #include <fmt/format.h>
 
-#include "util/file_paths.h"
-#include "snapshot/header_codec.h"
 #include "iqdb/persist/file_system.h"
+#include "snapshot/header_codec.h"
 #include "snapshot/section_decoder.h"
 #include "snapshot/snapshot_writer.h"
+#include "snapshot/verification_control.h"
 #include "snapshot/verify_internal.h"
 #include "snapshot/warm_up.h"
+#include "util/file_paths.h"
 
 namespace iqdb::persist::detail {
 namespace {
@@ -142,20 +143,22 @@ Result<OpenedSnapshot> open_snapshot(const PersistConfig& config, std::string_vi
   switch (config.verify) {
     case VerifyMode::Eager: {
       IQDB_TRY_ASSIGN(const auto checked, verify_mapped_snapshot(bytes, header, path, pass));
-      verification = Verification::passed(checked);
+      verification = VerificationControl::passed(checked);
       break;
     }
     case VerifyMode::Background:
-      verification = Verification::start(
+      verification = VerificationControl::start(
           bytes_to_verify(header, false),
           [memory, bytes, header, path, pass](Verification& self) mutable {
-            pass.progress = [&self](std::uint64_t done, std::uint64_t) { self.set_progress(done); };
+            pass.progress = [&self](std::uint64_t done, std::uint64_t) {
+              VerificationControl::set_progress(self, done);
+            };
             pass.progress_interval = std::chrono::milliseconds(50);
-            pass.stop = &self.stop_flag();
+            pass.stop = &VerificationControl::stop_flag(self);
             return verify_mapped_snapshot(bytes, header, path, pass);
           });
       break;
-    case VerifyMode::Skip: verification = Verification::not_run(); break;
+    case VerifyMode::Skip: verification = VerificationControl::not_run(); break;
   }
   return OpenedSnapshot{SnapshotView(config.path, std::move(header), std::move(memory), bytes,
                                      std::move(decoded.bytes), config.verify != VerifyMode::Eager),

@@ -1,19 +1,16 @@
-// The write-ahead log behind PersistedIndex: recovery, group commit,
-// the Periodic flusher and checkpoints (see iqdb/persist/detail/wal_log.h).
-#include "iqdb/persist/detail/wal_log.h"
+// A database's live write-ahead log: recovery, group commit, the Periodic
+// flusher and checkpoints (see wal_log.h).
+#include "db/wal_log.h"
 
 #include <algorithm>
-#include <unordered_map>
 
 #include <fmt/format.h>
 
-#include "util/file_paths.h"
-#include "iqdb/persist/detail/snapshot_io.h"
 #include "iqdb/persist/file_system.h"
+#include "util/file_paths.h"
 #include "wal/wal_format.h"
-#include "wal/wal_reader.h"
 #include "wal/wal_record.h"
-#include "wal/wal_recovery.h"
+#include "wal/wal_replay.h"
 #include "wal/wal_segments.h"
 #include "wal/wal_writer.h"
 
@@ -26,152 +23,7 @@ FileSystem& file_system_of(const PersistConfig& config) {
 
 bool syncs(const PersistConfig& config) { return config.fsync_policy.syncs_snapshots(); }
 
-// Snapshot LSN -> how many ops of each aborted mutation were applied.
-using AbortedOps = std::unordered_map<std::uint64_t, std::uint32_t>;
-
-// Applies the frames of one replay range: the validated second pass.
-class Replayer {
- public:
-  Replayer(ApplyOp apply, WalReplayReport& report) : apply_(apply), report_(report) {}
-
-  // Pass one: the Abort records of the range (each names an earlier LSN).
-  Result<void> collect_aborts(const OpenedWalSegment& segment, const WalReplayRange& range) {
-    return visit(segment, range,
-                 [this](std::uint64_t, std::span<const std::byte> body,
-                        const std::string& context) -> Result<void> {
-                   if (static_cast<WalRecordType>(body[0]) != WalRecordType::Abort) {
-                     return boost::outcome_v2::success();
-                   }
-                   IQDB_TRY(decode_record(body, record_, context));
-                   aborted_[record_.aborted_lsn()] = record_.aborted_applied_ops();
-                   return boost::outcome_v2::success();
-                 });
-  }
-
-  // Pass two: apply every mutation, as much of it as the index applied live.
-  Result<void> apply(const OpenedWalSegment& segment, const WalReplayRange& range) {
-    return visit(segment, range,
-                 [this](std::uint64_t lsn, std::span<const std::byte> body,
-                        const std::string& context) { return apply_record(lsn, body, context); });
-  }
-
- private:
-  using Visit = std::function<Result<void>(std::uint64_t lsn, std::span<const std::byte> body,
-                                           const std::string& context)>;
-
-  static Result<void> visit(const OpenedWalSegment& segment, const WalReplayRange& range,
-                            const Visit& visit_frame) {
-    const std::string context = segment.input.path.string();
-    return for_each_wal_frame(
-        segment.mapping->bytes(), segment.input.scan.value(), range.last_lsn,
-        [&](std::uint64_t lsn, std::span<const std::byte> body) -> Result<void> {
-          if (lsn < range.first_lsn) return boost::outcome_v2::success();
-          auto visited = visit_frame(lsn, body, context);
-          if (!visited) {
-            return boost::outcome_v2::failure(
-                visited.error().with_context(fmt::format("record LSN {}", lsn)));
-          }
-          return visited;
-        });
-  }
-
-  Result<void> apply_record(std::uint64_t lsn, std::span<const std::byte> body,
-                            const std::string& context) {
-    IQDB_TRY(decode_record(body, record_, context));
-    if (record_.type() == WalRecordType::Abort) return boost::outcome_v2::success();
-    const auto ops = record_.ops();
-    const auto aborted = aborted_.find(lsn);
-    const std::size_t limit =
-        aborted == aborted_.end() ? ops.size() : std::min<std::size_t>(aborted->second, ops.size());
-    ++report_.records_replayed;
-    for (std::size_t i = 0; i < limit; ++i) {
-      const DecodedOp& op = ops[i];
-      const WalOp view = op.kind == WalOp::Kind::Insert
-                             ? WalOp::insert(op.id, op.vector, op.metadata)
-                             : WalOp::remove(op.id);
-      auto applied = apply_(view);
-      if (applied) {
-        ++report_.ops_applied;
-        continue;
-      }
-      if (aborted != aborted_.end()) {
-        // The log says the index applied this op when it was logged.
-        return fail(ErrorKind::InvalidPayload,
-                    fmt::format("{}: op {} was applied when logged but the index now refuses "
-                                "it ({}); the index does not match its log",
-                                context, i + 1, applied.error().to_string()));
-      }
-      // Logged, then refused, and the writer stopped before it could log the
-      // refusal: the index refuses it again, so the state matches the writer's.
-      report_.ops_refused += ops.size() - i;
-      break;
-    }
-    return boost::outcome_v2::success();
-  }
-
-  ApplyOp apply_;  // only used while recover() runs
-  WalReplayReport& report_;
-  DecodedRecord record_;
-  AbortedOps aborted_;
-};
-
-// Moves `segments` aside (set_aside_wal_segment) and records it in `report`:
-// they hold records the load did not replay, which nothing may delete.
-// Returns the first failure, after trying them all.
-Result<void> set_aside(const PersistConfig& config, std::span<const std::filesystem::path> segments,
-                       WalReplayReport& report) {
-  FileSystem& fs = file_system_of(config);
-  Result<void> outcome = boost::outcome_v2::success();
-  for (const std::filesystem::path& segment : segments) {
-    auto moved = set_aside_wal_segment(fs, segment);
-    if (!moved) {
-      if (outcome) outcome = moved.error();
-      continue;
-    }
-    report.notes.push_back(
-        fmt::format("{}: moved aside to {}: it holds records this load did not replay",
-                    segment.string(), moved.value().string()));
-    report.set_aside.push_back(std::move(moved).value());
-  }
-  if (!segments.empty() && syncs(config)) {
-    auto synced = fs.sync_dir(directory_of(config.path));
-    if (!synced && outcome) outcome = synced;
-  }
-  return outcome;
-}
-
 }  // namespace
-
-Result<void> check_no_log(const PersistConfig& config) {
-  // Best effort: when the directory cannot be listed, the save that follows
-  // reports the problem in its own terms.
-  const auto segments = list_wal_segments(file_system_of(config), config.path);
-  if (!segments || segments.value().empty()) return boost::outcome_v2::success();
-  return fail(ErrorKind::InvalidConfig,
-              fmt::format("{}: wal_enabled is false, but the database has a write-ahead log ({} "
-                          "segment(s)) whose replay would overwrite this save: save with "
-                          "wal_enabled = true (to stop using the log, checkpoint with it on, "
-                          "then delete the {}{}* files)",
-                          config.path.string(), segments.value().size(),
-                          config.path.filename().string(), wal_format::kSegmentInfix));
-}
-
-AppliedOps apply_in_order(std::span<const WalOp> ops, const ApplyOp& apply) {
-  AppliedOps result;
-  for (const WalOp& op : ops) {
-    auto applied = apply(op);
-    if (!applied) {
-      result.outcome = ops.size() == 1
-                           ? std::move(applied)
-                           : boost::outcome_v2::failure(applied.error().with_context(fmt::format(
-                                 "batch op {} of {} refused, the {} before it stay applied",
-                                 result.applied + 1, ops.size(), result.applied)));
-      return result;
-    }
-    ++result.applied;
-  }
-  return result;
-}
 
 WalLog::WalLog(PersistConfig config, std::unique_ptr<FileLock> lock, std::uint64_t next_segment,
                std::uint64_t next_lsn)
@@ -203,11 +55,10 @@ WalReplayReport WalLog::replay_report() const {
   return replay_;
 }
 
-Result<std::unique_ptr<WalLog>> WalLog::create(const PersistConfig& config, bool overwrite,
+Result<std::unique_ptr<WalLog>> WalLog::create(const PersistConfig& config,
                                                const SaveSnapshot& save,
                                                std::unique_ptr<FileLock> lock) {
   FileSystem& fs = file_system_of(config);
-  if (!overwrite) IQDB_TRY(check_no_database(config));
   IQDB_TRY_ASSIGN(const auto segments, list_wal_segments(fs, config.path));
   // The old log goes first: a new snapshot (LSN 0) beside old segments would
   // have them replayed onto it.
@@ -227,57 +78,15 @@ Result<std::unique_ptr<WalLog>> WalLog::create(const PersistConfig& config, bool
 Result<std::unique_ptr<WalLog>> WalLog::recover(const PersistConfig& config,
                                                 std::uint64_t snapshot_lsn, const ApplyOp& apply,
                                                 std::unique_ptr<FileLock> lock) {
-  FileSystem& fs = file_system_of(config);
-  IQDB_TRY_ASSIGN(auto segments, open_wal_segments(fs, config.path));
-  std::vector<WalSegmentInput> inputs;
-  inputs.reserve(segments.size());
-  for (const OpenedWalSegment& segment : segments) inputs.push_back(segment.input);
-  IQDB_TRY_ASSIGN(const auto plan, plan_wal_recovery(inputs, snapshot_lsn, config.wal_recovery));
-
-  WalReplayReport report;
-  report.snapshot_lsn = snapshot_lsn;
-  report.last_lsn = std::max(plan.last_lsn, snapshot_lsn);
-  report.segments = segments.size();
-  report.frames_dropped = plan.frames_dropped;
-  report.bytes_dropped = plan.bytes_dropped;
-  report.notes = plan.notes;
-  Replayer replayer(apply, report);
-  for (const WalReplayRange& range : plan.replay) {
-    IQDB_TRY(replayer.collect_aborts(segments[range.segment], range));
-  }
-  for (const WalReplayRange& range : plan.replay) {
-    IQDB_TRY(replayer.apply(segments[range.segment], range));
-  }
-  // What was replayed may exist only in the page cache (the writer died
-  // before syncing it). The next segment continues after it, so it must be
-  // durable first, or a power loss would leave a gap in the LSN sequence that
-  // refuses the load. Whatever the policy: once per load, not per write.
-  for (const WalReplayRange& range : plan.replay) {
-    IQDB_TRY(fs.sync_file(segments[range.segment].input.path));
-  }
-  // A segment holding records this load does not replay is moved aside,
-  // never deleted: now if nothing was replayed from it, else by the
-  // checkpoint, once its snapshot holds what was.
-  std::vector<std::filesystem::path> now;
-  std::vector<std::filesystem::path> at_checkpoint;
-  for (const std::size_t index : plan.set_aside) {
-    const bool replayed = std::any_of(plan.replay.begin(), plan.replay.end(),
-                                      [&](const WalReplayRange& r) { return r.segment == index; });
-    (replayed ? at_checkpoint : now).push_back(segments[index].input.path);
-  }
-  IQDB_TRY(set_aside(config, now, report));
-
-  const std::uint64_t last_number = segments.empty() ? 0 : segments.back().number;
-  const std::uint64_t next_lsn = std::max({plan.max_lsn, plan.last_lsn, snapshot_lsn}) + 1;
-  std::unique_ptr<WalLog> log(new WalLog(config, std::move(lock), last_number + 1, next_lsn));
-  log->replay_ = std::move(report);
-  log->set_aside_at_checkpoint_ = std::move(at_checkpoint);
-  // A lossy mode dropped records whose LSNs a new segment would skip: only a
-  // snapshot that claims them can make the log consistent again. Otherwise
-  // the first commit starts the next segment, so a load that never writes
-  // creates no file.
-  if (plan.dropped_corruption || plan.max_lsn > plan.last_lsn ||
-      !log->set_aside_at_checkpoint_.empty()) {
+  IQDB_TRY_ASSIGN(auto replayed, replay_wal(file_system_of(config), config.path, snapshot_lsn,
+                                            config.wal_recovery, syncs(config), apply));
+  std::unique_ptr<WalLog> log(
+      new WalLog(config, std::move(lock), replayed.next_segment, replayed.next_lsn));
+  log->replay_ = std::move(replayed.report);
+  log->set_aside_at_checkpoint_ = std::move(replayed.set_aside_at_checkpoint);
+  // Otherwise the first commit starts the next segment, so a load that never
+  // writes creates no file.
+  if (replayed.checkpoint_due) {
     log->checkpoint_due_ = true;
     log->failure_ = "recovery dropped records or set segments aside; a checkpoint must come first";
   }
@@ -495,7 +304,7 @@ Result<void> WalLog::checkpoint(const SaveSnapshot& save) {
   FileSystem& fs = file_system_of(config_);
   const auto kept = std::move(set_aside_at_checkpoint_);
   set_aside_at_checkpoint_.clear();
-  if (auto moved = set_aside(config_, kept, replay_); !moved) {
+  if (auto moved = set_aside_segments(fs, kept, syncs(config_), replay_); !moved) {
     replay_.notes.push_back(moved.error().to_string() + " (left in place; the next load moves it)");
   }
   auto numbers = list_wal_segments(fs, config_.path);

@@ -4,8 +4,8 @@
 #include <system_error>
 #include <thread>
 
-#include "util/crc32.h"
 #include "snapshot/snapshot_format.h"
+#include "util/crc32.h"
 
 namespace iqdb::persist {
 namespace {

@@ -18,11 +18,11 @@
 #include <string>
 #include <vector>
 
-#include "util/content_hash.h"
 #include "iqdb/persist/file_header.h"
 #include "iqdb/persist/file_system.h"
 #include "iqdb/persist/stream.h"
 #include "snapshot/section_codec.h"
+#include "util/content_hash.h"
 
 namespace iqdb::persist {
 

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "snapshot/header_codec.h"
 #include "iqdb/persist/file_system.h"
+#include "snapshot/header_codec.h"
 
 namespace iqdb::persist {
 

@@ -8,10 +8,10 @@
 
 #include <fmt/format.h>
 
-#include "util/crc32.h"
-#include "util/little_endian.h"
 #include "snapshot/section_codec.h"
 #include "snapshot_header_generated.h"
+#include "util/crc32.h"
+#include "util/little_endian.h"
 #include "wal/wal_format.h"
 
 namespace iqdb::persist {

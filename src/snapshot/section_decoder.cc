@@ -7,11 +7,11 @@
 
 #include <fmt/format.h>
 
+#include "snapshot/section_codec.h"
 #include "util/anonymous_region.h"
 #include "util/crc32.h"
 #include "util/parallel_crc.h"
 #include "util/parallel_for.h"
-#include "snapshot/section_codec.h"
 
 namespace iqdb::persist {
 namespace {

@@ -6,12 +6,12 @@
 
 #include <fmt/format.h>
 
-#include "util/content_hash.h"
-#include "util/crc32.h"
-#include "snapshot/header_codec.h"
 #include "iqdb/persist/persistable.h"
 #include "iqdb/persist/version.h"
+#include "snapshot/header_codec.h"
 #include "snapshot/snapshot_format.h"
+#include "util/content_hash.h"
+#include "util/crc32.h"
 
 namespace iqdb::persist {
 namespace {
@@ -115,7 +115,7 @@ Result<void> SnapshotWriter::add_streamed_section(std::string_view name,
   return boost::outcome_v2::success();
 }
 
-Result<void> SnapshotWriter::finish(const detail::IndexFacts& facts) {
+Result<void> SnapshotWriter::finish(const IndexFacts& facts) {
   const std::string where = file_.path().string();
   if (facts.index_type.empty() || facts.index_type.size() > kMaxIndexTypeLength) {
     return fail(ErrorKind::InvalidArgument,

@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "snapshot/chunked_section_writer.h"
 #include "iqdb/persist/config.h"
-#include "iqdb/persist/detail/snapshot_io.h"
+#include "iqdb/persist/file_header.h"
 #include "iqdb/persist/file_system.h"
 #include "iqdb/persist/sections.h"
+#include "snapshot/chunked_section_writer.h"
 
 namespace iqdb::persist {
 
@@ -47,7 +47,7 @@ class SnapshotWriter final : public SectionWriter {
 
   // Writes the header describing `facts` and the sections added so far, then
   // the prefix, and sets the file's final length.
-  Result<void> finish(const detail::IndexFacts& facts);
+  Result<void> finish(const IndexFacts& facts);
 
  private:
   // Validates a new section and returns its offset.

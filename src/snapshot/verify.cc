@@ -10,13 +10,13 @@
 
 #include <fmt/format.h>
 
-#include "util/crc32.h"
-#include "snapshot/header_codec.h"
 #include "iqdb/persist/file_system.h"
-#include "util/parallel_for.h"
+#include "snapshot/header_codec.h"
 #include "snapshot/section_codec.h"
 #include "snapshot/section_decoder.h"
 #include "snapshot/verify_internal.h"
+#include "util/crc32.h"
+#include "util/parallel_for.h"
 
 namespace iqdb::persist {
 namespace {

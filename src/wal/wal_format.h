@@ -79,6 +79,13 @@ constexpr std::uint64_t scan_crc_budget(std::uint64_t segment_size) {
   return kScanCrcBudgetBase + kScanCrcBudgetFactor * segment_size;
 }
 
+// Record bodies (wal_record.h has their grammar). The body's first byte is
+// its type; the values are on-disk tags: never renumber them.
+enum class WalRecordType : std::uint8_t { Insert = 1, Remove = 2, Batch = 3, Abort = 4 };
+// Limits a decoder enforces and an encoder's caller must respect.
+inline constexpr std::uint32_t kWalMaxDimension = std::uint32_t{1} << 24;
+inline constexpr std::uint32_t kWalMaxByteIdLength = 65536;
+
 // Segment files are named "<snapshot file name>" + kSegmentInfix + 16 hex digits.
 inline constexpr std::string_view kSegmentInfix = ".wal-";
 inline constexpr std::size_t kSegmentDigits = 16;

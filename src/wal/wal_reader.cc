@@ -286,9 +286,8 @@ Result<WalSegmentScan> scan_wal_segment(std::span<const std::byte> segment,
   return scan;
 }
 
-Result<void> for_each_wal_frame(
-    std::span<const std::byte> segment, const WalSegmentScan& scan, std::uint64_t last_lsn,
-    const std::function<Result<void>(std::uint64_t lsn, std::span<const std::byte> body)>& visit) {
+Result<void> for_each_wal_frame(std::span<const std::byte> segment, const WalSegmentScan& scan,
+                                std::uint64_t last_lsn, WalFrameVisitor visit) {
   std::uint64_t offset = wf::kHeaderSize;
   auto damage = scan.damages.begin();
   while (offset < segment.size()) {

@@ -25,11 +25,11 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <functional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "iqdb/persist/detail/function_ref.h"
 #include "iqdb/persist/error.h"
 
 namespace iqdb::persist {
@@ -74,12 +74,16 @@ struct WalSegmentScan {
 [[nodiscard]] Result<WalSegmentScan> scan_wal_segment(std::span<const std::byte> segment,
                                                       const std::filesystem::path& path);
 
+// Called with each frame's LSN and body; an error stops the visit.
+using WalFrameVisitor =
+    detail::FunctionRef<Result<void>(std::uint64_t lsn, std::span<const std::byte> body)>;
+
 // Calls visit(lsn, body) for every valid frame of a segment `scan` describes,
 // in order, skipping its damaged ranges, and stops early (returning that
 // error) when visit fails. Stops after the frame with LSN `last_lsn`.
-[[nodiscard]] Result<void> for_each_wal_frame(
-    std::span<const std::byte> segment, const WalSegmentScan& scan, std::uint64_t last_lsn,
-    const std::function<Result<void>(std::uint64_t lsn, std::span<const std::byte> body)>& visit);
+[[nodiscard]] Result<void> for_each_wal_frame(std::span<const std::byte> segment,
+                                              const WalSegmentScan& scan, std::uint64_t last_lsn,
+                                              WalFrameVisitor visit);
 
 }  // namespace iqdb::persist
 

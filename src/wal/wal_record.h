@@ -36,15 +36,17 @@
 #include "iqdb/persist/detail/wal_op.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/types.h"
+#include "wal/wal_format.h"
 
 namespace iqdb::persist {
 
-// The body's first byte. The values are on-disk tags: never renumber them.
-enum class WalRecordType : std::uint8_t { Insert = 1, Remove = 2, Batch = 3, Abort = 4 };
+// The format's names, used unqualified throughout the record code.
+using wal_format::kWalMaxByteIdLength;
+using wal_format::kWalMaxDimension;
+using wal_format::WalRecordType;
 
-// Limits a decoder enforces and an encoder's caller must respect.
-inline constexpr std::uint32_t kWalMaxDimension = std::uint32_t{1} << 24;
-inline constexpr std::uint32_t kWalMaxByteIdLength = 65536;
+// The library's own name for the op type (this header is private).
+using detail::WalOp;
 
 // Mutations are encoded from WalOps (iqdb/persist/detail/wal_op.h), whose
 // kinds double as record types.

@@ -2,6 +2,8 @@
 
 namespace iqdb::persist {
 
+using detail::WalOp;
+
 void WriteBatch::insert(VectorId id, std::span<const float> vector, Metadata metadata) {
   entries_.push_back(
       {WalOp::Kind::Insert, std::move(id), floats_.size(), vector.size(), std::move(metadata)});

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "support/fault_injection_file_system.h"
 #include "iqdb/persist.h"
+#include "support/fault_injection_file_system.h"
 #include "support/mock_indexes.h"
 #include "support/test_util.h"
 

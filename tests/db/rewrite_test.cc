@@ -19,9 +19,9 @@
 #include <utility>
 #include <vector>
 
-#include "support/fault_injection_file_system.h"
-#include "snapshot/header_codec.h"
 #include "iqdb/persist.h"
+#include "snapshot/header_codec.h"
+#include "support/fault_injection_file_system.h"
 #include "support/mock_indexes.h"
 #include "support/test_util.h"
 #include "wal/wal_segments.h"

@@ -1,7 +1,7 @@
 // PersistedIndex end to end: save/load round trips for both Persistable tiers,
 // zero-copy loading, atomic saves under injected faults, and the load errors
 // that depend on the index rather than on the bytes.
-#include "iqdb/persist/detail/snapshot_io.h"
+#include "db/snapshot_io.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -20,8 +20,8 @@
 #include <tuple>
 #include <vector>
 
-#include "support/fault_injection_file_system.h"
 #include "iqdb/persist.h"
+#include "support/fault_injection_file_system.h"
 #include "support/mock_indexes.h"
 #include "support/test_util.h"
 

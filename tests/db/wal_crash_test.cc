@@ -66,8 +66,8 @@
 #include <string>
 #include <vector>
 
-#include "support/crash_file_system.h"
 #include "iqdb/persist.h"
+#include "support/crash_file_system.h"
 #include "support/mock_indexes.h"
 #include "support/test_util.h"
 #include "support/wal_workload.h"

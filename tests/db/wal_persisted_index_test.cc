@@ -12,13 +12,14 @@
 #include <cstring>
 #include <thread>
 
-#include "support/crash_file_system.h"
-#include "util/crc32.h"
-#include "support/fault_injection_file_system.h"
+#include "db/snapshot_io.h"
 #include "iqdb/persist/persisted_index.h"
-#include "util/little_endian.h"
+#include "support/crash_file_system.h"
+#include "support/fault_injection_file_system.h"
 #include "support/mock_indexes.h"
 #include "support/test_util.h"
+#include "util/crc32.h"
+#include "util/little_endian.h"
 #include "wal/wal_format.h"
 #include "wal/wal_segments.h"
 #include "wal/wal_writer.h"
@@ -495,7 +496,7 @@ TEST_F(WalPersistedIndexTest, AClearedBatchStartsOverAndCanBeAppliedAgain) {
     ASSERT_THAT(db.apply_batch(batch), IsOk());
     batch.clear();
     EXPECT_TRUE(batch.empty());
-    EXPECT_TRUE(batch.ops().empty());
+    EXPECT_EQ(batch.size(), 0u);
     batch.insert(3, vec(3));
     batch.remove(1);
     ASSERT_EQ(batch.size(), 2u);
@@ -845,8 +846,8 @@ TEST_F(WalPersistedIndexTest, SyncMakesPeriodicWritesDurableAtOnce) {
 // refuse every write: it is refused at load, naming the file.
 TEST_F(WalPersistedIndexTest, SnapshotLsnThatLeavesNoRoomIsRefusedAtLoad) {
   const StreamMapIndex empty(kDim, DistanceMetric::Euclidean);
-  const detail::IndexFacts facts{StreamMapIndex::kIndexType, kDim, DistanceMetric::Euclidean, 0,
-                                 UINT64_MAX};
+  const IndexFacts facts{StreamMapIndex::kIndexType, kDim, DistanceMetric::Euclidean, 0,
+                         UINT64_MAX};
   ASSERT_THAT(detail::save_snapshot(config_, facts,
                                     [&](SectionWriter& out) {
                                       return out.add_streamed_section(

@@ -16,12 +16,12 @@
 #include <string>
 #include <vector>
 
-#include "util/crc32.h"
-#include "snapshot/header_codec.h"
 #include "iqdb/persist.h"
-#include "support/mock_indexes.h"
+#include "snapshot/header_codec.h"
 #include "snapshot/section_codec.h"
+#include "support/mock_indexes.h"
 #include "support/test_util.h"
+#include "util/crc32.h"
 
 namespace iqdb::persist::test {
 namespace {

@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "util/crc32.h"
 #include "iqdb/persist.h"
-#include "support/mock_indexes.h"
 #include "snapshot_header_generated.h"
+#include "support/mock_indexes.h"
 #include "support/test_util.h"
+#include "util/crc32.h"
 
 namespace iqdb::persist::test {
 namespace {

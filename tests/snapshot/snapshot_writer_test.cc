@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "util/crc32.h"
 #include "iqdb/persist.h"
 #include "support/test_util.h"
+#include "util/crc32.h"
 
 namespace iqdb::persist::test {
 namespace {

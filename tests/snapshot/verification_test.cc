@@ -2,6 +2,7 @@
 // before the check, a failure that is reported rather than swallowed, and a
 // check that stops with its owner.
 #include "iqdb/persist/verification.h"
+#include "snapshot/verification_control.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -115,11 +116,13 @@ TEST_F(VerificationTest, DestroyingTheDatabaseStopsARunningCheck) {
 
 TEST_F(VerificationTest, AFailureInsideTheCheckIsKeptWhenTheHandleOutlivesIt) {
   std::atomic<bool> release{false};
-  auto check = Verification::start(10, [&](Verification& self) -> Result<std::uint64_t> {
-    while (!release.load() && !self.stop_requested()) std::this_thread::yield();
-    self.set_progress(5);
-    return fail(ErrorKind::ChecksumMismatch, "x: section 's' damaged");
-  });
+  auto check =
+      detail::VerificationControl::start(10, [&](Verification& self) -> Result<std::uint64_t> {
+        while (!release.load() && !detail::VerificationControl::stop_requested(self))
+          std::this_thread::yield();
+        detail::VerificationControl::set_progress(self, 5);
+        return fail(ErrorKind::ChecksumMismatch, "x: section 's' damaged");
+      });
   EXPECT_EQ(check->state(), State::Running);
   EXPECT_EQ(check->bytes_total(), 10u);
   release = true;
@@ -133,15 +136,16 @@ TEST_F(VerificationTest, ACheckDestroyedBeforeItsTurnNeverRuns) {
   std::atomic<bool> release{false};
   // (The deadline turns a broken queue into a failure rather than a hang.)
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  auto first = Verification::start(1, [&](Verification& self) -> Result<std::uint64_t> {
-    while (!release.load() && !self.stop_requested() &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::yield();
-    }
-    return 1;
-  });
+  auto first =
+      detail::VerificationControl::start(1, [&](Verification& self) -> Result<std::uint64_t> {
+        while (!release.load() && !detail::VerificationControl::stop_requested(self) &&
+               std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::yield();
+        }
+        return 1;
+      });
   std::atomic<bool> second_ran{false};
-  auto second = Verification::start(1, [&](Verification&) -> Result<std::uint64_t> {
+  auto second = detail::VerificationControl::start(1, [&](Verification&) -> Result<std::uint64_t> {
     second_ran = true;
     return 1;
   });

@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "iqdb/persist.h"
+#include "snapshot/verify_internal.h"
 #include "support/mock_indexes.h"
 #include "support/test_util.h"
-#include "snapshot/verify_internal.h"
 
 namespace iqdb::persist::test {
 namespace {

@@ -10,9 +10,9 @@
 #include <string_view>
 #include <vector>
 
+#include "support/test_util.h"
 #include "util/crc32.h"
 #include "util/little_endian.h"
-#include "support/test_util.h"
 #include "wal/wal_format.h"
 #include "wal/wal_record.h"
 #include "wal/wal_writer.h"

@@ -6,8 +6,8 @@
 #include <thread>
 #include <vector>
 
-#include "util/crc32.h"
 #include "support/test_util.h"
+#include "util/crc32.h"
 
 namespace iqdb::persist {
 namespace {

@@ -9,12 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "support/test_util.h"
+#include "support/wal_test_util.h"
 #include "util/crc32.h"
 #include "util/little_endian.h"
-#include "support/test_util.h"
 #include "wal/wal_format.h"
 #include "wal/wal_segments.h"
-#include "support/wal_test_util.h"
 #include "wal/wal_writer.h"
 
 namespace iqdb::persist::test {

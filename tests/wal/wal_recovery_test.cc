@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "support/test_util.h"
+#include "support/wal_test_util.h"
 #include "wal/wal_format.h"
 #include "wal/wal_segments.h"
-#include "support/wal_test_util.h"
 #include "wal/wal_writer.h"
 
 namespace iqdb::persist::test {

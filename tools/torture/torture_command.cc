@@ -12,9 +12,9 @@
 
 #include <fmt/format.h>
 
-#include "output/exit_status.h"
 #include "flat_index.h"
 #include "iqdb/persist.h"
+#include "output/exit_status.h"
 #include "output/stopwatch.h"
 #include "output/text_format.h"
 #include "torture/torture_dir.h"

@@ -71,6 +71,16 @@ struct SectionInfo {
   friend bool operator==(const SectionInfo&, const SectionInfo&) = default;
 };
 
+// What an index says about itself: recorded in the header when a snapshot is
+// written, and compared with the rebuilt index when one is loaded.
+struct IndexFacts {
+  std::string_view index_type;
+  std::uint64_t dim = 0;
+  DistanceMetric metric = DistanceMetric::Cosine;
+  std::uint64_t n_vectors = 0;
+  std::uint64_t wal_lsn = 0;  // the last log record the index holds; 0 = none
+};
+
 struct FileHeader {
   std::string magic = std::string(kMagic);
   std::uint32_t version = kCurrentVersion;

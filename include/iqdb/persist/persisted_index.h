@@ -74,22 +74,18 @@
 #ifndef IQDB_PERSIST_PERSISTED_INDEX_H_
 #define IQDB_PERSIST_PERSISTED_INDEX_H_
 
-#include <bit>
 #include <concepts>
-#include <memory>
 #include <span>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "iqdb/index.h"
 #include "iqdb/persist/config.h"
-#include "iqdb/persist/detail/snapshot_io.h"
-#include "iqdb/persist/detail/wal_log.h"
+#include "iqdb/persist/detail/database.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/persistable.h"
 #include "iqdb/persist/verification.h"
-#include "iqdb/persist/wal.h"
+#include "iqdb/persist/wal_replay.h"
 #include "iqdb/persist/write_batch.h"
 
 namespace iqdb::persist {
@@ -113,9 +109,8 @@ class PersistedIndex {
   // Locked (another writer has the database open) and those of save().
   [[nodiscard]] static Result<PersistedIndex> open_with(I index, PersistConfig config,
                                                         OpenMode mode = OpenMode::CreateNew) {
-    IQDB_TRY(config.validate());
-    IQDB_TRY_ASSIGN(auto lock, lock_if_logging(config));
-    return create_locked(std::move(index), std::move(config), mode, std::move(lock));
+    IQDB_TRY_ASSIGN(auto db, detail::Database::open(std::move(config)));
+    return create(std::move(index), std::move(db), mode);
   }
 
   // Rebuilds the index saved at config.path and, with the log, replays the
@@ -130,9 +125,8 @@ class PersistedIndex {
   // with the log, damage that config.wal_recovery refuses (ChecksumMismatch
   // or TruncatedPayload, naming the segment file and offset).
   [[nodiscard]] static Result<PersistedIndex> load(PersistConfig config) {
-    IQDB_TRY(config.validate());
-    IQDB_TRY_ASSIGN(auto lock, lock_if_logging(config));
-    return load_locked(std::move(config), std::move(lock));
+    IQDB_TRY_ASSIGN(auto db, detail::Database::open(std::move(config)));
+    return load(std::move(db));
   }
 
   // The usual start-up of a writer: load() the database at config.path if
@@ -144,13 +138,12 @@ class PersistedIndex {
   template <class MakeEmpty>
   requires std::convertible_to<std::invoke_result_t<MakeEmpty&>, I>
   [[nodiscard]] static Result<PersistedIndex> open(PersistConfig config, MakeEmpty make_empty) {
-    IQDB_TRY(config.validate());
-    IQDB_TRY_ASSIGN(auto lock, lock_if_logging(config));
-    IQDB_TRY_ASSIGN(const bool exists, detail::database_exists(config));
-    if (exists) return load_locked(std::move(config), std::move(lock));
+    IQDB_TRY_ASSIGN(auto db, detail::Database::open(std::move(config)));
+    IQDB_TRY_ASSIGN(const bool exists, db.exists());
+    if (exists) return load(std::move(db));
     // Nothing exists (checked just now, under the lock when there is a log):
-    // Overwrite spares create_locked() the same check again.
-    return create_locked(make_empty(), std::move(config), OpenMode::Overwrite, std::move(lock));
+    // Overwrite spares create() the same check again.
+    return create(make_empty(), std::move(db), OpenMode::Overwrite);
   }
 
   // Writes a snapshot of the index to config().path, atomically. With the
@@ -159,12 +152,7 @@ class PersistedIndex {
   // has the database open (the lock is held for the save only), and
   // InvalidConfig when the path has a log (enable wal_enabled: its replay
   // would overwrite this save).
-  [[nodiscard]] Result<void> save() const {
-    if (wal_) return wal_->checkpoint(snapshot_saver());
-    IQDB_TRY_ASSIGN(const auto lock, detail::lock_database(config_));
-    IQDB_TRY(detail::check_no_log(config_));
-    return snapshot_saver()(snapshot_lsn_);
-  }
+  [[nodiscard]] Result<void> save() const { return db_.save(Source(index_)); }
 
   // Inserts a vector. Errors: the index's refusal as DuplicateId,
   // DimensionMismatch or InvalidArgument (the index is then unchanged); with
@@ -172,14 +160,14 @@ class PersistedIndex {
   // over 64 KiB) and Io (the log failed; nothing applied).
   [[nodiscard]] Result<void> insert(const VectorId& id, std::span<const float> vector,
                                     const Metadata& metadata = {}) {
-    const WalOp op = WalOp::insert(id, vector, metadata);
-    return mutate({&op, 1}, false);
+    const detail::WalOp op = detail::WalOp::insert(id, vector, metadata);
+    return db_.commit({&op, 1}, false, applier());
   }
 
   // Errors: IdNotFound when the index has no such id; with the log, Io.
   [[nodiscard]] Result<void> remove(const VectorId& id) {
-    const WalOp op = WalOp::remove(id);
-    return mutate({&op, 1}, false);
+    const detail::WalOp op = detail::WalOp::remove(id);
+    return db_.commit({&op, 1}, false, applier());
   }
 
   // Applies the batch's ops in order; with the log, as one record and one
@@ -187,9 +175,7 @@ class PersistedIndex {
   // the ops before it stay applied (and are replayed as such), the rest are
   // not, and the refusal is returned naming the op.
   [[nodiscard]] Result<void> apply_batch(const WriteBatch& batch) {
-    if (batch.empty()) return boost::outcome_v2::success();
-    const std::vector<WalOp> ops = batch.ops();
-    return mutate(ops, true);
+    return db_.apply_batch(batch, applier());
   }
 
   // Makes every applied mutation durable in a new snapshot and, with the log,
@@ -198,24 +184,21 @@ class PersistedIndex {
 
   // With the log: makes every logged mutation durable now, whatever the
   // fsync policy. Without it: nothing to do. Errors: Io.
-  [[nodiscard]] Result<void> sync() {
-    if (wal_) return wal_->sync();
-    return boost::outcome_v2::success();
-  }
+  [[nodiscard]] Result<void> sync() { return db_.sync(); }
 
   // The integrity check of the snapshot load() read (see
   // iqdb/persist/verification.h): Passed after an Eager load, NotRun after a
   // Skip load or without a load, Running until done in Background mode.
-  const Verification& verification() const { return *verification_; }
+  const Verification& verification() const { return db_.verification(); }
 
   // What load() replayed from the log; all zero without it.
-  WalReplayReport wal_replay() const { return wal_ ? wal_->replay_report() : WalReplayReport{}; }
+  WalReplayReport wal_replay() const { return db_.wal_replay(); }
 
   const I& index() const { return index_; }
   // Direct access, bypassing the log: with the log on, a change made through
   // it is lost at the next load unless a checkpoint() follows it.
   I& index_mut() { return index_; }
-  const PersistConfig& config() const { return config_; }
+  const PersistConfig& config() const { return db_.config(); }
 
   PersistedIndex(PersistedIndex&&) noexcept = default;
   PersistedIndex& operator=(PersistedIndex&&) noexcept = default;
@@ -223,95 +206,64 @@ class PersistedIndex {
   PersistedIndex& operator=(const PersistedIndex&) = delete;
 
  private:
-  PersistedIndex(I index, PersistConfig config)
-      : index_(std::move(index)), config_(std::move(config)) {}
+  PersistedIndex(I index, detail::Database db) : index_(std::move(index)), db_(std::move(db)) {}
 
-  // The writer lock when this object will write a log (held until it is
-  // destroyed); none otherwise.
-  static Result<std::unique_ptr<FileLock>> lock_if_logging(const PersistConfig& config) {
-    if (!config.wal_enabled) return std::unique_ptr<FileLock>();
-    return detail::lock_database(config);
-  }
-
-  // open_with() once `lock` (null without the log) is held.
-  static Result<PersistedIndex> create_locked(I index, PersistConfig config, OpenMode mode,
-                                              std::unique_ptr<FileLock> lock) {
-    PersistedIndex db(std::move(index), std::move(config));
-    if (!db.config_.wal_enabled) {
-      if (mode == OpenMode::CreateNew) IQDB_TRY(detail::check_no_database(db.config_));
-      return db;
+  // The index as a save reads it.
+  class Source final : public detail::SnapshotSource {
+   public:
+    explicit Source(const I& index) : index_(index) {}
+    IndexFacts facts() const override {
+      return {I::kIndexType, static_cast<std::uint64_t>(index_.dim()), index_.metric(),
+              static_cast<std::uint64_t>(index_.size())};
     }
-    IQDB_TRY_ASSIGN(db.wal_, detail::WalLog::create(db.config_, mode == OpenMode::Overwrite,
-                                                    db.snapshot_saver(), std::move(lock)));
-    return db;
+    Result<void> write_sections(SectionWriter& out) const override {
+      if constexpr (SectionPersistable<I>) {
+        return index_.save_sections(out);
+      } else {
+        return out.add_streamed_section(kStreamSectionName,
+                                        [this](Writer& writer) { return index_.save_to(writer); });
+      }
+    }
+
+   private:
+    const I& index_;
+  };
+
+  static Result<PersistedIndex> create(I index, detail::Database db, OpenMode mode) {
+    IQDB_TRY(db.create(mode == OpenMode::Overwrite, Source(index)));
+    return PersistedIndex(std::move(index), std::move(db));
   }
 
-  // load() once `lock` (null without the log) is held.
-  static Result<PersistedIndex> load_locked(PersistConfig config, std::unique_ptr<FileLock> lock) {
-    IQDB_TRY_ASSIGN(auto opened, detail::open_snapshot(config, I::kIndexType));
-    const SnapshotView& snapshot = opened.view;
+  static Result<PersistedIndex> load(detail::Database db) {
+    IQDB_TRY_ASSIGN(const SnapshotView snapshot, db.open_snapshot(I::kIndexType));
     IQDB_TRY_ASSIGN(auto index, rebuild(snapshot));
-    IQDB_TRY(detail::check_rebuilt(snapshot, facts_of(index, snapshot.header().wal_lsn)));
-    PersistedIndex db(std::move(index), std::move(config));
-    db.snapshot_lsn_ = snapshot.header().wal_lsn;
-    db.verification_ = std::move(opened.verification);
-    if (db.config_.wal_enabled) {
-      IQDB_TRY_ASSIGN(db.wal_, detail::WalLog::recover(db.config_, db.snapshot_lsn_, db.applier(),
-                                                       std::move(lock)));
-      if (db.wal_->needs_checkpoint()) IQDB_TRY(db.checkpoint());
-    }
-    return db;
-  }
-
-  static detail::IndexFacts facts_of(const I& index, std::uint64_t wal_lsn) {
-    return {I::kIndexType, static_cast<std::uint64_t>(index.dim()), index.metric(),
-            static_cast<std::uint64_t>(index.size()), wal_lsn};
-  }
-
-  detail::SaveSnapshot snapshot_saver() const {
-    return [this](std::uint64_t wal_lsn) {
-      return detail::save_snapshot(config_, facts_of(index_, wal_lsn), [this](SectionWriter& out) {
-        return write_sections(index_, out);
-      });
-    };
-  }
-
-  // Applies one op to the index, as detail::ApplyOp expects.
-  auto applier() {
-    return [this](const WalOp& op) -> Result<void> {
-      if (op.kind == WalOp::Kind::Remove) return from_index(index_.remove(*op.id));
-      static const Metadata kNoMetadata;
-      return from_index(index_.insert(*op.id, op.vector, op.metadata ? *op.metadata : kNoMetadata));
-    };
-  }
-
-  Result<void> mutate(std::span<const WalOp> ops, bool as_batch) {
-    if (wal_) return wal_->commit(ops, as_batch, applier());
-    return detail::apply_in_order(ops, applier()).outcome;
-  }
-
-  static Result<void> write_sections(const I& index, SectionWriter& out) {
-    if constexpr (SectionPersistable<I>) {
-      return index.save_sections(out);
-    } else {
-      return out.add_streamed_section(kStreamSectionName,
-                                      [&index](Writer& writer) { return index.save_to(writer); });
-    }
+    PersistedIndex loaded(std::move(index), std::move(db));
+    IQDB_TRY(loaded.db_.recover(snapshot, Source(loaded.index_), loaded.applier()));
+    return loaded;
   }
 
   static Result<I> rebuild(const SnapshotView& snapshot) {
     if constexpr (SectionPersistable<I>) {
       auto index = I::load_sections(snapshot);
-      if (!index) return detail::rebuild_failed(snapshot, index.error());
+      if (!index) return detail::Database::rebuild_failed(snapshot, index.error());
       return index;
     } else {
       IQDB_TRY_ASSIGN(auto section, snapshot.section(kStreamSectionName));
       Reader reader = section.reader();
       auto index = I::load_from(reader);
-      if (!index) return detail::rebuild_failed(snapshot, index.error());
+      if (!index) return detail::Database::rebuild_failed(snapshot, index.error());
       IQDB_TRY(reader.expect_end());
       return index;
     }
+  }
+
+  // Applies one op to the index, as the library's ApplyOp expects.
+  auto applier() {
+    return [this](const detail::WalOp& op) -> Result<void> {
+      if (op.kind == detail::WalOp::Kind::Remove) return from_index(index_.remove(*op.id));
+      static const Metadata kNoMetadata;
+      return from_index(index_.insert(*op.id, op.vector, op.metadata ? *op.metadata : kNoMetadata));
+    };
   }
 
   static Result<void> from_index(IndexResult<void> outcome) {
@@ -320,10 +272,7 @@ class PersistedIndex {
   }
 
   I index_;
-  PersistConfig config_;
-  std::uint64_t snapshot_lsn_ = 0;  // of the snapshot loaded; saves without the log keep it
-  std::shared_ptr<Verification> verification_ = Verification::not_run();
-  std::unique_ptr<detail::WalLog> wal_;
+  detail::Database db_;
 };
 
 }  // namespace iqdb::persist

@@ -32,6 +32,9 @@
 #include "iqdb/persist/error.h"
 
 namespace iqdb::persist {
+namespace detail {
+class VerificationControl;
+}  // namespace detail
 
 class Verification {
  public:
@@ -41,19 +44,6 @@ class Verification {
     Passed,   // every byte checked and intact
     Failed,   // damage found: wait() returns it
   };
-
-  // A check that was not run, or that already passed over `bytes` bytes.
-  static std::shared_ptr<Verification> not_run();
-  static std::shared_ptr<Verification> passed(std::uint64_t bytes);
-
-  // Starts `check` on the process's verification worker thread (one for the
-  // whole process, started on first use, so that a load pays no thread
-  // start: checks run one after another, each over its own threads). `check`
-  // returns the bytes it verified, reports progress through set_progress()
-  // and stops early when stop_requested() (its result is then ignored).
-  // Without a worker thread, runs it on the caller's.
-  using Check = std::function<Result<std::uint64_t>(Verification& self)>;
-  static std::shared_ptr<Verification> start(std::uint64_t total_bytes, Check check);
 
   Verification(const Verification&) = delete;
   Verification& operator=(const Verification&) = delete;
@@ -69,13 +59,29 @@ class Verification {
   std::uint64_t bytes_checked() const { return checked_.load(std::memory_order_relaxed); }
   std::uint64_t bytes_total() const { return total_; }
 
+ private:
+  // The library starts checks and reports their progress through
+  // detail::VerificationControl (src/snapshot/verification_control.h).
+  friend class detail::VerificationControl;
+  friend class VerificationWorker;
+
+  // A check that was not run, or that already passed over `bytes` bytes.
+  static std::shared_ptr<Verification> not_run();
+  static std::shared_ptr<Verification> passed(std::uint64_t bytes);
+
+  // Starts `check` on the process's verification worker thread (one for the
+  // whole process, started on first use, so that a load pays no thread
+  // start: checks run one after another, each over its own threads). `check`
+  // returns the bytes it verified, reports progress through set_progress()
+  // and stops early when stop_requested() (its result is then ignored).
+  // Without a worker thread, runs it on the caller's.
+  using Check = std::function<Result<std::uint64_t>(Verification& self)>;
+  static std::shared_ptr<Verification> start(std::uint64_t total_bytes, Check check);
+
   // For the check itself.
   bool stop_requested() const { return stop_.load(std::memory_order_relaxed); }
   const std::atomic<bool>& stop_flag() const { return stop_; }
   void set_progress(std::uint64_t checked) { checked_.store(checked, std::memory_order_relaxed); }
-
- private:
-  friend class VerificationWorker;
 
   Verification(State state, std::uint64_t total) : state_(state), total_(total) {}
   void finish(Result<std::uint64_t> outcome);

@@ -24,6 +24,9 @@
 #include "iqdb/types.h"
 
 namespace iqdb::persist {
+namespace detail {
+class Database;
+}  // namespace detail
 
 class WriteBatch {
  public:
@@ -34,12 +37,14 @@ class WriteBatch {
   bool empty() const { return entries_.empty(); }
   void clear();
 
-  // The ops as views into this batch, valid until it is next changed.
-  std::vector<WalOp> ops() const;
-
  private:
+  friend class detail::Database;  // logs and applies the ops
+
+  // The ops as views into this batch, valid until it is next changed.
+  std::vector<detail::WalOp> ops() const;
+
   struct Entry {
-    WalOp::Kind kind;
+    detail::WalOp::Kind kind;
     VectorId id;
     std::size_t first_float;  // into floats_; Insert only
     std::size_t dim;

@@ -1,15 +1,17 @@
-// WalOp: one mutation as the write-ahead log sees it, made of views. Shared
-// by PersistedIndex (which logs and applies ops) and the log's record codec.
-// Not part of the public API.
+// WalOp: one mutation as the write-ahead log sees it, made of views: what
+// PersistedIndex hands the library to log and apply, and what the log's
+// record codec encodes and decodes. Not part of the public API.
 #ifndef IQDB_PERSIST_DETAIL_WAL_OP_H_
 #define IQDB_PERSIST_DETAIL_WAL_OP_H_
 
 #include <cstdint>
 #include <span>
 
+#include "iqdb/persist/detail/function_ref.h"
+#include "iqdb/persist/error.h"
 #include "iqdb/types.h"
 
-namespace iqdb::persist {
+namespace iqdb::persist::detail {
 
 // The caller keeps `*id`, the floats behind `vector` and `*metadata` alive
 // while the op is used. Like a string_view, a WalOp made from temporaries
@@ -29,6 +31,10 @@ struct WalOp {
   const Metadata* metadata = nullptr;  // Insert only; null means no metadata
 };
 
-}  // namespace iqdb::persist
+// Applies one op to the index; an error is the index's refusal (the index is
+// then unchanged).
+using ApplyOp = FunctionRef<Result<void>(const WalOp& op)>;
+
+}  // namespace iqdb::persist::detail
 
 #endif  // IQDB_PERSIST_DETAIL_WAL_OP_H_

@@ -1,4 +1,4 @@
-#include "iqdb/persist/wal.h"
+#include "iqdb/persist/wal_inspection.h"
 
 #include <array>
 #include <cstring>

@@ -1,7 +1,7 @@
-// The non-template half of PersistedIndex: snapshot save and open, compiled
-// once in the library. Not part of the public API; call PersistedIndex.
-#ifndef IQDB_PERSIST_DETAIL_SNAPSHOT_IO_H_
-#define IQDB_PERSIST_DETAIL_SNAPSHOT_IO_H_
+// A database's snapshot file: the atomic save protocol, and the open that
+// maps, decodes and verifies it for a load. Used by Database and rewrite.
+#ifndef IQDB_PERSIST_SRC_DB_SNAPSHOT_IO_H_
+#define IQDB_PERSIST_SRC_DB_SNAPSHOT_IO_H_
 
 #include <cstdint>
 #include <functional>
@@ -16,16 +16,6 @@
 #include "iqdb/types.h"
 
 namespace iqdb::persist::detail {
-
-// What an index reports about itself; recorded in the header on save and
-// compared with the rebuilt index on load.
-struct IndexFacts {
-  std::string_view index_type;
-  std::uint64_t dim = 0;
-  DistanceMetric metric = DistanceMetric::Cosine;
-  std::uint64_t n_vectors = 0;
-  std::uint64_t wal_lsn = 0;  // the last log record the index holds; 0 = none
-};
 
 using FillSections = std::function<Result<void>(SectionWriter&)>;
 
@@ -53,19 +43,6 @@ inline constexpr std::string_view kAnyIndexType{};
 [[nodiscard]] Result<OpenedSnapshot> open_snapshot(const PersistConfig& config,
                                                    std::string_view index_type);
 
-// Takes the writer lock of the database at config.path (the file
-// "<snapshot>.lock", see FileSystem::lock_file): one writer per database.
-// Errors: Locked, naming the database and the holder; Io (e.g. a read-only
-// directory: a writer could not write there anyway).
-[[nodiscard]] Result<std::unique_ptr<FileLock>> lock_database(const PersistConfig& config);
-
-// Whether a database (a snapshot, or log segments) exists at config.path.
-// Errors: Io when that cannot be told.
-[[nodiscard]] Result<bool> database_exists(const PersistConfig& config);
-
-// AlreadyExists, naming what was found, when database_exists(); Io.
-[[nodiscard]] Result<void> check_no_database(const PersistConfig& config);
-
 // InvalidPayload unless the rebuilt index's facts match the header's.
 [[nodiscard]] Result<void> check_rebuilt(const SnapshotView& snapshot, const IndexFacts& rebuilt);
 
@@ -74,4 +51,4 @@ PersistError rebuild_failed(const SnapshotView& snapshot, const PersistError& er
 
 }  // namespace iqdb::persist::detail
 
-#endif  // IQDB_PERSIST_DETAIL_SNAPSHOT_IO_H_
+#endif  // IQDB_PERSIST_SRC_DB_SNAPSHOT_IO_H_

@@ -1,9 +1,10 @@
-// One writer per database: the writer lock, and whether a database exists
-// (see lock_database() in iqdb/persist/detail/snapshot_io.h).
+// A database's files as a whole (see database_files.h).
+#include "db/database_files.h"
+
 #include <fmt/format.h>
 
 #include "util/file_paths.h"
-#include "iqdb/persist/detail/snapshot_io.h"
+#include "wal/wal_format.h"
 #include "wal/wal_segments.h"
 
 namespace iqdb::persist::detail {
@@ -52,6 +53,20 @@ Result<void> check_no_database(const PersistConfig& config) {
                   "open_with() will not replace it: load() it, open() it, or pass "
                   "OpenMode::Overwrite to discard it",
                   config.path.string(), files.snapshot ? "a snapshot and " : "", files.segments));
+}
+
+Result<void> check_no_log(const PersistConfig& config) {
+  // Best effort: when the directory cannot be listed, the save that follows
+  // reports the problem in its own terms.
+  const auto segments = list_wal_segments(file_system_of(config), config.path);
+  if (!segments || segments.value().empty()) return boost::outcome_v2::success();
+  return fail(ErrorKind::InvalidConfig,
+              fmt::format("{}: wal_enabled is false, but the database has a write-ahead log ({} "
+                          "segment(s)) whose replay would overwrite this save: save with "
+                          "wal_enabled = true (to stop using the log, checkpoint with it on, "
+                          "then delete the {}{}* files)",
+                          config.path.string(), segments.value().size(),
+                          config.path.filename().string(), wal_format::kSegmentInfix));
 }
 
 }  // namespace iqdb::persist::detail

@@ -1,5 +1,5 @@
 // inspect_wal(): the read-only report behind `iqdb-persist wal`.
-#include "iqdb/persist/wal.h"
+#include "iqdb/persist/wal_inspection.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -10,9 +10,9 @@
 #include "iqdb/persist.h"
 #include "support/mock_indexes.h"
 #include "support/test_util.h"
+#include "support/wal_test_util.h"
 #include "wal/wal_record.h"
 #include "wal/wal_segments.h"
-#include "support/wal_test_util.h"
 
 namespace iqdb::persist::test {
 namespace {

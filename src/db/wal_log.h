@@ -1,5 +1,5 @@
-// WalLog: the non-template half of PersistedIndex's write-ahead log, compiled
-// once in the library. Not part of the public API; call PersistedIndex.
+// WalLog: a database's live write-ahead log, as Database drives it: recovery
+// at load, group commit, the Periodic flusher and checkpoints.
 //
 // A mutation is logged, made durable per the FsyncPolicy, and only then
 // applied to the index (through an ApplyOp callback, in LSN order). A refusal
@@ -28,14 +28,13 @@
 //
 // Thread-safety: every method may be called from several threads at once;
 // commits are applied one at a time, in LSN order, under the log's lock.
-#ifndef IQDB_PERSIST_DETAIL_WAL_LOG_H_
-#define IQDB_PERSIST_DETAIL_WAL_LOG_H_
+#ifndef IQDB_PERSIST_SRC_DB_WAL_LOG_H_
+#define IQDB_PERSIST_SRC_DB_WAL_LOG_H_
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -47,7 +46,7 @@
 #include "iqdb/persist/detail/function_ref.h"
 #include "iqdb/persist/detail/wal_op.h"
 #include "iqdb/persist/error.h"
-#include "iqdb/persist/wal.h"
+#include "iqdb/persist/wal_replay.h"
 
 namespace iqdb::persist {
 class FileLock;
@@ -56,31 +55,16 @@ class WalWriter;
 
 namespace iqdb::persist::detail {
 
-// Applies one op to the index; an error is the index's refusal.
-using ApplyOp = FunctionRef<Result<void>(const WalOp& op)>;
 // Saves a snapshot of the index whose header records `wal_lsn`.
-using SaveSnapshot = std::function<Result<void>(std::uint64_t wal_lsn)>;
-
-// InvalidConfig when config.path has log segments: a save without the log
-// would be overwritten by their replay at the next load with it.
-[[nodiscard]] Result<void> check_no_log(const PersistConfig& config);
-
-// Applies `ops` in order until the index refuses one. Returns how many were
-// applied and the refusal (with its position named for a batch of several).
-struct AppliedOps {
-  std::uint32_t applied = 0;
-  Result<void> outcome = boost::outcome_v2::success();
-};
-AppliedOps apply_in_order(std::span<const WalOp> ops, const ApplyOp& apply);
+using SaveSnapshot = FunctionRef<Result<void>(std::uint64_t wal_lsn)>;
 
 class WalLog {
  public:
-  // A new database at config.path: refuses (AlreadyExists) if a snapshot or
-  // log segments exist there, unless `overwrite`, which removes the segments
-  // first. Then saves the initial snapshot and starts segment 1. `lock` is
-  // the database's writer lock (lock_database()), held until destruction.
+  // Starts the log of a new database at config.path, whose caller has
+  // checked that it may replace what is there: removes any old segments,
+  // saves the initial snapshot and starts segment 1. `lock` is the
+  // database's writer lock (lock_database()), held until destruction.
   [[nodiscard]] static Result<std::unique_ptr<WalLog>> create(const PersistConfig& config,
-                                                              bool overwrite,
                                                               const SaveSnapshot& save,
                                                               std::unique_ptr<FileLock> lock);
 
@@ -203,4 +187,4 @@ class WalLog {
 
 }  // namespace iqdb::persist::detail
 
-#endif  // IQDB_PERSIST_DETAIL_WAL_LOG_H_
+#endif  // IQDB_PERSIST_SRC_DB_WAL_LOG_H_

@@ -1,0 +1,134 @@
+// Database (iqdb/persist/detail/database.h): the part of PersistedIndex<I>
+// that does not depend on I.
+#include "iqdb/persist/detail/database.h"
+
+#include <utility>
+
+#include "db/database_files.h"
+#include "db/snapshot_io.h"
+#include "db/wal_log.h"
+#include "iqdb/persist/write_batch.h"
+#include "snapshot/verification_control.h"
+#include "wal/wal_replay.h"
+
+namespace iqdb::persist::detail {
+
+class Database::Impl {
+ public:
+  Impl(PersistConfig config, std::unique_ptr<FileLock> lock)
+      : config_(std::move(config)), lock_(std::move(lock)) {}
+
+  const PersistConfig& config() const { return config_; }
+
+  Result<void> create(bool overwrite, const SnapshotSource& index) {
+    if (!overwrite) IQDB_TRY(check_no_database(config_));
+    if (!config_.wal_enabled) return boost::outcome_v2::success();
+    const auto save = [&](std::uint64_t wal_lsn) { return save_now(index, wal_lsn); };
+    IQDB_TRY_ASSIGN(log_, WalLog::create(config_, save, std::move(lock_)));
+    return boost::outcome_v2::success();
+  }
+
+  Result<SnapshotView> open_snapshot(std::string_view index_type) {
+    IQDB_TRY_ASSIGN(auto opened, detail::open_snapshot(config_, index_type));
+    snapshot_lsn_ = opened.view.header().wal_lsn;
+    verification_ = std::move(opened.verification);
+    return std::move(opened.view);
+  }
+
+  Result<void> recover(const SnapshotView& snapshot, const SnapshotSource& index,
+                       const ApplyOp& apply) {
+    IQDB_TRY(check_rebuilt(snapshot, index.facts()));
+    if (!config_.wal_enabled) return boost::outcome_v2::success();
+    IQDB_TRY_ASSIGN(log_, WalLog::recover(config_, snapshot_lsn_, apply, std::move(lock_)));
+    if (log_->needs_checkpoint()) IQDB_TRY(save(index));
+    return boost::outcome_v2::success();
+  }
+
+  Result<void> commit(std::span<const WalOp> ops, bool as_batch, const ApplyOp& apply) {
+    if (log_) return log_->commit(ops, as_batch, apply);
+    return apply_in_order(ops, apply).outcome;
+  }
+
+  Result<void> save(const SnapshotSource& index) const {
+    const auto save = [&](std::uint64_t wal_lsn) { return save_now(index, wal_lsn); };
+    if (log_) return log_->checkpoint(save);
+    // Without the log the lock is held for the save only.
+    IQDB_TRY_ASSIGN(const auto lock, lock_database(config_));
+    IQDB_TRY(check_no_log(config_));
+    return save(snapshot_lsn_);
+  }
+
+  Result<void> sync() {
+    if (log_) return log_->sync();
+    return boost::outcome_v2::success();
+  }
+
+  const Verification& verification() const { return *verification_; }
+  WalReplayReport wal_replay() const { return log_ ? log_->replay_report() : WalReplayReport{}; }
+
+ private:
+  Result<void> save_now(const SnapshotSource& index, std::uint64_t wal_lsn) const {
+    IndexFacts facts = index.facts();
+    facts.wal_lsn = wal_lsn;
+    return save_snapshot(config_, facts,
+                         [&index](SectionWriter& out) { return index.write_sections(out); });
+  }
+
+  const PersistConfig config_;
+  // The writer lock until the log takes it over (with the log only).
+  std::unique_ptr<FileLock> lock_;
+  std::uint64_t snapshot_lsn_ = 0;  // of the snapshot loaded; saves without the log keep it
+  std::shared_ptr<Verification> verification_ = VerificationControl::not_run();
+  std::unique_ptr<WalLog> log_;
+};
+
+Result<Database> Database::open(PersistConfig config) {
+  IQDB_TRY(config.validate());
+  std::unique_ptr<FileLock> lock;
+  if (config.wal_enabled) {
+    IQDB_TRY_ASSIGN(lock, lock_database(config));
+  }
+  return Database(std::make_unique<Impl>(std::move(config), std::move(lock)));
+}
+
+Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Database::Database(Database&&) noexcept = default;
+Database& Database::operator=(Database&&) noexcept = default;
+Database::~Database() = default;
+
+Result<bool> Database::exists() const { return database_exists(impl_->config()); }
+
+Result<void> Database::create(bool overwrite, const SnapshotSource& index) {
+  return impl_->create(overwrite, index);
+}
+
+Result<SnapshotView> Database::open_snapshot(std::string_view index_type) {
+  return impl_->open_snapshot(index_type);
+}
+
+Result<void> Database::recover(const SnapshotView& snapshot, const SnapshotSource& index,
+                               ApplyOp apply) {
+  return impl_->recover(snapshot, index, apply);
+}
+
+Result<void> Database::commit(std::span<const WalOp> ops, bool as_batch, ApplyOp apply) {
+  return impl_->commit(ops, as_batch, apply);
+}
+
+Result<void> Database::apply_batch(const WriteBatch& batch, ApplyOp apply) {
+  if (batch.empty()) return boost::outcome_v2::success();
+  const std::vector<WalOp> ops = batch.ops();
+  return impl_->commit(ops, true, apply);
+}
+
+Result<void> Database::save(const SnapshotSource& index) const { return impl_->save(index); }
+Result<void> Database::sync() { return impl_->sync(); }
+const Verification& Database::verification() const { return impl_->verification(); }
+WalReplayReport Database::wal_replay() const { return impl_->wal_replay(); }
+const PersistConfig& Database::config() const { return impl_->config(); }
+
+PersistError Database::rebuild_failed(const SnapshotView& snapshot, const PersistError& error) {
+  return detail::rebuild_failed(snapshot, error);
+}
+
+}  // namespace iqdb::persist::detail

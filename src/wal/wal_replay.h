@@ -1,0 +1,69 @@
+// Replaying a database's write-ahead log onto its index at load: the second
+// pass of recovery, after wal_recovery.h has planned what to replay.
+//
+// The index is reached through ApplyOp only, so this layer knows nothing of
+// index types. Replay applies each mutation record as far as the index
+// applied it live: an Abort record (logged when the index refused an op)
+// limits its record to the ops applied before the refusal.
+#ifndef IQDB_PERSIST_SRC_WAL_WAL_REPLAY_H_
+#define IQDB_PERSIST_SRC_WAL_WAL_REPLAY_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <vector>
+
+#include "iqdb/persist/config.h"
+#include "iqdb/persist/detail/wal_op.h"
+#include "iqdb/persist/error.h"
+#include "iqdb/persist/file_system.h"
+#include "iqdb/persist/wal_replay.h"
+
+namespace iqdb::persist {
+
+using detail::ApplyOp;
+
+// Applies `ops` in order until the index refuses one. Returns how many were
+// applied and the refusal (with its position named for a batch of several).
+struct AppliedOps {
+  std::uint32_t applied = 0;
+  Result<void> outcome = boost::outcome_v2::success();
+};
+AppliedOps apply_in_order(std::span<const detail::WalOp> ops, const ApplyOp& apply);
+
+// Where the log goes on after a replay, and what the replay did.
+struct WalReplayOutcome {
+  WalReplayReport report;
+  std::uint64_t next_segment = 1;  // the number of the segment the next commit starts
+  std::uint64_t next_lsn = 1;      // the LSN of the next record
+  // Segments replayed from that hold records the load did not replay: the
+  // next checkpoint moves them aside once its snapshot holds what was.
+  std::vector<std::filesystem::path> set_aside_at_checkpoint;
+  // A lossy mode dropped records, or segments wait to be set aside: only a
+  // checkpoint makes the log consistent again, and it must come first.
+  bool checkpoint_due = false;
+};
+
+// Replays the log of the database whose snapshot is `snapshot_path`, and
+// which holds LSNs up to `snapshot_lsn`, onto the index through `apply`, per
+// `mode`; syncs what it replayed (whatever the policy: once per load), and
+// moves aside segments holding records it does not replay (syncing their
+// directory when `sync_dir`). Errors: those of plan_wal_recovery() (damage,
+// naming file and offset); InvalidPayload for a record that does not decode
+// or an op the index refuses although the log says it was applied; Io.
+[[nodiscard]] Result<WalReplayOutcome> replay_wal(FileSystem& fs,
+                                                  const std::filesystem::path& snapshot_path,
+                                                  std::uint64_t snapshot_lsn, WalRecoveryMode mode,
+                                                  bool sync_dir, const ApplyOp& apply);
+
+// Moves `segments` aside (set_aside_wal_segment) and records it in `report`:
+// they hold records a load did not replay, which nothing may delete. Tries
+// them all, then syncs their directory when `sync_dir`; returns the first
+// failure.
+[[nodiscard]] Result<void> set_aside_segments(FileSystem& fs,
+                                              std::span<const std::filesystem::path> segments,
+                                              bool sync_dir, WalReplayReport& report);
+
+}  // namespace iqdb::persist
+
+#endif  // IQDB_PERSIST_SRC_WAL_WAL_REPLAY_H_
