@@ -21,8 +21,8 @@
 #include "iqdb/persist/file_header.h"
 #include "iqdb/persist/file_system.h"
 #include "iqdb/persist/stream.h"
+#include "snapshot/content_hash.h"
 #include "snapshot/section_codec.h"
-#include "util/content_hash.h"
 
 namespace iqdb::persist {
 

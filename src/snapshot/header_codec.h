@@ -15,7 +15,6 @@
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/file_header.h"
 #include "iqdb/persist/file_system.h"
-#include "iqdb/persist/persistable.h"
 #include "snapshot/snapshot_format.h"
 
 namespace iqdb::persist {

@@ -8,9 +8,9 @@
 
 #include "iqdb/persist/persistable.h"
 #include "iqdb/persist/version.h"
+#include "snapshot/content_hash.h"
 #include "snapshot/header_codec.h"
 #include "snapshot/snapshot_format.h"
-#include "util/content_hash.h"
 #include "util/crc32.h"
 
 namespace iqdb::persist {

@@ -11,6 +11,7 @@
 #ifndef IQDB_PERSIST_FILE_HEADER_H_
 #define IQDB_PERSIST_FILE_HEADER_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -29,6 +30,13 @@ inline constexpr std::string_view kMagic = "IQDBPRST";
 // The format version this build writes and reads. (Version 2 was the original
 // Rust crate's single-payload format, which this library does not read.)
 inline constexpr std::uint32_t kCurrentVersion = 3;
+
+// Limits of the format, which writers respect and readers enforce: an index
+// type name (Persistable's kIndexType) of 1..kMaxIndexTypeLength bytes; at
+// most kMaxSections sections, each named by 1..kMaxSectionNameLength bytes.
+inline constexpr std::size_t kMaxIndexTypeLength = 64;
+inline constexpr std::size_t kMaxSections = 1024;
+inline constexpr std::size_t kMaxSectionNameLength = 255;
 
 // How a section's bytes are stored. Values are on-disk tags.
 enum class SectionCompression : std::uint8_t { None = 0, Zstd = 1, Lz4 = 2 };

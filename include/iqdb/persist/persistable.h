@@ -34,8 +34,6 @@
 
 namespace iqdb::persist {
 
-inline constexpr std::size_t kMaxIndexTypeLength = 64;
-
 template <class I>
 concept HasIndexType = requires {
   { I::kIndexType } -> std::convertible_to<std::string_view>;

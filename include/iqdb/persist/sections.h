@@ -55,9 +55,6 @@
 
 namespace iqdb::persist {
 
-inline constexpr std::size_t kMaxSections = 1024;
-inline constexpr std::size_t kMaxSectionNameLength = 255;
-
 // Where an index writes its sections during save_sections(). Sections are laid
 // out in the order they are added.
 class SectionWriter {

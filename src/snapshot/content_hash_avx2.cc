@@ -5,7 +5,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#include "util/content_hash_avx2.h"
+#include "snapshot/content_hash_avx2.h"
 
 namespace iqdb::persist::avx2 {
 

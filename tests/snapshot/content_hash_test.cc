@@ -1,7 +1,7 @@
 // Content hashes: the run-time chosen XXH3 build agrees with the reference
 // (xxHash's own portable build, inlined here) however the input is split, and
 // a snapshot's hashes identify its data across compression settings.
-#include "util/content_hash.h"
+#include "snapshot/content_hash.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,7 +1,7 @@
 // The AVX2 build of XXH3 (content_hash_avx2.cc), over an XXH3_state_t that
 // the caller allocates. Only for CPUs with AVX2; content_hash.cc chooses.
-#ifndef IQDB_PERSIST_SRC_UTIL_CONTENT_HASH_AVX2_H_
-#define IQDB_PERSIST_SRC_UTIL_CONTENT_HASH_AVX2_H_
+#ifndef IQDB_PERSIST_SRC_SNAPSHOT_CONTENT_HASH_AVX2_H_
+#define IQDB_PERSIST_SRC_SNAPSHOT_CONTENT_HASH_AVX2_H_
 
 #include <stddef.h>
 #include <stdint.h>
@@ -14,4 +14,4 @@ uint64_t xxh3_digest(const void* state);
 
 }  // namespace iqdb::persist::avx2
 
-#endif  // IQDB_PERSIST_SRC_UTIL_CONTENT_HASH_AVX2_H_
+#endif  // IQDB_PERSIST_SRC_SNAPSHOT_CONTENT_HASH_AVX2_H_

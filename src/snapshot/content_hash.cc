@@ -1,4 +1,4 @@
-#include "util/content_hash.h"
+#include "snapshot/content_hash.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -7,7 +7,7 @@
 #include <vector>
 
 #ifdef IQDB_PERSIST_AVX2_XXH3
-#include "util/content_hash_avx2.h"
+#include "snapshot/content_hash_avx2.h"
 #endif
 #include "util/little_endian.h"
 

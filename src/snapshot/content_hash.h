@@ -7,8 +7,8 @@
 //
 // XXH3 runs with AVX2 where the CPU has it (about 1.4x faster than SSE2),
 // chosen at run time, so the library still runs on any x86-64.
-#ifndef IQDB_PERSIST_SRC_UTIL_CONTENT_HASH_H_
-#define IQDB_PERSIST_SRC_UTIL_CONTENT_HASH_H_
+#ifndef IQDB_PERSIST_SRC_SNAPSHOT_CONTENT_HASH_H_
+#define IQDB_PERSIST_SRC_SNAPSHOT_CONTENT_HASH_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -42,4 +42,4 @@ std::uint64_t snapshot_content_hash(const FileHeader& header);
 
 }  // namespace iqdb::persist
 
-#endif  // IQDB_PERSIST_SRC_UTIL_CONTENT_HASH_H_
+#endif  // IQDB_PERSIST_SRC_SNAPSHOT_CONTENT_HASH_H_
