@@ -16,33 +16,13 @@
 #ifndef IQDB_INDEX_H_
 #define IQDB_INDEX_H_
 
-#include <boost/outcome/result.hpp>
 #include <concepts>
 #include <cstddef>
 #include <span>
-#include <string>
-#include <utility>
 
 #include "iqdb/types.h"
 
 namespace iqdb {
-
-// Why an index refused a mutation.
-enum class IndexErrc {
-  DuplicateId,        // insert of an id that is already present
-  IdNotFound,         // remove of an id that is absent
-  DimensionMismatch,  // vector length differs from dim()
-  InvalidArgument,    // any other refusal (e.g. an id kind the index does not store)
-};
-
-// An index's refusal: a code to branch on and a message for people.
-struct IndexError {
-  IndexErrc code = IndexErrc::InvalidArgument;
-  std::string message;
-};
-
-template <class T>
-using IndexResult = boost::outcome_v2::result<T, IndexError, boost::outcome_v2::policy::terminate>;
 
 template <class I>
 concept Index = requires(I& index, const I& const_index, const VectorId& id,

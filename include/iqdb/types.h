@@ -1,4 +1,5 @@
-// Vocabulary types shared by iQDB indexes and the persistence layer.
+// Vocabulary types shared by iQDB indexes and the persistence layer, and
+// IndexError, how an index refuses a mutation (see iqdb/index.h).
 //
 // DistanceMetric's numeric values are on-disk tags (docs/FORMAT.md): never
 // renumber them. VectorId is either a 64-bit integer or a non-empty byte
@@ -8,6 +9,8 @@
 // any thread as long as one object is not mutated concurrently.
 #ifndef IQDB_TYPES_H_
 #define IQDB_TYPES_H_
+
+#include <boost/outcome/result.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -68,6 +71,23 @@ using MetadataValue = std::variant<std::monostate, std::string, std::int64_t, do
 
 // Per-vector metadata: an ordered string -> value map.
 using Metadata = std::map<std::string, MetadataValue, std::less<>>;
+
+// Why an index refused a mutation.
+enum class IndexErrc {
+  DuplicateId,        // insert of an id that is already present
+  IdNotFound,         // remove of an id that is absent
+  DimensionMismatch,  // vector length differs from dim()
+  InvalidArgument,    // any other refusal (e.g. an id kind the index does not store)
+};
+
+// An index's refusal: a code to branch on and a message for people.
+struct IndexError {
+  IndexErrc code = IndexErrc::InvalidArgument;
+  std::string message;
+};
+
+template <class T>
+using IndexResult = boost::outcome_v2::result<T, IndexError, boost::outcome_v2::policy::terminate>;
 
 }  // namespace iqdb
 

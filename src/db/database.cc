@@ -9,7 +9,7 @@
 #include "db/wal_log.h"
 #include "iqdb/persist/write_batch.h"
 #include "snapshot/verification_control.h"
-#include "wal/wal_replay.h"
+#include "wal/wal_op.h"
 
 namespace iqdb::persist::detail {
 
@@ -36,17 +36,17 @@ class Database::Impl {
   }
 
   Result<void> recover(const SnapshotView& snapshot, const SnapshotSource& index,
-                       const ApplyOp& apply) {
+                       const OpApplier& applier) {
     IQDB_TRY(check_rebuilt(snapshot, index.facts()));
     if (!config_.wal_enabled) return boost::outcome_v2::success();
-    IQDB_TRY_ASSIGN(log_, WalLog::recover(config_, snapshot_lsn_, apply, std::move(lock_)));
+    IQDB_TRY_ASSIGN(log_, WalLog::recover(config_, snapshot_lsn_, applier, std::move(lock_)));
     if (log_->needs_checkpoint()) IQDB_TRY(save(index));
     return boost::outcome_v2::success();
   }
 
-  Result<void> commit(std::span<const WalOp> ops, bool as_batch, const ApplyOp& apply) {
-    if (log_) return log_->commit(ops, as_batch, apply);
-    return apply_in_order(ops, apply).outcome;
+  Result<void> commit(std::span<const WalOp> ops, bool as_batch, const OpApplier& applier) {
+    if (log_) return log_->commit(ops, as_batch, applier);
+    return apply_in_order(ops, applier).outcome;
   }
 
   Result<void> save(const SnapshotSource& index) const {
@@ -107,18 +107,18 @@ Result<SnapshotView> Database::open_snapshot(std::string_view index_type) {
 }
 
 Result<void> Database::recover(const SnapshotView& snapshot, const SnapshotSource& index,
-                               ApplyOp apply) {
-  return impl_->recover(snapshot, index, apply);
+                               const OpApplier& applier) {
+  return impl_->recover(snapshot, index, applier);
 }
 
-Result<void> Database::commit(std::span<const WalOp> ops, bool as_batch, ApplyOp apply) {
-  return impl_->commit(ops, as_batch, apply);
+Result<void> Database::commit(std::span<const WalOp> ops, bool as_batch, const OpApplier& applier) {
+  return impl_->commit(ops, as_batch, applier);
 }
 
-Result<void> Database::apply_batch(const WriteBatch& batch, ApplyOp apply) {
+Result<void> Database::apply_batch(const WriteBatch& batch, const OpApplier& applier) {
   if (batch.empty()) return boost::outcome_v2::success();
   const std::vector<WalOp> ops = batch.ops();
-  return impl_->commit(ops, true, apply);
+  return impl_->commit(ops, true, applier);
 }
 
 Result<void> Database::save(const SnapshotSource& index) const { return impl_->save(index); }

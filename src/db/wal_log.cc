@@ -76,10 +76,10 @@ Result<std::unique_ptr<WalLog>> WalLog::create(const PersistConfig& config,
 }
 
 Result<std::unique_ptr<WalLog>> WalLog::recover(const PersistConfig& config,
-                                                std::uint64_t snapshot_lsn, const ApplyOp& apply,
+                                                std::uint64_t snapshot_lsn, const OpApplier& index,
                                                 std::unique_ptr<FileLock> lock) {
   IQDB_TRY_ASSIGN(auto replayed, replay_wal(file_system_of(config), config.path, snapshot_lsn,
-                                            config.wal_recovery, syncs(config), apply));
+                                            config.wal_recovery, syncs(config), index));
   std::unique_ptr<WalLog> log(
       new WalLog(config, std::move(lock), replayed.next_segment, replayed.next_lsn));
   log->replay_ = std::move(replayed.report);
@@ -182,7 +182,7 @@ void WalLog::gather_group(std::unique_lock<std::mutex>& lock) {
   gathering_group_ = false;
 }
 
-Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const ApplyOp& apply) {
+Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const OpApplier& index) {
   for (const WalOp& op : ops) IQDB_TRY(check_encodable(op));
   std::unique_lock lock(mutex_);
   // Counts this writer for group commit (gather_group), until it returns.
@@ -241,7 +241,7 @@ Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const App
   if (!durable) return durable;
   AppliedOps applied;
   try {
-    applied = apply_in_order(ops, apply);
+    applied = apply_in_order(ops, index);
   } catch (...) {
     failure_ = fmt::format("the index threw while applying the record at LSN {}", lsn.value());
     throw;

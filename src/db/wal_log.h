@@ -2,7 +2,7 @@
 // at load, group commit, the Periodic flusher and checkpoints.
 //
 // A mutation is logged, made durable per the FsyncPolicy, and only then
-// applied to the index (through an ApplyOp callback, in LSN order). A refusal
+// applied to the index (through an OpApplier, in LSN order). A refusal
 // by the index is logged as an Abort record naming how many of the record's
 // ops were applied, so that replay reproduces exactly what the index holds.
 //
@@ -43,10 +43,10 @@
 #include <vector>
 
 #include "iqdb/persist/config.h"
-#include "iqdb/persist/detail/function_ref.h"
-#include "iqdb/persist/detail/wal_op.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/wal_replay.h"
+#include "util/function_ref.h"
+#include "wal/wal_op.h"
 
 namespace iqdb::persist {
 class FileLock;
@@ -79,7 +79,7 @@ class WalLog {
   // applied; Io. `lock` as for create().
   [[nodiscard]] static Result<std::unique_ptr<WalLog>> recover(const PersistConfig& config,
                                                                std::uint64_t snapshot_lsn,
-                                                               const ApplyOp& apply,
+                                                               const OpApplier& index,
                                                                std::unique_ptr<FileLock> lock);
 
   WalLog(const WalLog&) = delete;
@@ -91,11 +91,11 @@ class WalLog {
   // one op), waits for durability per the policy, applies them. Errors:
   // InvalidArgument for an op or a record the format cannot hold (nothing
   // logged; the log stays usable); Io (nothing applied); the index's refusal
-  // (the ops before it stay applied). If `apply` throws, the exception
+  // (the ops before it stay applied). If `index` throws, the exception
   // propagates and the log refuses further commits: the index's state is
   // unknown.
   [[nodiscard]] Result<void> commit(std::span<const WalOp> ops, bool as_batch,
-                                    const ApplyOp& apply);
+                                    const OpApplier& index);
 
   // Waits for commits in flight, then: save(last LSN), remove every old
   // segment (but move aside those recovery said hold records it did not

@@ -6,7 +6,6 @@
 
 #include <fmt/format.h>
 
-#include "iqdb/persist/persistable.h"
 #include "iqdb/persist/version.h"
 #include "snapshot/content_hash.h"
 #include "snapshot/header_codec.h"

@@ -29,8 +29,8 @@
 #include <string>
 #include <vector>
 
-#include "iqdb/persist/detail/function_ref.h"
 #include "iqdb/persist/error.h"
+#include "util/function_ref.h"
 
 namespace iqdb::persist {
 
@@ -76,7 +76,7 @@ struct WalSegmentScan {
 
 // Called with each frame's LSN and body; an error stops the visit.
 using WalFrameVisitor =
-    detail::FunctionRef<Result<void>(std::uint64_t lsn, std::span<const std::byte> body)>;
+    FunctionRef<Result<void>(std::uint64_t lsn, std::span<const std::byte> body)>;
 
 // Calls visit(lsn, body) for every valid frame of a segment `scan` describes,
 // in order, skipping its damaged ranges, and stops early (returning that

@@ -18,15 +18,13 @@
 namespace iqdb::persist {
 namespace {
 
-using detail::WalOp;
-
 // Snapshot LSN -> how many ops of each aborted mutation were applied.
 using AbortedOps = std::unordered_map<std::uint64_t, std::uint32_t>;
 
 // Applies the frames of one replay range: the validated second pass.
 class Replayer {
  public:
-  Replayer(const ApplyOp& apply, WalReplayReport& report) : apply_(apply), report_(report) {}
+  Replayer(const OpApplier& index, WalReplayReport& report) : index_(index), report_(report) {}
 
   // Pass one: the Abort records of the range (each names an earlier LSN).
   Result<void> collect_aborts(const OpenedWalSegment& segment, const WalReplayRange& range) {
@@ -50,8 +48,8 @@ class Replayer {
   }
 
  private:
-  using VisitFrame = detail::FunctionRef<Result<void>(
-      std::uint64_t lsn, std::span<const std::byte> body, const std::string& context)>;
+  using VisitFrame = FunctionRef<Result<void>(std::uint64_t lsn, std::span<const std::byte> body,
+                                              const std::string& context)>;
 
   static Result<void> visit(const OpenedWalSegment& segment, const WalReplayRange& range,
                             VisitFrame visit_frame) {
@@ -83,7 +81,7 @@ class Replayer {
       const WalOp view = op.kind == WalOp::Kind::Insert
                              ? WalOp::insert(op.id, op.vector, op.metadata)
                              : WalOp::remove(op.id);
-      auto applied = apply_(view);
+      auto applied = index_.apply(view);
       if (applied) {
         ++report_.ops_applied;
         continue;
@@ -103,30 +101,13 @@ class Replayer {
     return boost::outcome_v2::success();
   }
 
-  const ApplyOp& apply_;
+  const OpApplier& index_;
   WalReplayReport& report_;
   DecodedRecord record_;
   AbortedOps aborted_;
 };
 
 }  // namespace
-
-AppliedOps apply_in_order(std::span<const WalOp> ops, const ApplyOp& apply) {
-  AppliedOps result;
-  for (const WalOp& op : ops) {
-    auto applied = apply(op);
-    if (!applied) {
-      result.outcome = ops.size() == 1
-                           ? std::move(applied)
-                           : boost::outcome_v2::failure(applied.error().with_context(fmt::format(
-                                 "batch op {} of {} refused, the {} before it stay applied",
-                                 result.applied + 1, ops.size(), result.applied)));
-      return result;
-    }
-    ++result.applied;
-  }
-  return result;
-}
 
 Result<void> set_aside_segments(FileSystem& fs, std::span<const std::filesystem::path> segments,
                                 bool sync_dir, WalReplayReport& report) {
@@ -151,7 +132,7 @@ Result<void> set_aside_segments(FileSystem& fs, std::span<const std::filesystem:
 
 Result<WalReplayOutcome> replay_wal(FileSystem& fs, const std::filesystem::path& snapshot_path,
                                     std::uint64_t snapshot_lsn, WalRecoveryMode mode, bool sync_dir,
-                                    const ApplyOp& apply) {
+                                    const OpApplier& index) {
   IQDB_TRY_ASSIGN(auto segments, open_wal_segments(fs, snapshot_path));
   std::vector<WalSegmentInput> inputs;
   inputs.reserve(segments.size());
@@ -166,7 +147,7 @@ Result<WalReplayOutcome> replay_wal(FileSystem& fs, const std::filesystem::path&
   report.frames_dropped = plan.frames_dropped;
   report.bytes_dropped = plan.bytes_dropped;
   report.notes = plan.notes;
-  Replayer replayer(apply, report);
+  Replayer replayer(index, report);
   for (const WalReplayRange& range : plan.replay) {
     IQDB_TRY(replayer.collect_aborts(segments[range.segment], range));
   }

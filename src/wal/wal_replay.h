@@ -1,7 +1,7 @@
 // Replaying a database's write-ahead log onto its index at load: the second
 // pass of recovery, after wal_recovery.h has planned what to replay.
 //
-// The index is reached through ApplyOp only, so this layer knows nothing of
+// The index is reached through OpApplier only, so this layer knows nothing of
 // index types. Replay applies each mutation record as far as the index
 // applied it live: an Abort record (logged when the index refused an op)
 // limits its record to the ops applied before the refusal.
@@ -14,22 +14,12 @@
 #include <vector>
 
 #include "iqdb/persist/config.h"
-#include "iqdb/persist/detail/wal_op.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/file_system.h"
 #include "iqdb/persist/wal_replay.h"
+#include "wal/wal_op.h"
 
 namespace iqdb::persist {
-
-using detail::ApplyOp;
-
-// Applies `ops` in order until the index refuses one. Returns how many were
-// applied and the refusal (with its position named for a batch of several).
-struct AppliedOps {
-  std::uint32_t applied = 0;
-  Result<void> outcome = boost::outcome_v2::success();
-};
-AppliedOps apply_in_order(std::span<const detail::WalOp> ops, const ApplyOp& apply);
 
 // Where the log goes on after a replay, and what the replay did.
 struct WalReplayOutcome {
@@ -45,7 +35,7 @@ struct WalReplayOutcome {
 };
 
 // Replays the log of the database whose snapshot is `snapshot_path`, and
-// which holds LSNs up to `snapshot_lsn`, onto the index through `apply`, per
+// which holds LSNs up to `snapshot_lsn`, onto `index`, per
 // `mode`; syncs what it replayed (whatever the policy: once per load), and
 // moves aside segments holding records it does not replay (syncing their
 // directory when `sync_dir`). Errors: those of plan_wal_recovery() (damage,
@@ -54,7 +44,7 @@ struct WalReplayOutcome {
 [[nodiscard]] Result<WalReplayOutcome> replay_wal(FileSystem& fs,
                                                   const std::filesystem::path& snapshot_path,
                                                   std::uint64_t snapshot_lsn, WalRecoveryMode mode,
-                                                  bool sync_dir, const ApplyOp& apply);
+                                                  bool sync_dir, const OpApplier& index);
 
 // Moves `segments` aside (set_aside_wal_segment) and records it in `report`:
 // they hold records a load did not replay, which nothing may delete. Tries

@@ -36,7 +36,7 @@
 //                       this one) has the database open: one writer per
 //                       database. The message names the holder.
 //   DuplicateId, IdNotFound, DimensionMismatch, InvalidArgument
-//                       the index refused a mutation (see iqdb/index.h).
+//                       the index refused a mutation (see iqdb/types.h).
 #ifndef IQDB_PERSIST_ERROR_H_
 #define IQDB_PERSIST_ERROR_H_
 
@@ -45,7 +45,7 @@
 #include <string_view>
 #include <utility>
 
-#include "iqdb/index.h"
+#include "iqdb/types.h"
 
 namespace iqdb::persist {
 

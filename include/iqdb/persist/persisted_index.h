@@ -161,13 +161,13 @@ class PersistedIndex {
   [[nodiscard]] Result<void> insert(const VectorId& id, std::span<const float> vector,
                                     const Metadata& metadata = {}) {
     const detail::WalOp op = detail::WalOp::insert(id, vector, metadata);
-    return db_.commit({&op, 1}, false, applier());
+    return db_.commit({&op, 1}, false, Applier(index_));
   }
 
   // Errors: IdNotFound when the index has no such id; with the log, Io.
   [[nodiscard]] Result<void> remove(const VectorId& id) {
     const detail::WalOp op = detail::WalOp::remove(id);
-    return db_.commit({&op, 1}, false, applier());
+    return db_.commit({&op, 1}, false, Applier(index_));
   }
 
   // Applies the batch's ops in order; with the log, as one record and one
@@ -175,7 +175,7 @@ class PersistedIndex {
   // the ops before it stay applied (and are replayed as such), the rest are
   // not, and the refusal is returned naming the op.
   [[nodiscard]] Result<void> apply_batch(const WriteBatch& batch) {
-    return db_.apply_batch(batch, applier());
+    return db_.apply_batch(batch, Applier(index_));
   }
 
   // Makes every applied mutation durable in a new snapshot and, with the log,
@@ -238,7 +238,7 @@ class PersistedIndex {
     IQDB_TRY_ASSIGN(const SnapshotView snapshot, db.open_snapshot(I::kIndexType));
     IQDB_TRY_ASSIGN(auto index, rebuild(snapshot));
     PersistedIndex loaded(std::move(index), std::move(db));
-    IQDB_TRY(loaded.db_.recover(snapshot, Source(loaded.index_), loaded.applier()));
+    IQDB_TRY(loaded.db_.recover(snapshot, Source(loaded.index_), Applier(loaded.index_)));
     return loaded;
   }
 
@@ -257,14 +257,19 @@ class PersistedIndex {
     }
   }
 
-  // Applies one op to the index, as the library's ApplyOp expects.
-  auto applier() {
-    return [this](const detail::WalOp& op) -> Result<void> {
+  // The index as the library applies ops to it.
+  class Applier final : public detail::OpApplier {
+   public:
+    explicit Applier(I& index) : index_(index) {}
+    Result<void> apply(const detail::WalOp& op) const override {
       if (op.kind == detail::WalOp::Kind::Remove) return from_index(index_.remove(*op.id));
       static const Metadata kNoMetadata;
       return from_index(index_.insert(*op.id, op.vector, op.metadata ? *op.metadata : kNoMetadata));
-    };
-  }
+    }
+
+   private:
+    I& index_;
+  };
 
   static Result<void> from_index(IndexResult<void> outcome) {
     if (outcome) return boost::outcome_v2::success();

@@ -2,7 +2,7 @@
 // compiled once in the library: the options, the writer lock, snapshot save
 // and open, the write-ahead log and what its load replayed. The template
 // keeps only its index, and hands the library a view of it with each call
-// (SnapshotSource to save it, ApplyOp to change it), so the library never
+// (SnapshotSource to save it, OpApplier to change it), so the library never
 // stores a pointer into a PersistedIndex that may move.
 //
 // Not part of the public API: call PersistedIndex. Errors, durability and
@@ -59,17 +59,18 @@ class Database {
 
   // Ends a load once the caller has rebuilt its index from open_snapshot()'s
   // view: checks the index's facts against the header (InvalidPayload), and
-  // with the log replays the log onto it through `apply`, then checkpoints
+  // with the log replays the log onto it through `applier`, then checkpoints
   // when recovery dropped records.
   [[nodiscard]] Result<void> recover(const SnapshotView& snapshot, const SnapshotSource& index,
-                                     ApplyOp apply);
+                                     const OpApplier& applier);
 
   // Logs `ops` (as one batch record when `as_batch`), makes them durable per
-  // the policy, then applies them through `apply`; without the log, applies
+  // the policy, then applies them through `applier`; without the log, applies
   // them. The index's refusal of an op is returned, the ops before it stay
   // applied.
-  [[nodiscard]] Result<void> commit(std::span<const WalOp> ops, bool as_batch, ApplyOp apply);
-  [[nodiscard]] Result<void> apply_batch(const WriteBatch& batch, ApplyOp apply);
+  [[nodiscard]] Result<void> commit(std::span<const WalOp> ops, bool as_batch,
+                                    const OpApplier& applier);
+  [[nodiscard]] Result<void> apply_batch(const WriteBatch& batch, const OpApplier& applier);
 
   // Writes a snapshot of `index` (with the log: a checkpoint).
   [[nodiscard]] Result<void> save(const SnapshotSource& index) const;

@@ -1,13 +1,13 @@
 // WalOp: one mutation as the write-ahead log sees it, made of views: what
 // PersistedIndex hands the library to log and apply, and what the log's
-// record codec encodes and decodes. Not part of the public API.
+// record codec encodes and decodes; OpApplier: how the library applies one.
+// Not part of the public API.
 #ifndef IQDB_PERSIST_DETAIL_WAL_OP_H_
 #define IQDB_PERSIST_DETAIL_WAL_OP_H_
 
 #include <cstdint>
 #include <span>
 
-#include "iqdb/persist/detail/function_ref.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/types.h"
 
@@ -31,9 +31,17 @@ struct WalOp {
   const Metadata* metadata = nullptr;  // Insert only; null means no metadata
 };
 
-// Applies one op to the index; an error is the index's refusal (the index is
-// then unchanged).
-using ApplyOp = FunctionRef<Result<void>(const WalOp& op)>;
+// The index as the library applies ops to it: PersistedIndex implements it
+// over its index, for the duration of one call into the library.
+class OpApplier {
+ public:
+  // Applies one op; an error is the index's refusal (the index is then
+  // unchanged). Const: applying changes the index, not the applier.
+  virtual Result<void> apply(const WalOp& op) const = 0;
+
+ protected:
+  ~OpApplier() = default;
+};
 
 }  // namespace iqdb::persist::detail
 

@@ -2,15 +2,15 @@
 // that are only called during the call they are passed to (a std::function
 // would copy and type-erase the callable on every call of a hot path).
 // The callable must outlive the FunctionRef: pass it as an argument, never
-// store it. Not part of the public API.
-#ifndef IQDB_PERSIST_DETAIL_FUNCTION_REF_H_
-#define IQDB_PERSIST_DETAIL_FUNCTION_REF_H_
+// store it.
+#ifndef IQDB_PERSIST_SRC_UTIL_FUNCTION_REF_H_
+#define IQDB_PERSIST_SRC_UTIL_FUNCTION_REF_H_
 
 #include <memory>
 #include <type_traits>
 #include <utility>
 
-namespace iqdb::persist::detail {
+namespace iqdb::persist {
 
 template <class Signature>
 class FunctionRef;
@@ -37,6 +37,6 @@ class FunctionRef<R(Args...)> {
   R (*call_)(void*, Args...);
 };
 
-}  // namespace iqdb::persist::detail
+}  // namespace iqdb::persist
 
-#endif  // IQDB_PERSIST_DETAIL_FUNCTION_REF_H_
+#endif  // IQDB_PERSIST_SRC_UTIL_FUNCTION_REF_H_
