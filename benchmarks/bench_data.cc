@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "iqdb/persist/persisted_index.h"
-#include "iqdb/persist/verify.h"
+#include "iqdb/persist/verify_snapshot.h"
 #include "iqdb/persist/version.h"
 
 namespace iqdb::bench {

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "iqdb/persist/verify.h"
+#include "iqdb/persist/verify_snapshot.h"
 #include "output/exit_status.h"
 #include "output/progress.h"
 #include "output/stopwatch.h"

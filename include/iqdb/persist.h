@@ -3,7 +3,7 @@
 // Include this one header. Start with PersistedIndex (persisted_index.h) and
 // PersistConfig (config.h); implement Persistable (persistable.h) for your
 // index; read snapshot headers with read_file_header() (file_header.h) and
-// check files with verify_snapshot() (verify.h); change how a file is stored
+// check files with verify_snapshot() (verify_snapshot.h); change how a file is stored
 // with rewrite_snapshot() (rewrite.h). docs/FORMAT.md specifies the on-disk
 // format byte by byte.
 #ifndef IQDB_PERSIST_H_
@@ -19,7 +19,7 @@
 #include "iqdb/persist/rewrite.h"
 #include "iqdb/persist/sections.h"
 #include "iqdb/persist/stream.h"
-#include "iqdb/persist/verify.h"
+#include "iqdb/persist/verify_snapshot.h"
 #include "iqdb/persist/version.h"
 #include "iqdb/persist/wal_inspection.h"
 #include "iqdb/persist/wal_replay.h"

@@ -8,7 +8,7 @@
 #include "db/snapshot_io.h"
 #include "db/wal_log.h"
 #include "iqdb/persist/write_batch.h"
-#include "snapshot/verification_control.h"
+#include "snapshot/load_verification_control.h"
 #include "wal/wal_op.h"
 
 namespace iqdb::persist::detail {

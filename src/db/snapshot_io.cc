@@ -15,8 +15,8 @@
 #include "snapshot/header_codec.h"
 #include "snapshot/section_decoder.h"
 #include "snapshot/snapshot_writer.h"
-#include "snapshot/verification_control.h"
-#include "snapshot/verify_internal.h"
+#include "snapshot/load_verification_control.h"
+#include "snapshot/verify_snapshot.h"
 #include "snapshot/warm_up.h"
 #include "util/file_paths.h"
 

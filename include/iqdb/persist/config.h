@@ -132,7 +132,7 @@ class Compression {
 //               check the rest while the index serves. The index may see
 //               damaged bytes until the check passes; a failure is reported,
 //               never swallowed (PersistedIndex::verification(), see
-//               iqdb/persist/verification.h).
+//               iqdb/persist/load_verification.h).
 //   Skip:       never. For replicas whose files are known good (e.g. verified
 //               by the writer, or by `iqdb-persist verify`). The header is
 //               still fully validated, so a hostile file cannot cause

@@ -84,7 +84,7 @@
 #include "iqdb/persist/detail/database.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/persistable.h"
-#include "iqdb/persist/verification.h"
+#include "iqdb/persist/load_verification.h"
 #include "iqdb/persist/wal_replay.h"
 #include "iqdb/persist/write_batch.h"
 
@@ -187,7 +187,7 @@ class PersistedIndex {
   [[nodiscard]] Result<void> sync() { return db_.sync(); }
 
   // The integrity check of the snapshot load() read (see
-  // iqdb/persist/verification.h): Passed after an Eager load, NotRun after a
+  // iqdb/persist/load_verification.h): Passed after an Eager load, NotRun after a
   // Skip load or without a load, Running until done in Background mode.
   const Verification& verification() const { return db_.verification(); }
 

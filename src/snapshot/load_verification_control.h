@@ -1,16 +1,16 @@
 // VerificationControl: the library's side of Verification. A load creates a
 // Verification through it (not run, passed, or a check started on the
 // verification worker), and the check reports its progress and sees stop
-// requests through it. Users only read a Verification (verification.h).
-#ifndef IQDB_PERSIST_SRC_SNAPSHOT_VERIFICATION_CONTROL_H_
-#define IQDB_PERSIST_SRC_SNAPSHOT_VERIFICATION_CONTROL_H_
+// requests through it. Users only read a Verification (load_verification.h).
+#ifndef IQDB_PERSIST_SRC_SNAPSHOT_LOAD_VERIFICATION_CONTROL_H_
+#define IQDB_PERSIST_SRC_SNAPSHOT_LOAD_VERIFICATION_CONTROL_H_
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <utility>
 
-#include "iqdb/persist/verification.h"
+#include "iqdb/persist/load_verification.h"
 
 namespace iqdb::persist::detail {
 
@@ -45,4 +45,4 @@ class VerificationControl {
 
 }  // namespace iqdb::persist::detail
 
-#endif  // IQDB_PERSIST_SRC_SNAPSHOT_VERIFICATION_CONTROL_H_
+#endif  // IQDB_PERSIST_SRC_SNAPSHOT_LOAD_VERIFICATION_CONTROL_H_

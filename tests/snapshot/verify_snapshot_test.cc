@@ -1,7 +1,7 @@
 // Every single-byte corruption and every truncation of a small snapshot gives
 // the documented error, through verify_snapshot() and through loads; never a
 // crash and never a successful Eager load of damaged bytes.
-#include "iqdb/persist/verify.h"
+#include "iqdb/persist/verify_snapshot.h"
 
 #include <fcntl.h>
 #include <gmock/gmock.h>
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "iqdb/persist.h"
-#include "snapshot/verify_internal.h"
+#include "snapshot/verify_snapshot.h"
 #include "support/mock_indexes.h"
 #include "support/test_util.h"
 

@@ -1,4 +1,4 @@
-#include "iqdb/persist/verification.h"
+#include "iqdb/persist/load_verification.h"
 
 #include <algorithm>
 #include <deque>

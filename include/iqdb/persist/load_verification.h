@@ -1,5 +1,7 @@
-// Verification: the integrity check of a loaded snapshot, as PersistedIndex
-// ::load runs it per PersistConfig::verify, and how a caller follows it.
+// Verification: the integrity check that a load runs on the snapshot it
+// loaded, per PersistConfig::verify (VerifyMode), and how a caller follows
+// it (PersistedIndex::verification()). To check a file on demand, without
+// loading it, call verify_snapshot() (verify_snapshot.h).
 //
 //   config.verify = VerifyMode::Background;
 //   auto db = PersistedIndex<FlatIndex>::load(config);   // returns at once
@@ -18,8 +20,8 @@
 // Thread-safety: every method may be called from any thread. Destroying the
 // last handle to a running check stops it (within one 8 MiB piece per thread).
 // Checks run on one process-wide worker thread, one after another.
-#ifndef IQDB_PERSIST_VERIFICATION_H_
-#define IQDB_PERSIST_VERIFICATION_H_
+#ifndef IQDB_PERSIST_LOAD_VERIFICATION_H_
+#define IQDB_PERSIST_LOAD_VERIFICATION_H_
 
 #include <atomic>
 #include <condition_variable>
@@ -61,7 +63,7 @@ class Verification {
 
  private:
   // The library starts checks and reports their progress through
-  // detail::VerificationControl (src/snapshot/verification_control.h).
+  // detail::VerificationControl (src/snapshot/load_verification_control.h).
   friend class detail::VerificationControl;
   friend class VerificationWorker;
 
@@ -100,4 +102,4 @@ class Verification {
 
 }  // namespace iqdb::persist
 
-#endif  // IQDB_PERSIST_VERIFICATION_H_
+#endif  // IQDB_PERSIST_LOAD_VERIFICATION_H_

@@ -1,8 +1,8 @@
 // VerifyMode::Background and the Verification handle: a load that returns
 // before the check, a failure that is reported rather than swallowed, and a
 // check that stops with its owner.
-#include "iqdb/persist/verification.h"
-#include "snapshot/verification_control.h"
+#include "iqdb/persist/load_verification.h"
+#include "snapshot/load_verification_control.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "iqdb/persist/verify.h"
+#include "iqdb/persist/verify_snapshot.h"
 
 #include <algorithm>
 #include <array>
@@ -14,7 +14,7 @@
 #include "snapshot/header_codec.h"
 #include "snapshot/section_codec.h"
 #include "snapshot/section_decoder.h"
-#include "snapshot/verify_internal.h"
+#include "snapshot/verify_snapshot.h"
 #include "util/crc32.h"
 #include "util/parallel_for.h"
 

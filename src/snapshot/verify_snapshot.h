@@ -1,7 +1,7 @@
 // The verification pass over a mapped snapshot, shared by verify_snapshot()
 // and PersistedIndex::load in VerifyMode::Eager.
-#ifndef IQDB_PERSIST_SRC_SNAPSHOT_VERIFY_INTERNAL_H_
-#define IQDB_PERSIST_SRC_SNAPSHOT_VERIFY_INTERNAL_H_
+#ifndef IQDB_PERSIST_SRC_SNAPSHOT_VERIFY_SNAPSHOT_H_
+#define IQDB_PERSIST_SRC_SNAPSHOT_VERIFY_SNAPSHOT_H_
 
 #include <atomic>
 #include <chrono>
@@ -40,4 +40,4 @@ std::uint64_t bytes_to_verify(const FileHeader& header, bool check_compressed);
 
 }  // namespace iqdb::persist
 
-#endif  // IQDB_PERSIST_SRC_SNAPSHOT_VERIFY_INTERNAL_H_
+#endif  // IQDB_PERSIST_SRC_SNAPSHOT_VERIFY_SNAPSHOT_H_

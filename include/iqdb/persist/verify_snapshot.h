@@ -1,5 +1,6 @@
-// verify_snapshot(): the full integrity check of a snapshot file, as run by
-// `iqdb-persist verify` and by loads in VerifyMode::Eager.
+// verify_snapshot(): the full integrity check of a snapshot file on demand,
+// as `iqdb-persist verify` runs it; a load in VerifyMode::Eager runs the same
+// pass (its outcome: Verification, load_verification.h).
 //
 // It validates the prefix and header, then checks in one parallel pass over
 // the read-only mapping that every section's CRC-32 matches the table, that
@@ -12,8 +13,8 @@
 //
 // Thread-safety: reentrant; it starts and joins its own worker threads. The
 // progress callback runs on the calling thread.
-#ifndef IQDB_PERSIST_VERIFY_H_
-#define IQDB_PERSIST_VERIFY_H_
+#ifndef IQDB_PERSIST_VERIFY_SNAPSHOT_H_
+#define IQDB_PERSIST_VERIFY_SNAPSHOT_H_
 
 #include <chrono>
 #include <cstdint>
@@ -54,4 +55,4 @@ struct VerifyReport {
 
 }  // namespace iqdb::persist
 
-#endif  // IQDB_PERSIST_VERIFY_H_
+#endif  // IQDB_PERSIST_VERIFY_SNAPSHOT_H_
