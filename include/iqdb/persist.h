@@ -10,6 +10,7 @@
 #define IQDB_PERSIST_H_
 
 #include "iqdb/index.h"
+#include "iqdb/persist/compression.h"
 #include "iqdb/persist/config.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/file_header.h"

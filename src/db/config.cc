@@ -20,8 +20,6 @@ std::string_view to_string(WalRecoveryMode mode) {
   return "Unknown";
 }
 
-bool Compression::available() const { return codec_available(section_compression(*this)); }
-
 namespace {
 
 Result<void> validate_compression(const PersistConfig& config) {

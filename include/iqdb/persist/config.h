@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "iqdb/persist/compression.h"
 #include "iqdb/persist/error.h"
 
 namespace iqdb::persist {
@@ -85,42 +86,6 @@ class FsyncPolicy {
       : kind_(kind), interval_(interval) {}
   Kind kind_;
   std::chrono::milliseconds interval_;
-};
-
-// Compression of snapshot sections on save (docs/FORMAT.md, "Chunks").
-// Sections are cut into chunks of a few MiB, each encoded on its own, so a
-// load decodes them in parallel; the CRC covers the stored (compressed)
-// bytes, so damage is caught before decoding. A compressed section loads into
-// anonymous memory (a copy); a raw one is used straight from the mapping.
-// When a snapshot is closed, the process keeps up to 64 MiB of that decoded
-// memory (MADV_FREE: the kernel may reclaim it) for the next load to reuse.
-// Which sections are compressed: PersistConfig::compressed_sections and
-// compression_max_ratio. Each codec exists only in builds configured with its
-// CMake option (IQDB_PERSIST_WITH_ZSTD / IQDB_PERSIST_WITH_LZ4, on when the
-// library is found); without it, validate() and loads of files that need it
-// fail with Unsupported.
-//   zstd(level): better ratios (levels 1..19; 1-3 are fast to write).
-//   lz4():       fastest to decode.
-class Compression {
- public:
-  enum class Kind { None, Zstd, Lz4 };
-
-  static constexpr Compression none() { return Compression(Kind::None, 0); }
-  static constexpr Compression zstd(int level = 3) { return Compression(Kind::Zstd, level); }
-  static constexpr Compression lz4() { return Compression(Kind::Lz4, 0); }
-
-  constexpr Kind kind() const { return kind_; }
-  // Meaningful for Kind::Zstd only.
-  constexpr int level() const { return level_; }
-  // Whether this build has the codec (none() always).
-  bool available() const;
-
-  friend constexpr bool operator==(const Compression&, const Compression&) = default;
-
- private:
-  constexpr Compression(Kind kind, int level) : kind_(kind), level_(level) {}
-  Kind kind_;
-  int level_;
 };
 
 // When a load checks the section CRCs (compressed sections are always
