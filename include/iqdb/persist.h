@@ -15,6 +15,7 @@
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/file_header.h"
 #include "iqdb/persist/file_system.h"
+#include "iqdb/persist/load_options.h"
 #include "iqdb/persist/persistable.h"
 #include "iqdb/persist/persisted_index.h"
 #include "iqdb/persist/rewrite.h"
@@ -23,6 +24,7 @@
 #include "iqdb/persist/verify.h"
 #include "iqdb/persist/version.h"
 #include "iqdb/persist/wal.h"
+#include "iqdb/persist/wal_options.h"
 #include "iqdb/types.h"
 
 #endif  // IQDB_PERSIST_H_

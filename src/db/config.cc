@@ -10,16 +10,6 @@
 
 namespace iqdb::persist {
 
-std::string_view to_string(WalRecoveryMode mode) {
-  switch (mode) {
-    case WalRecoveryMode::TolerateCorruptedTail: return "TolerateCorruptedTail";
-    case WalRecoveryMode::AbsoluteConsistency: return "AbsoluteConsistency";
-    case WalRecoveryMode::PointInTime: return "PointInTime";
-    case WalRecoveryMode::SkipCorruptedRecords: return "SkipCorruptedRecords";
-  }
-  return "Unknown";
-}
-
 namespace {
 
 Result<void> validate_compression(const PersistConfig& config) {

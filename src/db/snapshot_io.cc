@@ -125,7 +125,10 @@ Result<OpenedSnapshot> open_snapshot(const PersistConfig& config, std::string_vi
   // Compressed sections have their CRCs checked as they are decoded.
   IQDB_TRY_ASSIGN(auto decoded,
                   decode_compressed_sections(bytes, header, path, config.verify_threads));
-  IQDB_TRY_ASSIGN(auto prefetcher, warm_up_sections(bytes, header, decoded.bytes, config));
+  IQDB_TRY_ASSIGN(
+      auto prefetcher,
+      warm_up_sections(bytes, header, decoded.bytes,
+                       {config.warm_up, config.section_warm_up, config.huge_pages}, path));
   // Whatever the index's sections point into; the prefetcher (last, so
   // destroyed first) stops touching pages before they are unmapped.
   struct Memory {

@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "iqdb/persist/config.h"
 #include "iqdb/persist/error.h"
+#include "iqdb/persist/wal_options.h"
 
 namespace iqdb::persist {
 
