@@ -82,7 +82,8 @@ Result<void> write_and_rename(FileSystem& fs, const PersistConfig& config,
                               const FillSections& fill, bool sync) {
   IQDB_TRY_ASSIGN(auto file, fs.create_new(temp));
   TempFileGuard guard(fs, temp);
-  SnapshotWriter writer(*file, config.section_alignment, SectionEncoding::from(config));
+  SnapshotWriter writer(*file, config.section_alignment, config.compression,
+                        config.compressed_sections, config.compression_max_ratio);
   IQDB_TRY(fill(writer));
   IQDB_TRY(writer.finish(facts));
   if (sync) IQDB_TRY(file->sync());
