@@ -1,5 +1,8 @@
-// PersistConfig: everything PersistedIndex needs to know about where and how
-// to persist an index (Tier 1 path, Tier 2 knobs).
+// PersistConfig: where and how PersistedIndex persists an index: the
+// snapshot's path (Tier 1) and the knobs (Tier 2), each with a default that
+// suits most uses. The option types have headers of their own: FsyncPolicy
+// and WalRecoveryMode (wal_options.h), VerifyMode and WarmUp
+// (load_options.h), Compression (compression.h).
 //
 //   iqdb::persist::PersistConfig config("/data/products.iqdb");
 //   config.fsync_policy = FsyncPolicy::never();  // bulk load: durability later
@@ -11,12 +14,10 @@
 #ifndef IQDB_PERSIST_CONFIG_H_
 #define IQDB_PERSIST_CONFIG_H_
 
-#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -47,20 +48,35 @@ struct PersistConfig {
   // reads the snapshot alone and ignores any log.
   bool wal_enabled = false;
 
+  // When saves and logged mutations reach stable storage (see FsyncPolicy):
+  // always() loses nothing acknowledged to a power loss, at the price of an
+  // fsync per save and per logged mutation (shared by concurrent writers).
   FsyncPolicy fsync_policy = FsyncPolicy::always();
+
+  // The codec of snapshot sections on save (see Compression); none() keeps
+  // every section zero-copy. A compressed section takes less disk and fewer
+  // reads, but is encoded on each save and decoded on each load into memory
+  // the index holds as a copy.
   Compression compression = Compression::none();
   // The sections `compression` applies to, by name; empty means every section.
   std::vector<std::string> compressed_sections;
   // A section is compressed only where it pays: unless its first chunk
   // shrinks to at most this fraction of its size, it is stored raw (and stays
-  // zero-copy). In (0, 1]. Random float vectors barely compress (zstd ~0.93,
-  // LZ4 ~1.0) and stay raw at the default; sorted ids shrink ~7x.
+  // zero-copy). In (0, 1]. At the default, data that barely compresses (such
+  // as random float vectors) stays raw, while sorted ids are compressed
+  // (measured ratios: benchmarks/README.md).
   double compression_max_ratio = 0.9;
+
+  // When a load checks the CRCs (see VerifyMode); Eager reads the whole file
+  // before load() returns.
   VerifyMode verify = VerifyMode::Eager;
+  // What a load does with a damaged log (see WalRecoveryMode):
+  // TolerateCorruptedTail accepts what a crash under fsync_policy may leave,
+  // and refuses anything else.
   WalRecoveryMode wal_recovery = WalRecoveryMode::TolerateCorruptedTail;
 
-  // Warm-up of raw sections on load (see WarmUp), and per-section overrides
-  // by name.
+  // How a load brings raw sections into memory (see WarmUp), and per-section
+  // overrides by name.
   WarmUp warm_up = WarmUp::Lazy;
   std::vector<std::pair<std::string, WarmUp>> section_warm_up;
   // madvise(MADV_HUGEPAGE) on raw sections aligned to 2 MiB (set
@@ -74,18 +90,21 @@ struct PersistConfig {
   unsigned verify_threads = 0;
 
   // Default alignment of payload sections, in bytes: a power of two from 4096
-  // to 1 GiB (2 MiB lets a mapping use huge pages). An index may ask for a
-  // larger alignment per section.
+  // to 1 GiB. 2 MiB lets a mapping use huge pages, at the price of up to
+  // 2 MiB of padding per section. An index may ask for a larger alignment per
+  // section.
   std::uint64_t section_alignment = 4096;
 
   // All file-system access goes through this seam; null means the operating
   // system (default_file_system()). Tests substitute a fault-injecting one.
   std::shared_ptr<FileSystem> file_system;
 
-  // InvalidConfig for an empty path, a bad alignment, a non-positive periodic
-  // interval, a zstd level outside the library's range, an empty section name
-  // or a compression_max_ratio outside (0, 1]; Unsupported for a codec this
-  // build lacks (naming its CMake option).
+  // InvalidConfig for an empty path or one naming a directory, a bad
+  // alignment, a non-positive periodic interval, a zstd level outside the
+  // library's range, a section name (in compressed_sections or
+  // section_warm_up) that is empty or longer than kMaxSectionNameLength, or a
+  // compression_max_ratio outside (0, 1]; Unsupported for a codec this build
+  // lacks (naming its CMake option).
   Result<void> validate() const;
 };
 

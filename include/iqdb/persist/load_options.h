@@ -31,19 +31,19 @@ namespace iqdb::persist {
 enum class VerifyMode { Eager, Background, Skip };
 
 // How a load brings a raw section's pages into memory (compressed sections
-// are decoded into memory at load, so they are resident anyway). Measured on
-// this project's test machine, a 500 MB snapshot evicted from the page cache
-// (1M x 128 floats) and a brute-force first query: Lazy, WillNeed and
-// Prefetch answer it 0.32 s after load() starts; Populate spends 0.2 s in
-// load() and answers after 0.50-0.59 s (faulting page by page in order lets
-// the kernel's read-ahead overlap the scan). Hence Lazy by default; the
-// others suit queries that touch a section at random, or latency goals for
-// the first query after start-up.
+// are decoded into memory at load, so they are resident anyway). Lazy is the
+// default: a first query that scans a cold section in order then overlaps
+// its work with the kernel's read-ahead, and was measured no slower than with
+// WillNeed or Prefetch and faster than with Populate, whose load() first
+// waits for every page (figures: benchmarks/README.md). The others suit
+// queries that touch a section at random, or latency goals for the first
+// query after start-up.
 //   Lazy:      nothing; pages are read on first touch, with the kernel's
 //              read-ahead.
 //   WillNeed:  madvise(MADV_WILLNEED): the kernel starts reading the section
 //              at once; load() does not wait.
-//   Populate:  load() returns with every page resident (MADV_POPULATE_READ).
+//   Populate:  load() returns with every page resident (MADV_POPULATE_READ):
+//              it takes as long as reading the section.
 //   Prefetch:  a background thread touches every page after load() returns
 //              (stopped when the snapshot's memory is released).
 //   Lock:      Populate, then mlock(2): the pages stay resident. Needs a
