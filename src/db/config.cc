@@ -4,8 +4,8 @@
 
 #include <fmt/format.h>
 
-#include "iqdb/persist/sections.h"
 #include "snapshot/section_codec.h"
+#include "snapshot/section_name.h"
 #include "snapshot/snapshot_format.h"
 
 namespace iqdb::persist {
@@ -24,19 +24,12 @@ Result<void> validate_compression(const PersistConfig& config) {
                             config.compression_max_ratio));
   }
   for (const auto& [name, mode] : config.section_warm_up) {
-    if (name.empty() || name.size() > kMaxSectionNameLength) {
-      return fail(ErrorKind::InvalidConfig,
-                  fmt::format("{}: section_warm_up names a section of {} bytes (expected 1..{})",
-                              path, name.size(), kMaxSectionNameLength));
-    }
+    IQDB_TRY(check_section_name(name, ErrorKind::InvalidConfig, path,
+                                "section_warm_up names a section"));
   }
   for (const std::string& name : config.compressed_sections) {
-    if (name.empty() || name.size() > kMaxSectionNameLength) {
-      return fail(ErrorKind::InvalidConfig,
-                  fmt::format("{}: compressed_sections names a section of {} bytes (expected "
-                              "1..{})",
-                              path, name.size(), kMaxSectionNameLength));
-    }
+    IQDB_TRY(check_section_name(name, ErrorKind::InvalidConfig, path,
+                                "compressed_sections names a section"));
   }
   return boost::outcome_v2::success();
 }

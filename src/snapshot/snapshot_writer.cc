@@ -9,6 +9,7 @@
 #include "util/content_hash.h"
 #include "util/crc32.h"
 #include "snapshot/header_codec.h"
+#include "snapshot/section_name.h"
 #include "iqdb/persist/persistable.h"
 #include "iqdb/persist/version.h"
 #include "snapshot/snapshot_format.h"
@@ -35,11 +36,7 @@ SnapshotWriter::SnapshotWriter(WritableFile& file, std::uint64_t default_alignme
 Result<std::uint64_t> SnapshotWriter::place_section(std::string_view name,
                                                     std::uint64_t alignment) {
   const std::string where = file_.path().string();
-  if (name.empty() || name.size() > kMaxSectionNameLength) {
-    return fail(ErrorKind::InvalidArgument,
-                fmt::format("{}: section name of {} bytes (expected 1..{})", where, name.size(),
-                            kMaxSectionNameLength));
-  }
+  IQDB_TRY(check_section_name(name, ErrorKind::InvalidArgument, where, "section name"));
   for (const SectionInfo& section : sections_) {
     if (section.name == name) {
       return fail(ErrorKind::InvalidArgument,
