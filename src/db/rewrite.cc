@@ -13,10 +13,6 @@
 namespace iqdb::persist {
 namespace {
 
-FileSystem& file_system_of(const PersistConfig& config) {
-  return config.file_system ? *config.file_system : *default_file_system();
-}
-
 // Whether `a` and `b` name the same path. Lexical (after making them
 // absolute), so two names of one file (links) count as different: that only
 // makes check_target_has_no_log() refuse, never let a foreign log through.
@@ -85,7 +81,7 @@ Result<RewriteReport> rewrite_snapshot(const std::filesystem::path& source,
   if (in_place) {
     IQDB_TRY_ASSIGN(lock, detail::lock_database(target));
   }
-  FileSystem& fs = file_system_of(target);
+  FileSystem& fs = file_system_or_default(target.file_system);
   // Opened and checked as a load with VerifyMode::Eager opens and checks it,
   // on one mapping: the bytes written are the bytes verified, even if the
   // file is replaced meanwhile. The mapping outlives the rename of an
@@ -113,7 +109,7 @@ Result<RewriteReport> rewrite_snapshot(const std::filesystem::path& source,
     return boost::outcome_v2::success();
   }));
 
-  auto written = read_file_header(target.path, &fs);
+  auto written = read_file_header(target.path, target.file_system);
   if (!written) {
     return written.error().with_context("rewritten, but the new header cannot be read back");
   }

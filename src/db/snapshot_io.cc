@@ -22,10 +22,6 @@
 namespace iqdb::persist::detail {
 namespace {
 
-FileSystem& file_system_of(const PersistConfig& config) {
-  return config.file_system ? *config.file_system : *default_file_system();
-}
-
 // Temporary files are named "<snapshot name>.tmp-<pid>-<counter>-<clock>":
 // unique across processes and saves, and telling which process owns them.
 std::string temp_name_prefix(const std::filesystem::path& target) {
@@ -98,7 +94,7 @@ Result<void> write_and_rename(FileSystem& fs, const PersistConfig& config,
 Result<void> save_snapshot(const PersistConfig& config, const IndexFacts& facts,
                            const FillSections& fill) {
   IQDB_TRY(check_host_is_little_endian(config.path));
-  FileSystem& fs = file_system_of(config);
+  FileSystem& fs = file_system_or_default(config.file_system);
   remove_stale_temp_files(fs, config.path);
   const std::filesystem::path temp = temp_path_for(config.path);
   const bool sync = config.fsync_policy.syncs_snapshots();
@@ -115,7 +111,7 @@ Result<void> save_snapshot(const PersistConfig& config, const IndexFacts& facts,
 Result<OpenedSnapshot> open_snapshot(const PersistConfig& config, std::string_view index_type) {
   IQDB_TRY(check_host_is_little_endian(config.path));
   const std::string path = config.path.string();
-  IQDB_TRY_ASSIGN(auto file, file_system_of(config).open_readable(config.path));
+  IQDB_TRY_ASSIGN(auto file, file_system_or_default(config.file_system).open_readable(config.path));
   IQDB_TRY_ASSIGN(auto header, read_header(*file));
   if (index_type != kAnyIndexType && header.index_type != index_type) {
     return fail(ErrorKind::InvalidIndexType, fmt::format("{}: holds a '{}' index, expected '{}'",

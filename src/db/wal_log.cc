@@ -20,10 +20,6 @@
 namespace iqdb::persist::detail {
 namespace {
 
-FileSystem& file_system_of(const PersistConfig& config) {
-  return config.file_system ? *config.file_system : *default_file_system();
-}
-
 bool syncs(const PersistConfig& config) { return config.fsync_policy.syncs_snapshots(); }
 
 // Snapshot LSN -> how many ops of each aborted mutation were applied.
@@ -120,7 +116,7 @@ class Replayer {
 // Returns the first failure, after trying them all.
 Result<void> set_aside(const PersistConfig& config, std::span<const std::filesystem::path> segments,
                        WalReplayReport& report) {
-  FileSystem& fs = file_system_of(config);
+  FileSystem& fs = file_system_or_default(config.file_system);
   Result<void> outcome = boost::outcome_v2::success();
   for (const std::filesystem::path& segment : segments) {
     auto moved = set_aside_wal_segment(fs, segment);
@@ -145,7 +141,7 @@ Result<void> set_aside(const PersistConfig& config, std::span<const std::filesys
 Result<void> check_no_log(const PersistConfig& config) {
   // Best effort: when the directory cannot be listed, the save that follows
   // reports the problem in its own terms.
-  const auto segments = list_wal_segments(file_system_of(config), config.path);
+  const auto segments = list_wal_segments(file_system_or_default(config.file_system), config.path);
   if (!segments || segments.value().empty()) return boost::outcome_v2::success();
   return fail(ErrorKind::InvalidConfig,
               fmt::format("{}: wal_enabled is false, but the database has a write-ahead log ({} "
@@ -206,7 +202,7 @@ WalReplayReport WalLog::replay_report() const {
 Result<std::unique_ptr<WalLog>> WalLog::create(const PersistConfig& config, bool overwrite,
                                                const SaveSnapshot& save,
                                                std::unique_ptr<FileLock> lock) {
-  FileSystem& fs = file_system_of(config);
+  FileSystem& fs = file_system_or_default(config.file_system);
   if (!overwrite) IQDB_TRY(check_no_database(config));
   IQDB_TRY_ASSIGN(const auto segments, list_wal_segments(fs, config.path));
   // The old log goes first: a new snapshot (LSN 0) beside old segments would
@@ -227,7 +223,7 @@ Result<std::unique_ptr<WalLog>> WalLog::create(const PersistConfig& config, bool
 Result<std::unique_ptr<WalLog>> WalLog::recover(const PersistConfig& config,
                                                 std::uint64_t snapshot_lsn, const ApplyOp& apply,
                                                 std::unique_ptr<FileLock> lock) {
-  FileSystem& fs = file_system_of(config);
+  FileSystem& fs = file_system_or_default(config.file_system);
   IQDB_TRY_ASSIGN(auto segments, open_wal_segments(fs, config.path));
   std::vector<WalSegmentInput> inputs;
   inputs.reserve(segments.size());
@@ -300,8 +296,8 @@ Result<void> WalLog::start_segment() {
   // The header is synced whatever the policy (once per segment): a header
   // lost while later pages of the segment survive would be indistinguishable
   // from a damaged header, which refuses the load.
-  auto writer = WalWriter::create(file_system_of(config_), config_.path, next_segment_, next_lsn_,
-                                  /*sync=*/true);
+  auto writer = WalWriter::create(file_system_or_default(config_.file_system), config_.path,
+                                  next_segment_, next_lsn_, /*sync=*/true);
   if (!writer) {
     failure_ = writer.error().message();
     return writer.error();
@@ -492,7 +488,7 @@ Result<void> WalLog::checkpoint(const SaveSnapshot& save) {
   // (recovery skips what the snapshot holds) and the next checkpoint tries
   // again; one that cannot be moved aside stays, and the next load, finding
   // its damage, moves it. The checkpoint itself has succeeded.
-  FileSystem& fs = file_system_of(config_);
+  FileSystem& fs = file_system_or_default(config_.file_system);
   const auto kept = std::move(set_aside_at_checkpoint_);
   set_aside_at_checkpoint_.clear();
   if (auto moved = set_aside(config_, kept, replay_); !moved) {
