@@ -1,11 +1,12 @@
 // iqdb-persist: durable, fast-loading persistence for in-memory vector indexes.
 //
 // Include this one header. Start with PersistedIndex (persisted_index.h) and
-// PersistConfig (config.h); implement Persistable (persistable.h) for your
-// index; read snapshot headers with read_file_header() (file_header.h) and
-// check files with verify_snapshot() (verify.h); change how a file is stored
-// with rewrite_snapshot() (rewrite.h). docs/FORMAT.md specifies the on-disk
-// format byte by byte.
+// PersistConfig (config.h), whose option types have headers of their own
+// (compression.h, load_options.h, wal_options.h); implement Persistable
+// (persistable.h) for your index; read snapshot headers with
+// read_file_header() (file_header.h) and check files with verify_snapshot()
+// (verify.h); change how a file is stored with rewrite_snapshot() (rewrite.h).
+// docs/FORMAT.md specifies the on-disk format byte by byte.
 #ifndef IQDB_PERSIST_H_
 #define IQDB_PERSIST_H_
 

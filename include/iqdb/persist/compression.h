@@ -8,7 +8,8 @@
 // from the file's mapping. When a snapshot is closed, the process keeps up to
 // 64 MiB of that decoded memory (MADV_FREE: the kernel may reclaim it) for the
 // next load to reuse. Which sections are compressed is decided per save by
-// compressed_sections and compression_max_ratio (config.h).
+// compressed_sections and compression_max_ratio (PersistConfig, or
+// RewriteOptions for rewrite_snapshot()).
 //
 // On disk, a section records its codec as a SectionCompression tag
 // (file_header.h); a zstd level is not recorded, since decoding needs none.
