@@ -56,16 +56,17 @@ std::string render(const CompactOptions& options, const RewriteReport& report) {
 }  // namespace
 
 int run_compact(const CompactOptions& options) {
-  persist::PersistConfig target(options.output.empty() ? options.file : options.output);
-  target.compression = options.compression;
-  target.compressed_sections = options.sections;
-  target.compression_max_ratio = options.max_ratio;
+  const std::filesystem::path& target = options.output.empty() ? options.file : options.output;
+  persist::RewriteOptions rewrite;
+  rewrite.compression = options.compression;
+  rewrite.compressed_sections = options.sections;
+  rewrite.compression_max_ratio = options.max_ratio;
 
   ProgressLine progress("compacting");
   std::error_code unknown;  // no progress line then; the rewrite reports the problem
   const std::uintmax_t size = std::filesystem::file_size(options.file, unknown);
   progress.start(unknown ? 0 : size);
-  auto rewritten = persist::rewrite_snapshot(options.file, target);
+  auto rewritten = persist::rewrite_snapshot(options.file, target, rewrite);
   progress.clear();  // erase the line before printing anything else
   if (!rewritten) {
     const persist::PersistError& error = rewritten.error();

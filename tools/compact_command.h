@@ -15,7 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "iqdb/persist/config.h"
+#include "iqdb/persist/compression.h"
+#include "iqdb/persist/rewrite.h"
 
 namespace iqdb::tools {
 
@@ -24,7 +25,7 @@ struct CompactOptions {
   std::filesystem::path output;  // empty: rewrite `file` in place
   persist::Compression compression = persist::Compression::zstd();
   std::vector<std::string> sections;  // to compress; empty: every section
-  double max_ratio = persist::PersistConfig().compression_max_ratio;
+  double max_ratio = persist::RewriteOptions().compression_max_ratio;
 };
 
 // Returns the exit status; errors are reported on stderr.

@@ -4,23 +4,11 @@
 
 #include <fmt/format.h>
 
-#include "iqdb/persist/sections.h"
 #include "snapshot/section_codec.h"
+#include "snapshot/section_name.h"
 #include "snapshot/snapshot_format.h"
 
 namespace iqdb::persist {
-
-std::string_view to_string(WalRecoveryMode mode) {
-  switch (mode) {
-    case WalRecoveryMode::TolerateCorruptedTail: return "TolerateCorruptedTail";
-    case WalRecoveryMode::AbsoluteConsistency: return "AbsoluteConsistency";
-    case WalRecoveryMode::PointInTime: return "PointInTime";
-    case WalRecoveryMode::SkipCorruptedRecords: return "SkipCorruptedRecords";
-  }
-  return "Unknown";
-}
-
-bool Compression::available() const { return codec_available(section_compression(*this)); }
 
 namespace {
 
@@ -36,19 +24,12 @@ Result<void> validate_compression(const PersistConfig& config) {
                             config.compression_max_ratio));
   }
   for (const auto& [name, mode] : config.section_warm_up) {
-    if (name.empty() || name.size() > kMaxSectionNameLength) {
-      return fail(ErrorKind::InvalidConfig,
-                  fmt::format("{}: section_warm_up names a section of {} bytes (expected 1..{})",
-                              path, name.size(), kMaxSectionNameLength));
-    }
+    IQDB_TRY(check_section_name(name, ErrorKind::InvalidConfig, path,
+                                "section_warm_up names a section"));
   }
   for (const std::string& name : config.compressed_sections) {
-    if (name.empty() || name.size() > kMaxSectionNameLength) {
-      return fail(ErrorKind::InvalidConfig,
-                  fmt::format("{}: compressed_sections names a section of {} bytes (expected "
-                              "1..{})",
-                              path, name.size(), kMaxSectionNameLength));
-    }
+    IQDB_TRY(check_section_name(name, ErrorKind::InvalidConfig, path,
+                                "compressed_sections names a section"));
   }
   return boost::outcome_v2::success();
 }

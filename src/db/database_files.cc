@@ -10,17 +10,13 @@
 namespace iqdb::persist::detail {
 namespace {
 
-FileSystem& file_system_of(const PersistConfig& config) {
-  return config.file_system ? *config.file_system : *default_file_system();
-}
-
 struct DatabaseFiles {
   bool snapshot = false;
   std::size_t segments = 0;
 };
 
 Result<DatabaseFiles> find_database_files(const PersistConfig& config) {
-  FileSystem& fs = file_system_of(config);
+  FileSystem& fs = file_system_or_default(config.file_system);
   IQDB_TRY_ASSIGN(const auto segments, list_wal_segments(fs, config.path));
   auto snapshot = fs.open_readable(config.path);
   if (!snapshot && snapshot.error().kind() != ErrorKind::NotFound) return snapshot.error();
@@ -30,7 +26,7 @@ Result<DatabaseFiles> find_database_files(const PersistConfig& config) {
 }  // namespace
 
 Result<std::unique_ptr<FileLock>> lock_database(const PersistConfig& config) {
-  auto lock = file_system_of(config).lock_file(lock_file_path(config.path));
+  auto lock = file_system_or_default(config.file_system).lock_file(lock_file_path(config.path));
   if (lock || lock.error().kind() != ErrorKind::Locked) return lock;
   return fail(ErrorKind::Locked,
               fmt::format("{}: another writer has this database open ({}); one writer per "
@@ -58,7 +54,7 @@ Result<void> check_no_database(const PersistConfig& config) {
 Result<void> check_no_log(const PersistConfig& config) {
   // Best effort: when the directory cannot be listed, the save that follows
   // reports the problem in its own terms.
-  const auto segments = list_wal_segments(file_system_of(config), config.path);
+  const auto segments = list_wal_segments(file_system_or_default(config.file_system), config.path);
   if (!segments || segments.value().empty()) return boost::outcome_v2::success();
   return fail(ErrorKind::InvalidConfig,
               fmt::format("{}: wal_enabled is false, but the database has a write-ahead log ({} "

@@ -7,6 +7,7 @@
 
 #include "db/database_files.h"
 #include "db/snapshot_io.h"
+#include "iqdb/persist/config.h"
 #include "iqdb/persist/file_system.h"
 #include "wal/wal_format.h"
 #include "wal/wal_segments.h"
@@ -14,8 +15,18 @@
 namespace iqdb::persist {
 namespace {
 
-FileSystem& file_system_of(const PersistConfig& config) {
-  return config.file_system ? *config.file_system : *default_file_system();
+// The database config that the save and open paths (db/snapshot_io.h)
+// take: the snapshot at `path`, with `options` and PersistConfig's defaults
+// for the rest (VerifyMode::Eager, WarmUp::Lazy, no log).
+PersistConfig config_for(const std::filesystem::path& path, const RewriteOptions& options) {
+  PersistConfig config(path);
+  config.fsync_policy = options.fsync_policy;
+  config.compression = options.compression;
+  config.compressed_sections = options.compressed_sections;
+  config.compression_max_ratio = options.compression_max_ratio;
+  config.verify_threads = options.verify_threads;
+  config.file_system = options.file_system;
+  return config;
 }
 
 // Whether `a` and `b` name the same path. Lexical (after making them
@@ -31,9 +42,10 @@ bool same_path(const std::filesystem::path& a, const std::filesystem::path& b) {
 }
 
 // A typo in compressed_sections would otherwise silently compress nothing.
-Result<void> check_compressed_sections_exist(const FileHeader& header, const PersistConfig& target,
+Result<void> check_compressed_sections_exist(const FileHeader& header,
+                                             const RewriteOptions& options,
                                              const std::string& path) {
-  for (const std::string& name : target.compressed_sections) {
+  for (const std::string& name : options.compressed_sections) {
     if (header.find_section(name) == nullptr) {
       return fail(ErrorKind::InvalidConfig,
                   fmt::format("{}: compressed_sections names '{}', which this snapshot does not "
@@ -73,40 +85,39 @@ SectionRewrite describe(const SectionInfo& before, const SectionInfo* after) {
 }  // namespace
 
 Result<RewriteReport> rewrite_snapshot(const std::filesystem::path& source,
-                                       const PersistConfig& target) {
+                                       const std::filesystem::path& target,
+                                       const RewriteOptions& options) {
   const auto started = std::chrono::steady_clock::now();
-  IQDB_TRY(target.validate());
+  const PersistConfig writing = config_for(target, options);
+  IQDB_TRY(writing.validate());
   // The target's writer lock, held until the new file is in place: a
   // checkpoint of its writer would otherwise be replaced by this snapshot.
   // In place, it is taken before the source is read, so that the source is
   // the database's latest snapshot; another target is locked once the source
   // has proved readable, so that a failed rewrite leaves no lock file there.
-  const bool in_place = same_path(source, target.path);
+  const bool in_place = same_path(source, target);
   std::unique_ptr<FileLock> lock;
   if (in_place) {
-    IQDB_TRY_ASSIGN(lock, detail::lock_database(target));
+    IQDB_TRY_ASSIGN(lock, detail::lock_database(writing));
   }
-  FileSystem& fs = file_system_of(target);
   // Opened and checked as a load with VerifyMode::Eager opens and checks it,
   // on one mapping: the bytes written are the bytes verified, even if the
   // file is replaced meanwhile. The mapping outlives the rename of an
   // in-place rewrite.
-  PersistConfig reading = target;
-  reading.path = source;
+  PersistConfig reading = config_for(source, options);
   reading.verify = VerifyMode::Eager;
   reading.warm_up = WarmUp::Lazy;
-  reading.section_warm_up.clear();
   IQDB_TRY_ASSIGN(const auto opened, detail::open_snapshot(reading, detail::kAnyIndexType));
   const FileHeader& header = opened.view.header();
-  IQDB_TRY(check_compressed_sections_exist(header, target, source.string()));
+  IQDB_TRY(check_compressed_sections_exist(header, options, source.string()));
   if (!in_place) {
-    IQDB_TRY_ASSIGN(lock, detail::lock_database(target));
-    IQDB_TRY(check_target_has_no_log(fs, target.path));
+    IQDB_TRY_ASSIGN(lock, detail::lock_database(writing));
+    IQDB_TRY(check_target_has_no_log(file_system_or_default(options.file_system), target));
   }
 
   const IndexFacts facts{header.index_type, header.dim, header.metric, header.n_vectors,
                          header.wal_lsn};
-  IQDB_TRY(detail::save_snapshot(target, facts, [&](SectionWriter& out) -> Result<void> {
+  IQDB_TRY(detail::save_snapshot(writing, facts, [&](SectionWriter& out) -> Result<void> {
     for (const SectionInfo& section : header.sections) {
       IQDB_TRY_ASSIGN(const auto view, opened.view.section(section.name));
       IQDB_TRY(out.add_section(section.name, view.bytes(), section.alignment));
@@ -114,7 +125,7 @@ Result<RewriteReport> rewrite_snapshot(const std::filesystem::path& source,
     return boost::outcome_v2::success();
   }));
 
-  auto written = read_file_header(target.path, &fs);
+  auto written = read_file_header(target, options.file_system);
   if (!written) {
     return written.error().with_context("rewritten, but the new header cannot be read back");
   }

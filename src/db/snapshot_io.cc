@@ -13,19 +13,15 @@
 
 #include "iqdb/persist/file_system.h"
 #include "snapshot/header_codec.h"
+#include "snapshot/load_verification_control.h"
 #include "snapshot/section_decoder.h"
 #include "snapshot/snapshot_writer.h"
-#include "snapshot/load_verification_control.h"
 #include "snapshot/verify_snapshot.h"
 #include "snapshot/warm_up.h"
 #include "util/file_paths.h"
 
 namespace iqdb::persist::detail {
 namespace {
-
-FileSystem& file_system_of(const PersistConfig& config) {
-  return config.file_system ? *config.file_system : *default_file_system();
-}
 
 // Temporary files are named "<snapshot name>.tmp-<pid>-<counter>-<clock>":
 // unique across processes and saves, and telling which process owns them.
@@ -83,7 +79,8 @@ Result<void> write_and_rename(FileSystem& fs, const PersistConfig& config,
                               const FillSections& fill, bool sync) {
   IQDB_TRY_ASSIGN(auto file, fs.create_new(temp));
   TempFileGuard guard(fs, temp);
-  SnapshotWriter writer(*file, config.section_alignment, SectionEncoding::from(config));
+  SnapshotWriter writer(*file, config.section_alignment, config.compression,
+                        config.compressed_sections, config.compression_max_ratio);
   IQDB_TRY(fill(writer));
   IQDB_TRY(writer.finish(facts));
   if (sync) IQDB_TRY(file->sync());
@@ -98,7 +95,7 @@ Result<void> write_and_rename(FileSystem& fs, const PersistConfig& config,
 Result<void> save_snapshot(const PersistConfig& config, const IndexFacts& facts,
                            const FillSections& fill) {
   IQDB_TRY(check_host_is_little_endian(config.path));
-  FileSystem& fs = file_system_of(config);
+  FileSystem& fs = file_system_or_default(config.file_system);
   remove_stale_temp_files(fs, config.path);
   const std::filesystem::path temp = temp_path_for(config.path);
   const bool sync = config.fsync_policy.syncs_snapshots();
@@ -115,7 +112,7 @@ Result<void> save_snapshot(const PersistConfig& config, const IndexFacts& facts,
 Result<OpenedSnapshot> open_snapshot(const PersistConfig& config, std::string_view index_type) {
   IQDB_TRY(check_host_is_little_endian(config.path));
   const std::string path = config.path.string();
-  IQDB_TRY_ASSIGN(auto file, file_system_of(config).open_readable(config.path));
+  IQDB_TRY_ASSIGN(auto file, file_system_or_default(config.file_system).open_readable(config.path));
   IQDB_TRY_ASSIGN(auto header, read_header(*file));
   if (index_type != kAnyIndexType && header.index_type != index_type) {
     return fail(ErrorKind::InvalidIndexType, fmt::format("{}: holds a '{}' index, expected '{}'",
@@ -126,7 +123,10 @@ Result<OpenedSnapshot> open_snapshot(const PersistConfig& config, std::string_vi
   // Compressed sections have their CRCs checked as they are decoded.
   IQDB_TRY_ASSIGN(auto decoded,
                   decode_compressed_sections(bytes, header, path, config.verify_threads));
-  IQDB_TRY_ASSIGN(auto prefetcher, warm_up_sections(bytes, header, decoded.bytes, config));
+  IQDB_TRY_ASSIGN(
+      auto prefetcher,
+      warm_up_sections(bytes, header, decoded.bytes,
+                       {config.warm_up, config.section_warm_up, config.huge_pages}, path));
   // Whatever the index's sections point into; the prefetcher (last, so
   // destroyed first) stops touching pages before they are unmapped.
   struct Memory {

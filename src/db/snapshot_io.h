@@ -11,8 +11,8 @@
 #include "iqdb/persist/config.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/file_system.h"
-#include "iqdb/persist/sections.h"
 #include "iqdb/persist/load_verification.h"
+#include "iqdb/persist/sections.h"
 #include "iqdb/types.h"
 
 namespace iqdb::persist::detail {

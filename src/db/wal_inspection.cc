@@ -168,11 +168,12 @@ Result<WalReport> inspect_lone_segment(FileSystem& fs, const std::filesystem::pa
 
 }  // namespace
 
-Result<WalReport> inspect_wal(const std::filesystem::path& snapshot_path, FileSystem* file_system) {
-  FileSystem& fs = file_system != nullptr ? *file_system : *default_file_system();
+Result<WalReport> inspect_wal(const std::filesystem::path& snapshot_path,
+                              const std::shared_ptr<FileSystem>& file_system) {
+  FileSystem& fs = file_system_or_default(file_system);
   if (is_wal_segment(fs, snapshot_path)) return inspect_lone_segment(fs, snapshot_path);
   WalReport report;
-  auto header = read_file_header(snapshot_path, &fs);
+  auto header = read_file_header(snapshot_path, file_system);
   if (header) {
     report.snapshot_found = true;
     report.snapshot_lsn = header.value().wal_lsn;

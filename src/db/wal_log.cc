@@ -17,10 +17,6 @@
 namespace iqdb::persist::detail {
 namespace {
 
-FileSystem& file_system_of(const PersistConfig& config) {
-  return config.file_system ? *config.file_system : *default_file_system();
-}
-
 bool syncs(const PersistConfig& config) { return config.fsync_policy.syncs_snapshots(); }
 
 }  // namespace
@@ -58,7 +54,7 @@ WalReplayReport WalLog::replay_report() const {
 Result<std::unique_ptr<WalLog>> WalLog::create(const PersistConfig& config,
                                                const SaveSnapshot& save,
                                                std::unique_ptr<FileLock> lock) {
-  FileSystem& fs = file_system_of(config);
+  FileSystem& fs = file_system_or_default(config.file_system);
   IQDB_TRY_ASSIGN(const auto segments, list_wal_segments(fs, config.path));
   // The old log goes first: a new snapshot (LSN 0) beside old segments would
   // have them replayed onto it.
@@ -78,8 +74,9 @@ Result<std::unique_ptr<WalLog>> WalLog::create(const PersistConfig& config,
 Result<std::unique_ptr<WalLog>> WalLog::recover(const PersistConfig& config,
                                                 std::uint64_t snapshot_lsn, const OpApplier& index,
                                                 std::unique_ptr<FileLock> lock) {
-  IQDB_TRY_ASSIGN(auto replayed, replay_wal(file_system_of(config), config.path, snapshot_lsn,
-                                            config.wal_recovery, syncs(config), index));
+  IQDB_TRY_ASSIGN(auto replayed,
+                  replay_wal(file_system_or_default(config.file_system), config.path, snapshot_lsn,
+                             config.wal_recovery, syncs(config), index));
   std::unique_ptr<WalLog> log(
       new WalLog(config, std::move(lock), replayed.next_segment, replayed.next_lsn));
   log->replay_ = std::move(replayed.report);
@@ -109,8 +106,8 @@ Result<void> WalLog::start_segment() {
   // The header is synced whatever the policy (once per segment): a header
   // lost while later pages of the segment survive would be indistinguishable
   // from a damaged header, which refuses the load.
-  auto writer = WalWriter::create(file_system_of(config_), config_.path, next_segment_, next_lsn_,
-                                  /*sync=*/true);
+  auto writer = WalWriter::create(file_system_or_default(config_.file_system), config_.path,
+                                  next_segment_, next_lsn_, /*sync=*/true);
   if (!writer) {
     failure_ = writer.error().message();
     return writer.error();
@@ -301,7 +298,7 @@ Result<void> WalLog::checkpoint(const SaveSnapshot& save) {
   // (recovery skips what the snapshot holds) and the next checkpoint tries
   // again; one that cannot be moved aside stays, and the next load, finding
   // its damage, moves it. The checkpoint itself has succeeded.
-  FileSystem& fs = file_system_of(config_);
+  FileSystem& fs = file_system_or_default(config_.file_system);
   const auto kept = std::move(set_aside_at_checkpoint_);
   set_aside_at_checkpoint_.clear();
   if (auto moved = set_aside_segments(fs, kept, syncs(config_), replay_); !moved) {

@@ -41,29 +41,33 @@ std::uint64_t chunk_size_for(std::uint64_t length) {
 
 Result<std::unique_ptr<ChunkedSectionWriter>> ChunkedSectionWriter::create(WritableFile& file,
                                                                            std::uint64_t offset,
-                                                                           const Options& options) {
+                                                                           std::uint64_t chunk_size,
+                                                                           Compression compression,
+                                                                           double max_ratio) {
   std::unique_ptr<ChunkEncoder> encoder;
-  if (options.compression != SectionCompression::None) {
-    IQDB_TRY_ASSIGN(encoder,
-                    ChunkEncoder::create(options.compression, options.level, file.path().string()));
+  if (compression.kind() != Compression::Kind::None) {
+    IQDB_TRY_ASSIGN(encoder, ChunkEncoder::create(section_compression(compression),
+                                                  compression.level(), file.path().string()));
   }
-  return std::unique_ptr<ChunkedSectionWriter>(
-      new ChunkedSectionWriter(file, offset, options, std::move(encoder)));
+  return std::unique_ptr<ChunkedSectionWriter>(new ChunkedSectionWriter(
+      file, offset, chunk_size, compression, max_ratio, std::move(encoder)));
 }
 
 ChunkedSectionWriter::ChunkedSectionWriter(WritableFile& file, std::uint64_t offset,
-                                           const Options& options,
-                                           std::unique_ptr<ChunkEncoder> encoder)
+                                           std::uint64_t chunk_size, Compression compression,
+                                           double max_ratio, std::unique_ptr<ChunkEncoder> encoder)
     : file_(file),
       offset_(offset),
-      options_(options),
+      chunk_size_(chunk_size),
+      compression_(compression),
+      max_ratio_(max_ratio),
       encoder_(std::move(encoder)),
       mode_(encoder_ ? Mode::Undecided : Mode::Raw) {
-  info_.chunk_size = options.chunk_size;
+  info_.chunk_size = chunk_size;
 }
 
 Result<void> ChunkedSectionWriter::write(std::span<const std::byte> bytes) {
-  const std::uint64_t chunk_size = options_.chunk_size;
+  const std::uint64_t chunk_size = chunk_size_;
   while (!bytes.empty()) {
     if (pending_.empty() && bytes.size() >= chunk_size) {  // a whole chunk: no copy
       IQDB_TRY(store_chunk(bytes.first(chunk_size)));
@@ -85,7 +89,7 @@ Result<void> ChunkedSectionWriter::write(std::span<const std::byte> bytes) {
 
 Result<void> ChunkedSectionWriter::write_all(std::span<const std::byte> bytes) {
   if (mode_ == Mode::Raw) return write_all_raw(bytes);
-  const std::uint64_t chunk_size = options_.chunk_size;
+  const std::uint64_t chunk_size = chunk_size_;
   for (std::uint64_t start = 0; start < bytes.size(); start += chunk_size) {
     if (mode_ == Mode::Raw) return write_all_raw(bytes.subspan(start));  // decided on chunk 0
     IQDB_TRY(store_chunk(bytes.subspan(start, std::min(chunk_size, bytes.size() - start))));
@@ -98,7 +102,8 @@ Result<void> ChunkedSectionWriter::finish() {
     IQDB_TRY(store_chunk(pending_));
     pending_.clear();
   }
-  info_.compression = mode_ == Mode::Compressed ? options_.compression : SectionCompression::None;
+  info_.compression =
+      mode_ == Mode::Compressed ? section_compression(compression_) : SectionCompression::None;
   info_.xxh3 = hasher_.digest();
   return boost::outcome_v2::success();
 }
@@ -110,7 +115,7 @@ Result<void> ChunkedSectionWriter::store_chunk(std::span<const std::byte> chunk)
   if (mode_ == Mode::Undecided) {
     const double ratio =
         shrank ? static_cast<double>(encoded_.size()) / static_cast<double>(chunk.size()) : 1.0;
-    mode_ = shrank && ratio <= options_.max_ratio ? Mode::Compressed : Mode::Raw;
+    mode_ = shrank && ratio <= max_ratio_ ? Mode::Compressed : Mode::Raw;
     if (mode_ == Mode::Raw) {
       encoder_.reset();
       return store_raw(chunk);
@@ -138,7 +143,7 @@ Result<void> ChunkedSectionWriter::write_all_raw(std::span<const std::byte> byte
   if (bytes.empty()) return boost::outcome_v2::success();
   std::vector<std::uint32_t> crcs;
   const auto checksum = [&] {
-    crcs = chunk_crcs(bytes, options_.chunk_size);
+    crcs = chunk_crcs(bytes, chunk_size_);
     hasher_.update(bytes);
   };
   std::thread crc_thread;
@@ -155,7 +160,7 @@ Result<void> ChunkedSectionWriter::write_all_raw(std::span<const std::byte> byte
   if (!written) return written.error();
   std::uint64_t start = 0;
   for (const std::uint32_t crc : crcs) {
-    const std::uint64_t length = std::min<std::uint64_t>(options_.chunk_size, bytes.size() - start);
+    const std::uint64_t length = std::min<std::uint64_t>(chunk_size_, bytes.size() - start);
     info_.chunks.push_back({static_cast<std::uint32_t>(length), crc});
     info_.crc32 = crc32_combine(info_.crc32, crc, length);
     start += length;

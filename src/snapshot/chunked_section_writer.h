@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "iqdb/persist/compression.h"
 #include "iqdb/persist/file_header.h"
 #include "iqdb/persist/file_system.h"
 #include "iqdb/persist/stream.h"
@@ -32,17 +33,14 @@ std::uint64_t chunk_size_for(std::uint64_t length);
 
 class ChunkedSectionWriter final : public Writer {
  public:
-  struct Options {
-    SectionCompression compression = SectionCompression::None;
-    int level = 0;           // zstd's
-    double max_ratio = 1.0;  // see above; only with a codec
-    std::uint64_t chunk_size = 0;
-  };
-
-  // Unsupported if the codec is not in this build.
-  static Result<std::unique_ptr<ChunkedSectionWriter>> create(WritableFile& file,
-                                                              std::uint64_t offset,
-                                                              const Options& options);
+  // A writer of the section at `offset` in `file` (which must outlive it), in
+  // chunks of `chunk_size` logical bytes, encoded per `compression`, which
+  // must be valid (its level one the codec accepts). `max_ratio` is the
+  // first chunk's test above (only with a codec). Unsupported if the codec is
+  // not in this build.
+  static Result<std::unique_ptr<ChunkedSectionWriter>> create(
+      WritableFile& file, std::uint64_t offset, std::uint64_t chunk_size,
+      Compression compression = Compression::none(), double max_ratio = 1.0);
 
   // Streams bytes into the section (buffered per chunk).
   Result<void> write(std::span<const std::byte> bytes) override;
@@ -61,7 +59,8 @@ class ChunkedSectionWriter final : public Writer {
  private:
   enum class Mode { Undecided, Raw, Compressed };
 
-  ChunkedSectionWriter(WritableFile& file, std::uint64_t offset, const Options& options,
+  ChunkedSectionWriter(WritableFile& file, std::uint64_t offset, std::uint64_t chunk_size,
+                       Compression compression, double max_ratio,
                        std::unique_ptr<ChunkEncoder> encoder);
 
   // Decides the mode on the first chunk (if undecided), then stores `chunk`.
@@ -73,7 +72,9 @@ class ChunkedSectionWriter final : public Writer {
 
   WritableFile& file_;
   std::uint64_t offset_;
-  Options options_;
+  std::uint64_t chunk_size_;
+  Compression compression_;
+  double max_ratio_;
   std::unique_ptr<ChunkEncoder> encoder_;  // null when raw from the start
   Mode mode_;
   std::vector<std::byte> pending_;  // the chunk being filled by write()

@@ -28,9 +28,9 @@ const SectionInfo* FileHeader::find_section(std::string_view name) const {
   return nullptr;
 }
 
-Result<FileHeader> read_file_header(const std::filesystem::path& path, FileSystem* file_system) {
-  FileSystem& fs = file_system != nullptr ? *file_system : *default_file_system();
-  IQDB_TRY_ASSIGN(auto file, fs.open_readable(path));
+Result<FileHeader> read_file_header(const std::filesystem::path& path,
+                                    const std::shared_ptr<FileSystem>& file_system) {
+  IQDB_TRY_ASSIGN(auto file, file_system_or_default(file_system).open_readable(path));
   return read_header(*file);
 }
 

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "snapshot/section_codec.h"
+#include "snapshot/section_name.h"
 #include "snapshot_header_generated.h"
 #include "util/crc32.h"
 #include "util/little_endian.h"
@@ -100,11 +101,8 @@ Result<void> decode_chunks(const fb::Section& entry, SectionInfo& section,
 Result<SectionInfo> decode_section(const fb::Section& entry, std::size_t index,
                                    std::uint64_t file_size, const std::string& path) {
   const std::string_view name = view_of(entry.name());
-  if (name.empty() || name.size() > kMaxSectionNameLength) {
-    return fail(ErrorKind::InvalidHeader,
-                fmt::format("{}: section #{} has a name of {} bytes (expected 1..{})", path, index,
-                            name.size(), kMaxSectionNameLength));
-  }
+  IQDB_TRY(check_section_name(name, ErrorKind::InvalidHeader, path,
+                              fmt::format("section #{} has a name", index)));
   SectionInfo section;
   section.name = std::string(name);
   section.offset = entry.offset();

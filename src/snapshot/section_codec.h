@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "iqdb/persist/config.h"
+#include "iqdb/persist/compression.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/file_header.h"
 
@@ -33,7 +33,7 @@ constexpr std::uint64_t min_stored_length(std::uint64_t logical_length) {
   return (logical_length + kMaxChunkExpansion - 1) / kMaxChunkExpansion;
 }
 
-// The on-disk tag of a configured compression.
+// The on-disk tag of the codec `compression` chooses.
 SectionCompression section_compression(const Compression& compression);
 
 // Whether this build encodes and decodes `compression` (None always).

@@ -9,6 +9,7 @@
 #include "iqdb/persist/version.h"
 #include "snapshot/content_hash.h"
 #include "snapshot/header_codec.h"
+#include "snapshot/section_name.h"
 #include "snapshot/snapshot_format.h"
 #include "util/crc32.h"
 
@@ -21,30 +22,20 @@ constexpr std::uint64_t align_up(std::uint64_t value, std::uint64_t alignment) {
 
 }  // namespace
 
-SectionEncoding SectionEncoding::from(const PersistConfig& config) {
-  SectionEncoding encoding;
-  encoding.compression = section_compression(config.compression);
-  encoding.level = config.compression.level();
-  encoding.only = config.compressed_sections;
-  encoding.max_ratio = config.compression_max_ratio;
-  return encoding;
-}
-
 SnapshotWriter::SnapshotWriter(WritableFile& file, std::uint64_t default_alignment,
-                               SectionEncoding encoding)
+                               Compression compression,
+                               std::vector<std::string> compressed_sections, double max_ratio)
     : file_(file),
       default_alignment_(default_alignment),
-      encoding_(std::move(encoding)),
+      compression_(compression),
+      compressed_sections_(std::move(compressed_sections)),
+      max_ratio_(max_ratio),
       end_(format::kPrefixSize) {}
 
 Result<std::uint64_t> SnapshotWriter::place_section(std::string_view name,
                                                     std::uint64_t alignment) {
   const std::string where = file_.path().string();
-  if (name.empty() || name.size() > kMaxSectionNameLength) {
-    return fail(ErrorKind::InvalidArgument,
-                fmt::format("{}: section name of {} bytes (expected 1..{})", where, name.size(),
-                            kMaxSectionNameLength));
-  }
+  IQDB_TRY(check_section_name(name, ErrorKind::InvalidArgument, where, "section name"));
   for (const SectionInfo& section : sections_) {
     if (section.name == name) {
       return fail(ErrorKind::InvalidArgument,
@@ -65,19 +56,16 @@ Result<std::uint64_t> SnapshotWriter::place_section(std::string_view name,
   return align_up(end_, alignment);
 }
 
-ChunkedSectionWriter::Options SnapshotWriter::options_for(std::string_view name,
-                                                          std::uint64_t chunk_size) const {
-  ChunkedSectionWriter::Options options;
-  options.chunk_size = chunk_size;
-  const bool selected =
-      encoding_.only.empty() ||
-      std::find(encoding_.only.begin(), encoding_.only.end(), name) != encoding_.only.end();
-  if (selected) {
-    options.compression = encoding_.compression;
-    options.level = encoding_.level;
-    options.max_ratio = encoding_.max_ratio;
-  }
-  return options;
+Compression SnapshotWriter::compression_for(std::string_view name) const {
+  const bool selected = compressed_sections_.empty() ||
+                        std::find(compressed_sections_.begin(), compressed_sections_.end(), name) !=
+                            compressed_sections_.end();
+  return selected ? compression_ : Compression::none();
+}
+
+Result<std::unique_ptr<ChunkedSectionWriter>> SnapshotWriter::start_section(
+    std::string_view name, std::uint64_t offset, std::uint64_t chunk_size) const {
+  return ChunkedSectionWriter::create(file_, offset, chunk_size, compression_for(name), max_ratio_);
 }
 
 void SnapshotWriter::record_section(std::string_view name, std::uint64_t offset,
@@ -93,8 +81,7 @@ Result<void> SnapshotWriter::add_section(std::string_view name, std::span<const 
                                          std::uint64_t alignment) {
   if (alignment == 0) alignment = default_alignment_;
   IQDB_TRY_ASSIGN(auto offset, place_section(name, alignment));
-  IQDB_TRY_ASSIGN(auto writer, ChunkedSectionWriter::create(
-                                   file_, offset, options_for(name, chunk_size_for(bytes.size()))));
+  IQDB_TRY_ASSIGN(auto writer, start_section(name, offset, chunk_size_for(bytes.size())));
   IQDB_TRY(writer->write_all(bytes));
   IQDB_TRY(writer->finish());
   record_section(name, offset, alignment, writer->info());
@@ -106,8 +93,7 @@ Result<void> SnapshotWriter::add_streamed_section(std::string_view name,
                                                   std::uint64_t alignment) {
   if (alignment == 0) alignment = default_alignment_;
   IQDB_TRY_ASSIGN(auto offset, place_section(name, alignment));
-  IQDB_TRY_ASSIGN(auto writer, ChunkedSectionWriter::create(file_, offset,
-                                                            options_for(name, chunk_size_for(0))));
+  IQDB_TRY_ASSIGN(auto writer, start_section(name, offset, chunk_size_for(0)));
   IQDB_TRY(fill(*writer));
   IQDB_TRY(writer->finish());
   record_section(name, offset, alignment, writer->info());

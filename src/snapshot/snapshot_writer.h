@@ -1,7 +1,7 @@
 // SnapshotWriter lays out one snapshot file: it places each section the index
 // adds at the next aligned offset, writes it in chunks (ChunkedSectionWriter:
-// raw straight from the caller's memory, or compressed per the
-// SectionEncoding), and finally writes the header and prefix.
+// raw straight from the caller's memory, or compressed as the Compression
+// given for it asks), and finally writes the header and prefix.
 //
 // It only writes the file it is given; the atomic replace protocol (temp file,
 // sync, rename, directory sync) is save_snapshot()'s (snapshot_io.cc).
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "iqdb/persist/config.h"
+#include "iqdb/persist/compression.h"
 #include "iqdb/persist/file_header.h"
 #include "iqdb/persist/file_system.h"
 #include "iqdb/persist/sections.h"
@@ -20,22 +20,16 @@
 
 namespace iqdb::persist {
 
-// Which sections are compressed, and how.
-struct SectionEncoding {
-  SectionCompression compression = SectionCompression::None;
-  int level = 0;                  // zstd's
-  std::vector<std::string> only;  // names to compress; empty means every section
-  double max_ratio = 1.0;         // see ChunkedSectionWriter
-
-  // The encoding from a validated config.
-  static SectionEncoding from(const PersistConfig& config);
-};
-
 class SnapshotWriter final : public SectionWriter {
  public:
   // `file` must outlive the writer. `default_alignment` is a valid alignment.
+  // Sections are compressed with `compression` (a validated one), those named
+  // in `compressed_sections` only unless it is empty, and each only where its
+  // first chunk shrinks to `max_ratio` (see ChunkedSectionWriter): as
+  // PersistConfig's fields of those names ask.
   SnapshotWriter(WritableFile& file, std::uint64_t default_alignment,
-                 SectionEncoding encoding = {});
+                 Compression compression = Compression::none(),
+                 std::vector<std::string> compressed_sections = {}, double max_ratio = 1.0);
   SnapshotWriter(const SnapshotWriter&) = delete;
   SnapshotWriter& operator=(const SnapshotWriter&) = delete;
 
@@ -52,14 +46,21 @@ class SnapshotWriter final : public SectionWriter {
  private:
   // Validates a new section and returns its offset.
   Result<std::uint64_t> place_section(std::string_view name, std::uint64_t alignment);
-  // Options for section `name` with chunks of `chunk_size`.
-  ChunkedSectionWriter::Options options_for(std::string_view name, std::uint64_t chunk_size) const;
+  // The compression of section `name`: none() unless compressed_sections_
+  // selects it.
+  Compression compression_for(std::string_view name) const;
+  // A writer of section `name` at `offset`, in chunks of `chunk_size`.
+  Result<std::unique_ptr<ChunkedSectionWriter>> start_section(std::string_view name,
+                                                              std::uint64_t offset,
+                                                              std::uint64_t chunk_size) const;
   void record_section(std::string_view name, std::uint64_t offset, std::uint64_t alignment,
                       SectionInfo info);
 
   WritableFile& file_;
   std::uint64_t default_alignment_;
-  SectionEncoding encoding_;
+  Compression compression_;
+  std::vector<std::string> compressed_sections_;
+  double max_ratio_;
   std::uint64_t end_;  // end of the last section written
   std::vector<SectionInfo> sections_;
 };

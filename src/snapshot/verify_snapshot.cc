@@ -203,8 +203,7 @@ Result<std::uint64_t> verify_mapped_snapshot(std::span<const std::byte> file,
 
 Result<VerifyReport> verify_snapshot(const std::filesystem::path& path,
                                      const VerifyOptions& options) {
-  FileSystem& fs = options.file_system != nullptr ? *options.file_system : *default_file_system();
-  IQDB_TRY_ASSIGN(auto file, fs.open_readable(path));
+  IQDB_TRY_ASSIGN(auto file, file_system_or_default(options.file_system).open_readable(path));
   IQDB_TRY_ASSIGN(auto header, read_header(*file));
   IQDB_TRY_ASSIGN(auto mapping, file->map());
   const auto started = std::chrono::steady_clock::now();

@@ -45,21 +45,21 @@ void populate(std::span<const std::byte> bytes) {
   touch_pages(bytes);  // kernels before 5.14
 }
 
-WarmUp warm_up_for(const PersistConfig& config, const std::string& name) {
-  for (const auto& [section, mode] : config.section_warm_up) {
+WarmUp warm_up_for(const WarmUpSettings& settings, const std::string& name) {
+  for (const auto& [section, mode] : settings.sections) {
     if (section == name) return mode;
   }
-  return config.warm_up;
+  return settings.mode;
 }
 
-Result<void> lock(std::span<const std::byte> bytes, const PersistConfig& config,
+Result<void> lock(std::span<const std::byte> bytes, std::string_view path,
                   const std::string& name) {
   const auto [address, length] = pages_of(bytes);
   if (::mlock(address, length) == 0) return boost::outcome_v2::success();
   return fail(ErrorKind::Io,
               fmt::format("{}: section '{}': mlock of {} bytes failed: {} (WarmUp::Lock needs "
                           "RLIMIT_MEMLOCK, `ulimit -l`, of at least the section's size)",
-                          config.path.string(), name, length, std::strerror(errno)));
+                          path, name, length, std::strerror(errno)));
 }
 
 }  // namespace
@@ -81,7 +81,8 @@ Prefetcher::~Prefetcher() {
 
 Result<std::unique_ptr<Prefetcher>> warm_up_sections(
     std::span<const std::byte> file, const FileHeader& header,
-    const std::vector<std::span<const std::byte>>& decoded, const PersistConfig& config) {
+    const std::vector<std::span<const std::byte>>& decoded, const WarmUpSettings& settings,
+    std::string_view path) {
   std::vector<std::span<const std::byte>> prefetch;
   for (std::size_t i = 0; i < header.sections.size(); ++i) {
     const SectionInfo& section = header.sections[i];
@@ -90,17 +91,17 @@ Result<std::unique_ptr<Prefetcher>> warm_up_sections(
     if (bytes.empty()) continue;
     const auto [address, length] = pages_of(bytes);
     // (Decoded sections got theirs before they were written.)
-    if (config.huge_pages && raw && section.alignment >= kHugePageSize) {
+    if (settings.huge_pages && raw && section.alignment >= kHugePageSize) {
       (void)::madvise(address, length, MADV_HUGEPAGE);  // advice: the kernel may decline
     }
-    switch (warm_up_for(config, section.name)) {
+    switch (warm_up_for(settings, section.name)) {
       case WarmUp::Lazy: break;
       case WarmUp::WillNeed: (void)::madvise(address, length, MADV_WILLNEED); break;
       case WarmUp::Populate: populate(bytes); break;
       case WarmUp::Prefetch: prefetch.push_back(bytes); break;
       case WarmUp::Lock:
         populate(bytes);
-        IQDB_TRY(lock(bytes, config, section.name));
+        IQDB_TRY(lock(bytes, path, section.name));
         break;
     }
   }

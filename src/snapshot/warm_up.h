@@ -1,5 +1,5 @@
 // Warm-up of a loaded snapshot's sections per PersistConfig::warm_up,
-// section_warm_up and huge_pages (see WarmUp in iqdb/persist/config.h).
+// section_warm_up and huge_pages (see WarmUp in iqdb/persist/load_options.h).
 //
 // Everything here is advice to the kernel or page touching, except Lock,
 // whose refusal is an error: a caller who asked for resident pages must hear
@@ -11,12 +11,14 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
-#include "iqdb/persist/config.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/file_header.h"
+#include "iqdb/persist/load_options.h"
 
 namespace iqdb::persist {
 
@@ -34,14 +36,26 @@ class Prefetcher {
   std::thread thread_;
 };
 
-// Applies the warm-up that `config` asks for to each section: raw sections are
-// ranges of the mapped `file`, compressed ones their `decoded` bytes (one per
-// table entry, empty when raw). Returns the Prefetcher to keep alive with the
-// memory (null when no section asked for one). Errors: Io when mlock fails,
-// naming the file and section.
+// The warm-up a load asks for: PersistConfig::warm_up, section_warm_up and
+// huge_pages. The overrides must outlive the call.
+struct WarmUpSettings {
+  // For every section not named in `sections`.
+  WarmUp mode = WarmUp::Lazy;
+  // Per-section overrides, by name.
+  std::span<const std::pair<std::string, WarmUp>> sections;
+  // MADV_HUGEPAGE on raw sections aligned to 2 MiB.
+  bool huge_pages = false;
+};
+
+// Applies `settings` to each section: raw sections are ranges of the mapped
+// `file`, compressed ones their `decoded` bytes (one per table entry, empty
+// when raw). Returns the Prefetcher to keep alive with the memory (null when
+// no section asked for one). Errors: Io when mlock fails, naming `path` and
+// the section.
 [[nodiscard]] Result<std::unique_ptr<Prefetcher>> warm_up_sections(
     std::span<const std::byte> file, const FileHeader& header,
-    const std::vector<std::span<const std::byte>>& decoded, const PersistConfig& config);
+    const std::vector<std::span<const std::byte>>& decoded, const WarmUpSettings& settings,
+    std::string_view path);
 
 }  // namespace iqdb::persist
 

@@ -312,4 +312,8 @@ std::shared_ptr<FileSystem> default_file_system() {
   return file_system;
 }
 
+FileSystem& file_system_or_default(const std::shared_ptr<FileSystem>& file_system) {
+  return file_system ? *file_system : *default_file_system();
+}
+
 }  // namespace iqdb::persist

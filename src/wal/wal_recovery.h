@@ -41,8 +41,8 @@
 #include <string>
 #include <vector>
 
-#include "iqdb/persist/config.h"
 #include "iqdb/persist/error.h"
+#include "iqdb/persist/wal_options.h"
 #include "wal/wal_reader.h"
 
 namespace iqdb::persist {

@@ -138,9 +138,9 @@ TEST_F(DatabaseLockTest, SaveWithoutTheLogHoldsTheLockForTheSaveOnly) {
 TEST_F(DatabaseLockTest, RewriteIsRefusedWhileAWriterHoldsTheTarget) {
   auto writer = Db::open_with(empty_index(), wal_config());
   ASSERT_THAT(writer, IsOk());
-  EXPECT_THAT(rewrite_snapshot(path_, plain_config()), IsError(ErrorKind::Locked, path_.string()));
+  EXPECT_THAT(rewrite_snapshot(path_, path_), IsError(ErrorKind::Locked, path_.string()));
   writer = fail(ErrorKind::Io, "closed");
-  EXPECT_THAT(rewrite_snapshot(path_, plain_config()), IsOk());
+  EXPECT_THAT(rewrite_snapshot(path_, path_), IsOk());
 }
 
 TEST_F(DatabaseLockTest, OpenCreatesOnceThenLoads) {

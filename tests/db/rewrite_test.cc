@@ -1,8 +1,8 @@
 // rewrite_snapshot(): round trips between codecs keep the loaded index and the
 // header's facts, in place and to another path; a failure at any step of an
-// in-place rewrite leaves the original file; a damaged source is refused
-// whatever the target's VerifyMode; the log is kept valid and never touched;
-// and builds without a codec refuse what needs it.
+// in-place rewrite leaves the original file; a damaged source is always
+// refused (a rewrite has no VerifyMode); the log is kept valid and never
+// touched; and builds without a codec refuse what needs it.
 #include "iqdb/persist/rewrite.h"
 
 #include <gmock/gmock.h>
@@ -94,10 +94,10 @@ void expect_same_facts_and_sections(const FileHeader& a, const FileHeader& b) {
   }
 }
 
-PersistConfig target_with(const std::filesystem::path& path, Compression compression) {
-  PersistConfig target(path);
-  target.compression = compression;
-  return target;
+RewriteOptions compressing_with(Compression compression) {
+  RewriteOptions options;
+  options.compression = compression;
+  return options;
 }
 
 bool both_codecs_available() {
@@ -136,7 +136,7 @@ TYPED_TEST(RewriteRoundTripTest, RawZstdLz4RawKeepsTheIndexAndEndsWithTheOrigina
   for (const Step& step : steps) {
     SCOPED_TRACE(std::string(to_string(step.expected)));
     const std::uint64_t size_before = std::filesystem::file_size(step.from);
-    auto report = rewrite_snapshot(step.from, target_with(step.to, step.compression));
+    auto report = rewrite_snapshot(step.from, step.to, compressing_with(step.compression));
     ASSERT_THAT(report, IsOk());
     const FileHeader header = header_of(step.to);
     expect_same_facts_and_sections(header, original_header);
@@ -195,14 +195,12 @@ class RewriteTest : public ::testing::Test {
 TEST_F(RewriteTest, FailureAtAnyStepOfAnInPlaceRewriteLeavesTheOriginal) {
   if (!Compression::zstd().available()) GTEST_SKIP() << "IQDB_PERSIST_WITH_ZSTD is off";
   auto fs = std::make_shared<FaultInjectionFileSystem>();
-  PersistConfig target = target_with(path_, Compression::zstd());
-  target.file_system = fs;
+  RewriteOptions options = compressing_with(Compression::zstd());
+  options.file_system = fs;
   {  // A dry run elsewhere counts the calls a rewrite makes.
     TempDir scratch;
-    PersistConfig counting = target;
-    counting.path = scratch.file("db.iqdb");
     fs->reset_counts();
-    ASSERT_THAT(rewrite_snapshot(path_, counting), IsOk());
+    ASSERT_THAT(rewrite_snapshot(path_, scratch.file("db.iqdb"), options), IsOk());
   }
   const std::vector<FsOp> ops = {FsOp::CreateNew, FsOp::WriteAt, FsOp::Truncate,
                                  FsOp::Sync,      FsOp::Close,   FsOp::Rename};
@@ -215,7 +213,7 @@ TEST_F(RewriteTest, FailureAtAnyStepOfAnInPlaceRewriteLeavesTheOriginal) {
     for (std::size_t n = 1; n <= counts[op]; ++n) {
       SCOPED_TRACE(std::string(to_string(op)) + " #" + std::to_string(n));
       fs->fail_nth(op, n);
-      EXPECT_THAT(rewrite_snapshot(path_, target),
+      EXPECT_THAT(rewrite_snapshot(path_, path_, options),
                   IsError(ErrorKind::Io, {"injected fault", ".tmp-"}));
       EXPECT_TRUE(fs->fault_fired());
       EXPECT_THAT(dir_.entries(), ElementsAre("db.iqdb", "db.iqdb.lock"));
@@ -223,15 +221,15 @@ TEST_F(RewriteTest, FailureAtAnyStepOfAnInPlaceRewriteLeavesTheOriginal) {
     }
   }
   fs->disarm();
-  ASSERT_THAT(rewrite_snapshot(path_, target), IsOk());
+  ASSERT_THAT(rewrite_snapshot(path_, path_, options), IsOk());
   EXPECT_EQ(header_of(path_).find_section("ids")->compression, SectionCompression::Zstd);
 }
 
 TEST_F(RewriteTest, ErrorsAfterTheRenameLeaveTheNewFileInPlace) {
   if (!Compression::zstd().available()) GTEST_SKIP() << "IQDB_PERSIST_WITH_ZSTD is off";
   auto fs = std::make_shared<FaultInjectionFileSystem>();
-  PersistConfig target = target_with(path_, Compression::zstd());
-  target.file_system = fs;
+  RewriteOptions options = compressing_with(Compression::zstd());
+  options.file_system = fs;
   // The directory sync; the second open (the first is the source's) reads
   // the new header back.
   const std::pair<FsOp, std::size_t> faults[] = {{FsOp::SyncDir, 1}, {FsOp::OpenReadable, 2}};
@@ -239,7 +237,7 @@ TEST_F(RewriteTest, ErrorsAfterTheRenameLeaveTheNewFileInPlace) {
     SCOPED_TRACE(std::string(to_string(op)));
     write_file(path_, original_);
     fs->fail_nth(op, n);
-    EXPECT_THAT(rewrite_snapshot(path_, target), IsError(ErrorKind::Io, "injected fault"));
+    EXPECT_THAT(rewrite_snapshot(path_, path_, options), IsError(ErrorKind::Io, "injected fault"));
     EXPECT_TRUE(fs->fault_fired());
     EXPECT_THAT(dir_.entries(), ElementsAre("db.iqdb", "db.iqdb.lock"));
     EXPECT_EQ(header_of(path_).find_section("ids")->compression, SectionCompression::Zstd);
@@ -249,7 +247,7 @@ TEST_F(RewriteTest, ErrorsAfterTheRenameLeaveTheNewFileInPlace) {
   }
 }
 
-TEST_F(RewriteTest, DamagedSourceIsRefusedWhateverTheTargetsVerifyMode) {
+TEST_F(RewriteTest, DamagedSourceIsAlwaysRefused) {
   const FileHeader header = header_of(path_);
   const SectionInfo& vectors = *header.find_section("vectors");
   const SectionInfo& ids = *header.find_section("ids");
@@ -269,9 +267,7 @@ TEST_F(RewriteTest, DamagedSourceIsRefusedWhateverTheTargetsVerifyMode) {
     flip_byte(path_, damage.offset, 0x10);
     const std::vector<std::byte> damaged = read_file(path_);
     for (const std::filesystem::path& to : {path_, copy}) {
-      PersistConfig target = target_with(to, Compression::none());
-      target.verify = VerifyMode::Skip;  // applies to loads, never to a rewrite's source
-      EXPECT_THAT(rewrite_snapshot(path_, target),
+      EXPECT_THAT(rewrite_snapshot(path_, to, compressing_with(Compression::none())),
                   IsError(damage.kind, {path_.string(), damage.where}));
       EXPECT_EQ(read_file(path_), damaged);
       EXPECT_THAT(dir_.entries(), ElementsAre("db.iqdb", "db.iqdb.lock"));
@@ -281,31 +277,31 @@ TEST_F(RewriteTest, DamagedSourceIsRefusedWhateverTheTargetsVerifyMode) {
 
 TEST_F(RewriteTest, DamagedCompressedChunkIsRefused) {
   if (!Compression::lz4().available()) GTEST_SKIP() << "IQDB_PERSIST_WITH_LZ4 is off";
-  ASSERT_THAT(rewrite_snapshot(path_, target_with(path_, Compression::lz4())), IsOk());
+  ASSERT_THAT(rewrite_snapshot(path_, path_, compressing_with(Compression::lz4())), IsOk());
   const SectionInfo ids = *header_of(path_).find_section("ids");
   ASSERT_EQ(ids.compression, SectionCompression::Lz4);
   flip_byte(path_, ids.offset + 1, 0x01);
   const std::vector<std::byte> damaged = read_file(path_);
-  EXPECT_THAT(rewrite_snapshot(path_, target_with(path_, Compression::none())),
+  EXPECT_THAT(rewrite_snapshot(path_, path_, compressing_with(Compression::none())),
               IsError(ErrorKind::ChecksumMismatch, {path_.string(), "section 'ids' chunk 0"}));
   EXPECT_EQ(read_file(path_), damaged);
 }
 
 TEST_F(RewriteTest, CompressedSectionsMustNameSectionsOfTheSource) {
   // Checked whatever the codec (none: this build may lack the others).
-  PersistConfig target = target_with(path_, Compression::none());
-  target.compressed_sections = {"ids", "idz"};
-  EXPECT_THAT(rewrite_snapshot(path_, target),
+  RewriteOptions options = compressing_with(Compression::none());
+  options.compressed_sections = {"ids", "idz"};
+  EXPECT_THAT(rewrite_snapshot(path_, path_, options),
               IsError(ErrorKind::InvalidConfig, {path_.string(), "'idz'"}));
   expect_original_untouched();
 }
 
 TEST_F(RewriteTest, OnlyTheNamedSectionsAreCompressed) {
   if (!Compression::zstd().available()) GTEST_SKIP() << "IQDB_PERSIST_WITH_ZSTD is off";
-  PersistConfig target = target_with(path_, Compression::zstd());
-  target.compressed_sections = {"vectors"};
-  target.compression_max_ratio = 1.0;  // whatever shrinks at all
-  ASSERT_THAT(rewrite_snapshot(path_, target), IsOk());
+  RewriteOptions options = compressing_with(Compression::zstd());
+  options.compressed_sections = {"vectors"};
+  options.compression_max_ratio = 1.0;  // whatever shrinks at all
+  ASSERT_THAT(rewrite_snapshot(path_, path_, options), IsOk());
   const FileHeader header = header_of(path_);
   EXPECT_EQ(header.find_section("ids")->compression, SectionCompression::None);
   EXPECT_EQ(header.find_section("vectors")->compression, SectionCompression::Zstd);
@@ -313,7 +309,7 @@ TEST_F(RewriteTest, OnlyTheNamedSectionsAreCompressed) {
 
 TEST_F(RewriteTest, MissingSourceIsNotFoundNamingIt) {
   const std::filesystem::path missing = dir_.file("missing.iqdb");
-  EXPECT_THAT(rewrite_snapshot(missing, PersistConfig(dir_.file("out.iqdb"))),
+  EXPECT_THAT(rewrite_snapshot(missing, dir_.file("out.iqdb")),
               IsError(ErrorKind::NotFound, missing.string()));
   EXPECT_THAT(dir_.entries(), ElementsAre("db.iqdb", "db.iqdb.lock"));
 }
@@ -346,7 +342,8 @@ TEST(RewriteWalTest, InPlaceRewriteKeepsTheLogValidAndUntouched) {
   const std::filesystem::path segment = wal_segment_path(config.path, segments[0]);
   const std::vector<std::byte> log = read_file(segment);
 
-  ASSERT_THAT(rewrite_snapshot(config.path, target_with(config.path, Compression::zstd())), IsOk());
+  ASSERT_THAT(rewrite_snapshot(config.path, config.path, compressing_with(Compression::zstd())),
+              IsOk());
   const FileHeader header = header_of(config.path);
   EXPECT_EQ(header.wal_lsn, lsn);
   EXPECT_EQ(header.sections[0].compression, SectionCompression::Zstd);
@@ -370,7 +367,7 @@ TEST(RewriteWalTest, TargetWithALogOfItsOwnIsRefused) {
                   make_index<StreamMapIndex>(3, 4, DistanceMetric::Cosine), other),
               IsOk());
   const std::vector<std::byte> before = read_file(other.path);
-  EXPECT_THAT(rewrite_snapshot(source.path, PersistConfig(other.path)),
+  EXPECT_THAT(rewrite_snapshot(source.path, other.path),
               IsError(ErrorKind::AlreadyExists, {other.path.string(), "write-ahead log"}));
   EXPECT_EQ(read_file(other.path), before);
 }
@@ -408,7 +405,7 @@ TEST(RewriteCodecAvailabilityTest, CodecsTheBuildLacksAreUnsupported) {
     write_file(path, file);
 
     const std::filesystem::path raw = dir.file("raw.iqdb");
-    auto rewritten = rewrite_snapshot(path, PersistConfig(raw));
+    auto rewritten = rewrite_snapshot(path, raw);
     if (codec.compression.available()) {
       ASSERT_THAT(rewritten, IsOk());
       EXPECT_EQ(rewritten.value().sections[0].old_compression, codec.tag);
@@ -418,7 +415,7 @@ TEST(RewriteCodecAvailabilityTest, CodecsTheBuildLacksAreUnsupported) {
       EXPECT_TRUE(same_content(loaded.value().index(), index));
     } else {
       EXPECT_THAT(rewritten, IsError(ErrorKind::Unsupported, {path.string(), codec.option}));
-      EXPECT_THAT(rewrite_snapshot(path, target_with(path, codec.compression)),
+      EXPECT_THAT(rewrite_snapshot(path, path, compressing_with(codec.compression)),
                   IsError(ErrorKind::Unsupported, codec.option));
       EXPECT_EQ(read_file(path), file);
       EXPECT_THAT(dir.entries(), ElementsAre("db.iqdb", "db.iqdb.lock"));

@@ -35,7 +35,7 @@
 // or reload), and the database keeps working (an insert and a clean reload:
 // one crash per case). never() does not sync its snapshots (nor log frames;
 // only the header of each new log segment), so a power loss may also leave no
-// database (NotFound) or a damaged snapshot (config.h: "on some file systems,
+// database (NotFound) or a damaged snapshot (wal_options.h: "on some file systems,
 // be empty"); a second never() sweep has the OS write each snapshot back after
 // its save, so that the log is what is at stake. One never() refusal, a
 // known limitation, is tolerated and counted rather than failed (see
@@ -381,7 +381,7 @@ bool is_snapshot_damage(const PersistError& error) {
 // process crash). Otherwise (a power loss under periodic() or never()) the
 // recovered content must be the model after some prefix of the ops, no
 // shorter than what the policy made durable (Run::durable_ops); under never()
-// the snapshot itself may be lost (NotFound, or a damaged snapshot: config.h,
+// the snapshot itself may be lost (NotFound, or a damaged snapshot: wal_options.h,
 // "on some file systems, be empty"); and the recovered database must keep
 // working through an insert and a clean reload (one crash per case).
 void check_recovery(CrashFileSystem& fs, const PersistConfig& config, const Workload& w,

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -125,8 +126,9 @@ struct FileHeader {
 // Errors: NotFound, Io, BadMagic, UnsupportedVersion, TruncatedHeader,
 // TruncatedPayload, ChecksumMismatch (prefix or header), InvalidHeader,
 // InvalidMetric, Unsupported (a big-endian host).
-[[nodiscard]] Result<FileHeader> read_file_header(const std::filesystem::path& path,
-                                                  FileSystem* file_system = nullptr);
+// `file_system`: null means default_file_system().
+[[nodiscard]] Result<FileHeader> read_file_header(
+    const std::filesystem::path& path, const std::shared_ptr<FileSystem>& file_system = nullptr);
 
 }  // namespace iqdb::persist
 

@@ -115,6 +115,14 @@ class FileSystem {
 // The operating system's file system (POSIX: open, pwrite, fdatasync, mmap...).
 std::shared_ptr<FileSystem> default_file_system();
 
+// Every options struct and function of this library that takes a file system
+// takes a std::shared_ptr<FileSystem> (PersistConfig::file_system,
+// VerifyOptions::file_system, read_file_header(), ...), null meaning
+// default_file_system(). This resolves one: the file system given, or the
+// default when it is null. The reference stays valid while `file_system`
+// lives (the default one lives as long as the process).
+FileSystem& file_system_or_default(const std::shared_ptr<FileSystem>& file_system);
+
 }  // namespace iqdb::persist
 
 #endif  // IQDB_PERSIST_FILE_SYSTEM_H_

@@ -83,8 +83,8 @@
 #include "iqdb/persist/config.h"
 #include "iqdb/persist/detail/database.h"
 #include "iqdb/persist/error.h"
-#include "iqdb/persist/persistable.h"
 #include "iqdb/persist/load_verification.h"
+#include "iqdb/persist/persistable.h"
 #include "iqdb/persist/wal_replay.h"
 #include "iqdb/persist/write_batch.h"
 

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/file_header.h"
@@ -36,7 +37,7 @@ struct VerifyOptions {
   std::function<void(std::uint64_t done, std::uint64_t total)> progress;
   std::chrono::milliseconds progress_interval{200};
   // Null means default_file_system().
-  FileSystem* file_system = nullptr;
+  std::shared_ptr<FileSystem> file_system;
 };
 
 struct VerifyReport {

@@ -14,12 +14,13 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "iqdb/persist/config.h"
 #include "iqdb/persist/error.h"
+#include "iqdb/persist/wal_options.h"
 
 namespace iqdb::persist {
 
@@ -99,8 +100,10 @@ struct WalReport {
 // damaged; NotFound when the snapshot's directory does not exist; Io when the
 // directory or a segment cannot be read. A log with no
 // segments gives an empty report, not an error.
-[[nodiscard]] Result<WalReport> inspect_wal(const std::filesystem::path& snapshot_path,
-                                            FileSystem* file_system = nullptr);
+// `file_system`: null means default_file_system().
+[[nodiscard]] Result<WalReport> inspect_wal(
+    const std::filesystem::path& snapshot_path,
+    const std::shared_ptr<FileSystem>& file_system = nullptr);
 
 }  // namespace iqdb::persist
 

@@ -18,8 +18,8 @@
 #include "iqdb/persist/detail/wal_op.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/file_header.h"
-#include "iqdb/persist/sections.h"
 #include "iqdb/persist/load_verification.h"
+#include "iqdb/persist/sections.h"
 #include "iqdb/persist/wal_replay.h"
 
 namespace iqdb::persist {
