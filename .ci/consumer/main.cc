@@ -73,7 +73,9 @@ int main(int argc, char** argv) {
     return std::fprintf(stderr, "load failed\n"), 1;
   auto header = persist::read_file_header(argv[1]);
   if (!header || header.value().index_type != TinyIndex::kIndexType) return 1;
-  std::printf("consumer: saved and loaded %s (%s, %zu section)\n", argv[1],
+  // kVersion comes from the generated version.h: this checks it is installed.
+  std::printf("consumer: iqdb-persist %.*s saved and loaded %s (%s, %zu section)\n",
+              static_cast<int>(persist::kVersion.size()), persist::kVersion.data(), argv[1],
               header.value().index_type.c_str(), header.value().sections.size());
   return 0;
 }
