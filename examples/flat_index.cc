@@ -15,6 +15,7 @@ namespace {
 using persist::ErrorKind;
 using persist::fail;
 using persist::Result;
+using persist::success;
 
 IndexResult<void> refuse(IndexErrc code, std::string message) {
   return IndexError{code, std::move(message)};
@@ -91,7 +92,7 @@ Result<void> write_metadata(persist::Writer& out,
       IQDB_TRY(write_value(out, value));
     }
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
 Result<std::string> read_string(persist::Reader& in) {
@@ -159,7 +160,7 @@ Result<void> check_shape(std::uint64_t dim, std::uint64_t count, std::string_vie
         ErrorKind::InvalidPayload,
         fmt::format("{}: {} vectors of dimension {} cannot be addressed", context, count, dim));
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
 // Duplicate ids would have search() return an id twice and the first
@@ -168,12 +169,12 @@ Result<void> check_shape(std::uint64_t dim, std::uint64_t count, std::string_vie
 // file holds.
 Result<void> check_distinct_ids(std::span<const std::uint64_t> ids, std::string_view context) {
   if (std::adjacent_find(ids.begin(), ids.end(), std::greater_equal<>()) == ids.end()) {
-    return boost::outcome_v2::success();
+    return success();
   }
   std::vector<std::uint64_t> sorted(ids.begin(), ids.end());
   std::sort(sorted.begin(), sorted.end());
   const auto twice = std::adjacent_find(sorted.begin(), sorted.end());
-  if (twice == sorted.end()) return boost::outcome_v2::success();
+  if (twice == sorted.end()) return success();
   return fail(ErrorKind::InvalidPayload, fmt::format("{}: id {} appears twice", context, *twice));
 }
 
@@ -197,7 +198,7 @@ IndexResult<void> FlatIndex::insert(const VectorId& id, std::span<const float> v
   owned_ids_.push_back(key);
   owned_vectors_.insert(owned_vectors_.end(), vector.begin(), vector.end());
   if (!metadata.empty()) metadata_[key] = metadata;
-  return boost::outcome_v2::success();
+  return success();
 }
 
 IndexResult<void> FlatIndex::remove(const VectorId& id) {
@@ -221,7 +222,7 @@ IndexResult<void> FlatIndex::remove(const VectorId& id) {
   owned_vectors_.resize(last * dim_);
   slot_of_.erase(found);
   metadata_.erase(id.as_u64());
-  return boost::outcome_v2::success();
+  return success();
 }
 
 void FlatIndex::reserve(std::size_t count) {
@@ -273,7 +274,7 @@ const Metadata* FlatIndex::metadata(std::uint64_t id) const {
 persist::Result<void> FlatIndex::save_sections(persist::SectionWriter& out) const {
   IQDB_TRY(out.add_array<std::uint64_t>("ids", ids()));
   IQDB_TRY(out.add_array<float>("vectors", vectors()));
-  if (metadata_.empty()) return boost::outcome_v2::success();
+  if (metadata_.empty()) return success();
   return out.add_streamed_section(
       "metadata", [this](persist::Writer& writer) { return write_metadata(writer, metadata_); });
 }

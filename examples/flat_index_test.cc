@@ -18,6 +18,7 @@ using persist::ErrorKind;
 using persist::OpenMode;
 using persist::PersistConfig;
 using persist::PersistedIndex;
+using persist::success;
 using persist::VerifyMode;
 using persist::test::IsError;
 using persist::test::IsOk;
@@ -52,7 +53,7 @@ class BufferWriter final : public persist::Writer {
  public:
   persist::Result<void> write(std::span<const std::byte> bytes) override {
     bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
-    return boost::outcome_v2::success();
+    return success();
   }
   std::vector<std::byte> bytes_;
 };
@@ -203,9 +204,9 @@ class IdsWriter {
   explicit IdsWriter(std::vector<std::uint64_t> ids)
       : ids_(std::move(ids)), vectors_(ids_.size() * kDim, 1.0f) {}
   IndexResult<void> insert(const VectorId&, std::span<const float>, const Metadata&) {
-    return boost::outcome_v2::success();
+    return success();
   }
-  IndexResult<void> remove(const VectorId&) { return boost::outcome_v2::success(); }
+  IndexResult<void> remove(const VectorId&) { return success(); }
   std::size_t size() const { return ids_.size(); }
   std::size_t dim() const { return kDim; }
   DistanceMetric metric() const { return DistanceMetric::Euclidean; }

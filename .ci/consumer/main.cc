@@ -21,13 +21,13 @@ class TinyIndex {
     if (!rows_.emplace(id.as_u64(), std::vector<float>(vector.begin(), vector.end())).second) {
       return iqdb::IndexError{iqdb::IndexErrc::DuplicateId, "duplicate"};
     }
-    return boost::outcome_v2::success();
+    return persist::success();
   }
   iqdb::IndexResult<void> remove(const iqdb::VectorId& id) {
     if (!id.is_u64() || rows_.erase(id.as_u64()) == 0) {
       return iqdb::IndexError{iqdb::IndexErrc::IdNotFound, "absent"};
     }
-    return boost::outcome_v2::success();
+    return persist::success();
   }
   std::size_t size() const { return rows_.size(); }
   std::size_t dim() const { return 2; }
@@ -39,7 +39,7 @@ class TinyIndex {
       IQDB_TRY(out.write_value(id));
       IQDB_TRY(out.write_array(std::span<const float>(row)));
     }
-    return boost::outcome_v2::success();
+    return persist::success();
   }
   static persist::Result<TinyIndex> load_from(persist::Reader& in) {
     TinyIndex index;

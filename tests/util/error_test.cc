@@ -73,5 +73,15 @@ TEST(PersistErrorTest, TryMacrosPropagateErrorsAndValues) {
   EXPECT_EQ(failed.error().message(), "not positive");
 }
 
+Result<void> check_positive(int value) {
+  IQDB_TRY(parse_positive(value));
+  return success();
+}
+
+TEST(PersistErrorTest, SuccessBuildsASuccessfulResult) {
+  EXPECT_TRUE(check_positive(1).has_value());
+  EXPECT_EQ(check_positive(0).error().kind(), ErrorKind::InvalidArgument);
+}
+
 }  // namespace
 }  // namespace iqdb::persist

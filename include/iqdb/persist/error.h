@@ -100,10 +100,21 @@ class PersistError {
   std::string message_;
 };
 
-// The result of every fallible call. Calling value() on an error terminates
-// the process (a programming error); check has_value() or use BOOST_OUTCOME_TRY.
+// The result of every fallible call: a value of type T, or a PersistError.
+// Check it before taking the value: `if (!r) ... r.error() ...`, or
+// IQDB_TRY / IQDB_TRY_ASSIGN below.
+//
+// value() on an error, like error() on a success, is a programming error and
+// aborts the process: Boost.Outcome's policy::terminate calls std::abort() (in
+// Boost 1.74; despite its name, not std::terminate(), so no terminate handler
+// runs), throws nothing and runs no destructors. The policy is named because
+// Boost's default for an error type of our own would not compile value().
 template <class T>
 using Result = boost::outcome_v2::result<T, PersistError, boost::outcome_v2::policy::terminate>;
+
+// A successful Result<void>: `return success();`. (Boost.Outcome's own, so
+// that success(value) works too, and so does code that names it in full.)
+using boost::outcome_v2::success;
 
 // Shorthand for building a failed Result: `return fail(ErrorKind::Io, "...")`.
 inline auto fail(ErrorKind kind, std::string message) {
