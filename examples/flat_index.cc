@@ -56,12 +56,12 @@ float distance(DistanceMetric metric, std::span<const float> a, std::span<const 
 //   4 bool), value (string: u32 length + bytes; int64/double: 8 bytes; bool: 1).
 enum class ValueTag : std::uint8_t { Null = 0, String = 1, Int = 2, Double = 3, Bool = 4 };
 
-Result<void> write_string(persist::Writer& out, std::string_view text) {
+Result<void> write_string(persist::StreamWriter& out, std::string_view text) {
   IQDB_TRY(out.write_value(static_cast<std::uint32_t>(text.size())));
   return out.write(std::as_bytes(std::span(text.data(), text.size())));
 }
 
-Result<void> write_value(persist::Writer& out, const MetadataValue& value) {
+Result<void> write_value(persist::StreamWriter& out, const MetadataValue& value) {
   if (const auto* text = std::get_if<std::string>(&value)) {
     IQDB_TRY(out.write_value(ValueTag::String));
     return write_string(out, *text);
@@ -81,7 +81,7 @@ Result<void> write_value(persist::Writer& out, const MetadataValue& value) {
   return out.write_value(ValueTag::Null);
 }
 
-Result<void> write_metadata(persist::Writer& out,
+Result<void> write_metadata(persist::StreamWriter& out,
                             const std::unordered_map<std::uint64_t, Metadata>& metadata) {
   IQDB_TRY(out.write_value(static_cast<std::uint64_t>(metadata.size())));
   for (const auto& [id, fields] : metadata) {
@@ -95,13 +95,13 @@ Result<void> write_metadata(persist::Writer& out,
   return success();
 }
 
-Result<std::string> read_string(persist::Reader& in) {
+Result<std::string> read_string(persist::StreamReader& in) {
   IQDB_TRY_ASSIGN(auto length, in.read_value<std::uint32_t>());
   IQDB_TRY_ASSIGN(auto bytes, in.read_view(length));
   return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
-Result<MetadataValue> read_value(persist::Reader& in, std::string_view context) {
+Result<MetadataValue> read_value(persist::StreamReader& in, std::string_view context) {
   IQDB_TRY_ASSIGN(auto tag, in.read_value<std::uint8_t>());
   switch (static_cast<ValueTag>(tag)) {
     case ValueTag::Null: return MetadataValue{};
@@ -128,8 +128,8 @@ Result<MetadataValue> read_value(persist::Reader& in, std::string_view context) 
 }
 
 // Reads what write_metadata() wrote. Counts come from the file, so nothing is
-// reserved from them: every element read is bounds-checked by the Reader.
-Result<std::unordered_map<std::uint64_t, Metadata>> read_metadata(persist::Reader& in,
+// reserved from them: every element read is bounds-checked by the StreamReader.
+Result<std::unordered_map<std::uint64_t, Metadata>> read_metadata(persist::StreamReader& in,
                                                                   std::string_view context) {
   std::unordered_map<std::uint64_t, Metadata> metadata;
   IQDB_TRY_ASSIGN(auto entries, in.read_value<std::uint64_t>());
@@ -275,8 +275,9 @@ persist::Result<void> FlatIndex::save_sections(persist::SectionWriter& out) cons
   IQDB_TRY(out.add_array<std::uint64_t>("ids", ids()));
   IQDB_TRY(out.add_array<float>("vectors", vectors()));
   if (metadata_.empty()) return success();
-  return out.add_streamed_section(
-      "metadata", [this](persist::Writer& writer) { return write_metadata(writer, metadata_); });
+  return out.add_streamed_section("metadata", [this](persist::StreamWriter& writer) {
+    return write_metadata(writer, metadata_);
+  });
 }
 
 persist::Result<FlatIndex> FlatIndex::load_sections(const persist::SnapshotView& snapshot) {
@@ -303,7 +304,7 @@ persist::Result<FlatIndex> FlatIndex::load_sections(const persist::SnapshotView&
   return index;
 }
 
-persist::Result<void> FlatIndex::save_to(persist::Writer& out) const {
+persist::Result<void> FlatIndex::save_to(persist::StreamWriter& out) const {
   IQDB_TRY(out.write_value(static_cast<std::uint32_t>(dim_)));
   IQDB_TRY(out.write_value(static_cast<std::uint8_t>(metric_)));
   IQDB_TRY(out.write_value(static_cast<std::uint64_t>(size())));
@@ -312,7 +313,7 @@ persist::Result<void> FlatIndex::save_to(persist::Writer& out) const {
   return write_metadata(out, metadata_);
 }
 
-persist::Result<FlatIndex> FlatIndex::load_from(persist::Reader& in) {
+persist::Result<FlatIndex> FlatIndex::load_from(persist::StreamReader& in) {
   const std::string context = "flat index payload";
   IQDB_TRY_ASSIGN(auto dim, in.read_value<std::uint32_t>());
   IQDB_TRY_ASSIGN(auto metric_tag, in.read_value<std::uint8_t>());

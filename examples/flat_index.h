@@ -92,8 +92,8 @@ class FlatIndex {
   static persist::Result<FlatIndex> load_sections(const persist::SnapshotView& snapshot);
 
   // Stream tier.
-  persist::Result<void> save_to(persist::Writer& out) const;
-  static persist::Result<FlatIndex> load_from(persist::Reader& in);
+  persist::Result<void> save_to(persist::StreamWriter& out) const;
+  static persist::Result<FlatIndex> load_from(persist::StreamReader& in);
 
  private:
   // Copies mapped data into owned memory and builds slot_of_ (once).

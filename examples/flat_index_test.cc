@@ -48,8 +48,8 @@ FlatIndex make_index(std::uint64_t count, DistanceMetric metric = DistanceMetric
   return index;
 }
 
-// An in-memory Writer for the stream tier.
-class BufferWriter final : public persist::Writer {
+// An in-memory StreamWriter for the stream tier.
+class BufferWriter final : public persist::StreamWriter {
  public:
   persist::Result<void> write(std::span<const std::byte> bytes) override {
     bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
@@ -164,7 +164,7 @@ TEST_F(FlatIndexTest, StreamTierRoundTrips) {
   const FlatIndex original = make_index(12, DistanceMetric::Hamming);
   BufferWriter writer;
   ASSERT_THAT(original.save_to(writer), IsOk());
-  persist::Reader reader(writer.bytes_, "buffer");
+  persist::StreamReader reader(writer.bytes_, "buffer");
   auto loaded = FlatIndex::load_from(reader);
   ASSERT_THAT(loaded, IsOk());
   EXPECT_THAT(reader.expect_end(), IsOk());
@@ -177,7 +177,7 @@ TEST_F(FlatIndexTest, StreamPayloadClaimingMoreVectorsThanItHoldsIsRefusedBefore
   ASSERT_THAT(make_index(2).save_to(writer), IsOk());
   const std::uint64_t lie = std::uint64_t{1} << 60;
   std::memcpy(writer.bytes_.data() + 5, &lie, sizeof lie);  // after dim (4) and metric (1)
-  persist::Reader reader(writer.bytes_, "buffer");
+  persist::StreamReader reader(writer.bytes_, "buffer");
   EXPECT_THAT(FlatIndex::load_from(reader), IsError(ErrorKind::InvalidPayload, "vectors"));
 }
 
@@ -186,10 +186,10 @@ TEST_F(FlatIndexTest, StreamPayloadWithBadMetricOrTruncationIsRefused) {
   ASSERT_THAT(make_index(4).save_to(writer), IsOk());
   auto bad_metric = writer.bytes_;
   bad_metric[4] = std::byte{9};
-  persist::Reader metric_reader(bad_metric, "buffer");
+  persist::StreamReader metric_reader(bad_metric, "buffer");
   EXPECT_THAT(FlatIndex::load_from(metric_reader), IsError(ErrorKind::InvalidMetric, "9"));
   for (std::size_t length = 0; length < writer.bytes_.size(); ++length) {
-    persist::Reader reader(std::span(writer.bytes_).first(length), "buffer");
+    persist::StreamReader reader(std::span(writer.bytes_).first(length), "buffer");
     EXPECT_THAT(FlatIndex::load_from(reader), IsError(ErrorKind::InvalidPayload))
         << "length " << length;
   }
@@ -219,7 +219,7 @@ class IdsWriter {
     return persist::fail(ErrorKind::Unsupported, "write only");
   }
   // FlatIndex's stream payload: dim, metric, count, ids, vectors, no metadata.
-  persist::Result<void> save_to(persist::Writer& out) const {
+  persist::Result<void> save_to(persist::StreamWriter& out) const {
     IQDB_TRY(out.write_value(static_cast<std::uint32_t>(kDim)));
     IQDB_TRY(out.write_value(static_cast<std::uint8_t>(metric())));
     IQDB_TRY(out.write_value(static_cast<std::uint64_t>(ids_.size())));
@@ -249,7 +249,7 @@ TEST_F(FlatIndexTest, BothTiersRefuseDuplicateIds) {
                 IsError(ErrorKind::InvalidPayload, {config().path.string(), "'ids'", twice}));
     BufferWriter payload;
     ASSERT_THAT(IdsWriter(ids).save_to(payload), IsOk());
-    persist::Reader reader(payload.bytes_, "buffer");
+    persist::StreamReader reader(payload.bytes_, "buffer");
     EXPECT_THAT(FlatIndex::load_from(reader), IsError(ErrorKind::InvalidPayload, twice));
   }
 }

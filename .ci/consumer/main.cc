@@ -33,7 +33,7 @@ class TinyIndex {
   std::size_t dim() const { return 2; }
   iqdb::DistanceMetric metric() const { return iqdb::DistanceMetric::Euclidean; }
 
-  persist::Result<void> save_to(persist::Writer& out) const {
+  persist::Result<void> save_to(persist::StreamWriter& out) const {
     IQDB_TRY(out.write_value<std::uint64_t>(rows_.size()));
     for (const auto& [id, row] : rows_) {
       IQDB_TRY(out.write_value(id));
@@ -41,7 +41,7 @@ class TinyIndex {
     }
     return persist::success();
   }
-  static persist::Result<TinyIndex> load_from(persist::Reader& in) {
+  static persist::Result<TinyIndex> load_from(persist::StreamReader& in) {
     TinyIndex index;
     IQDB_TRY_ASSIGN(auto count, in.read_value<std::uint64_t>());
     for (std::uint64_t i = 0; i < count; ++i) {

@@ -12,8 +12,8 @@
 namespace iqdb::persist::test {
 namespace {
 
-// A Writer into memory, to check what the typed helpers write.
-class VectorWriter final : public Writer {
+// A StreamWriter into memory, to check what the typed helpers write.
+class VectorWriter final : public StreamWriter {
  public:
   Result<void> write(std::span<const std::byte> bytes) override {
     bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
@@ -34,7 +34,9 @@ class ReaderTest : public ::testing::Test {
     ASSERT_THAT(writer_.write_array(std::span<const float>(floats)), IsOk());
   }
 
-  Reader reader() const { return Reader(writer_.bytes(), "/d/x.iqdb: section 'payload'"); }
+  StreamReader reader() const {
+    return StreamReader(writer_.bytes(), "/d/x.iqdb: section 'payload'");
+  }
 
   VectorWriter writer_;
 };
@@ -42,7 +44,7 @@ class ReaderTest : public ::testing::Test {
 TEST_F(ReaderTest, ReadsBackWhatTheWriterWroteInLittleEndian) {
   ASSERT_EQ(writer_.bytes().size(), 4u + 1u + 12u);
   EXPECT_EQ(writer_.bytes()[0], std::byte{0x04});  // little-endian host
-  Reader in = reader();
+  StreamReader in = reader();
   auto word = in.read_value<std::uint32_t>();
   ASSERT_THAT(word, IsOk());
   EXPECT_EQ(word.value(), 0x01020304u);
@@ -58,7 +60,7 @@ TEST_F(ReaderTest, ReadsBackWhatTheWriterWroteInLittleEndian) {
 }
 
 TEST_F(ReaderTest, ReadingPastTheEndIsInvalidPayloadAndConsumesNothing) {
-  Reader in = reader();
+  StreamReader in = reader();
   ASSERT_THAT(in.read_view(16), IsOk());
   EXPECT_THAT(in.read_value<std::uint32_t>(),
               IsError(ErrorKind::InvalidPayload,
@@ -72,7 +74,7 @@ TEST_F(ReaderTest, ReadingPastTheEndIsInvalidPayloadAndConsumesNothing) {
 }
 
 TEST_F(ReaderTest, ReadViewBorrowsWithoutCopying) {
-  Reader in = reader();
+  StreamReader in = reader();
   auto view = in.read_view(5);
   ASSERT_THAT(view, IsOk());
   EXPECT_EQ(view.value().data(), writer_.bytes().data());
@@ -83,14 +85,14 @@ TEST_F(ReaderTest, ReadViewBorrowsWithoutCopying) {
 }
 
 TEST_F(ReaderTest, ExpectEndReportsUnreadTrailingBytes) {
-  Reader in = reader();
+  StreamReader in = reader();
   ASSERT_THAT(in.read_view(10), IsOk());
   EXPECT_THAT(in.expect_end(), IsError(ErrorKind::InvalidPayload,
                                        {"section 'payload'", "7 unread bytes", "read 10 of 17"}));
 }
 
 TEST(EmptyReaderTest, EmptyInputIsAtItsEnd) {
-  Reader in({}, "ctx");
+  StreamReader in({}, "ctx");
   EXPECT_THAT(in.expect_end(), IsOk());
   std::array<std::byte, 0> none{};
   EXPECT_THAT(in.read(none), IsOk());

@@ -74,7 +74,7 @@ class SectionWriter {
   // Writes a section whose bytes are produced by `fill` (for data that is not
   // contiguous in memory). Errors: as add_section(), plus whatever fill returns.
   [[nodiscard]] virtual Result<void> add_streamed_section(
-      std::string_view name, const std::function<Result<void>(Writer&)>& fill,
+      std::string_view name, const std::function<Result<void>(StreamWriter&)>& fill,
       std::uint64_t alignment = 0) = 0;
 
   template <class T>
@@ -120,7 +120,7 @@ class SectionView {
   }
 
   // A bounds-checked stream over the section's bytes.
-  Reader reader() const { return Reader(bytes_, context_); }
+  StreamReader reader() const { return StreamReader(bytes_, context_); }
 
   // "<file>: section '<name>'", the prefix of this section's error messages.
   const std::string& context() const { return context_; }

@@ -1,13 +1,13 @@
-// Writer and Reader: the byte streams of the stream tier of Persistable (the
+// StreamWriter and StreamReader: the byte streams of the stream tier of Persistable (the
 // original crate's save_to / load_from contract). An index writes its payload
-// to a Writer and reads it back from a Reader; the library frames it as the
+// to a StreamWriter and reads it back from a StreamReader; the library frames it as the
 // snapshot's single section named kStreamSectionName.
 //
 // Values are written in host byte order, which is little-endian on every host
 // this library runs on (it refuses big-endian hosts with Unsupported).
 //
-// Lifetime: a Reader reads from a snapshot mapping that lives at least until
-// load_from() returns. Spans returned by Reader::read_view() stay valid only
+// Lifetime: a StreamReader reads from a snapshot mapping that lives at least until
+// load_from() returns. Spans returned by StreamReader::read_view() stay valid only
 // that long unless the index also keeps the snapshot alive; copy what you keep.
 #ifndef IQDB_PERSIST_STREAM_H_
 #define IQDB_PERSIST_STREAM_H_
@@ -28,9 +28,9 @@ inline constexpr std::string_view kStreamSectionName = "payload";
 
 // A sink for an index's payload. Implementations buffer and checksum; the
 // index only calls write().
-class Writer {
+class StreamWriter {
  public:
-  virtual ~Writer() = default;
+  virtual ~StreamWriter() = default;
 
   // Appends `bytes`. Errors: Io.
   [[nodiscard]] virtual Result<void> write(std::span<const std::byte> bytes) = 0;
@@ -50,10 +50,10 @@ class Writer {
 
 // Reads an index's payload back, bounds-checked: reading past the end is an
 // InvalidPayload error naming the section and offset, never an overrun.
-class Reader {
+class StreamReader {
  public:
   // `context` names the data in error messages, e.g. "/d/x.iqdb: section 'payload'".
-  Reader(std::span<const std::byte> bytes, std::string context)
+  StreamReader(std::span<const std::byte> bytes, std::string context)
       : bytes_(bytes), context_(std::move(context)) {}
 
   std::size_t remaining() const { return bytes_.size() - position_; }
@@ -90,6 +90,11 @@ class Reader {
   std::size_t position_ = 0;
   std::string context_;
 };
+
+// The former names, kept only until persisted_index.h, persistable.h and the
+// snapshot writer are changed to the new ones; new code uses the new ones.
+using Writer = StreamWriter;
+using Reader = StreamReader;
 
 }  // namespace iqdb::persist
 
