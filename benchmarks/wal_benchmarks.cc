@@ -61,7 +61,7 @@ constexpr std::size_t kFrameHeaderSize = 24;
 constexpr DistanceMetric kMetric = DistanceMetric::Cosine;
 
 // ---------------------------------------------------------------------------
-// The O(1) mock index: it checks the dimension and counts. Stream tier only;
+// The O(1) mock index: it checks the dimension and counts. Stream persistence only;
 // its payload is u32 dim, u8 metric, u64 count.
 class CountingIndex {
  public:

@@ -1,4 +1,4 @@
-// The example flat index: both tiers round-trip, a loaded index serves from
+// The example flat index: both ways of persisting round-trip, a loaded index serves from
 // the mapping until its first mutation, and its own parsing refuses lies.
 #include "flat_index.h"
 
@@ -48,7 +48,7 @@ FlatIndex make_index(std::uint64_t count, DistanceMetric metric = DistanceMetric
   return index;
 }
 
-// An in-memory StreamWriter for the stream tier.
+// An in-memory StreamWriter, for stream persistence.
 class BufferWriter final : public persist::StreamWriter {
  public:
   persist::Result<void> write(std::span<const std::byte> bytes) override {
@@ -160,7 +160,7 @@ TEST_F(FlatIndexTest, RefusesByteIdsAndWrongDimensions) {
   EXPECT_EQ(index.size(), 0u);
 }
 
-TEST_F(FlatIndexTest, StreamTierRoundTrips) {
+TEST_F(FlatIndexTest, StreamPersistenceRoundTrips) {
   const FlatIndex original = make_index(12, DistanceMetric::Hamming);
   BufferWriter writer;
   ASSERT_THAT(original.save_to(writer), IsOk());
@@ -233,7 +233,7 @@ class IdsWriter {
   std::vector<float> vectors_;
 };
 
-TEST_F(FlatIndexTest, BothTiersRefuseDuplicateIds) {
+TEST_F(FlatIndexTest, BothWaysOfPersistingRefuseDuplicateIds) {
   // All equal; and one duplicate pair far apart among many unsorted ids.
   std::vector<std::uint64_t> spread(100000);
   for (std::uint64_t i = 0; i < spread.size(); ++i) spread[i] = (i * 7919) % spread.size() + 1;

@@ -1,4 +1,5 @@
-// Saves and loads a minimal stream-tier index through the installed package.
+// Saves and loads a minimal index (stream persistence) through the installed
+// package.
 #include <cstdio>
 #include <map>
 #include <span>

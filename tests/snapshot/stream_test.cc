@@ -25,7 +25,7 @@ class VectorWriter final : public StreamWriter {
   std::vector<std::byte> bytes_;
 };
 
-class ReaderTest : public ::testing::Test {
+class StreamReaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_THAT(writer_.write_value(std::uint32_t{0x01020304}), IsOk());
@@ -41,7 +41,7 @@ class ReaderTest : public ::testing::Test {
   VectorWriter writer_;
 };
 
-TEST_F(ReaderTest, ReadsBackWhatTheWriterWroteInLittleEndian) {
+TEST_F(StreamReaderTest, ReadsBackWhatTheWriterWroteInLittleEndian) {
   ASSERT_EQ(writer_.bytes().size(), 4u + 1u + 12u);
   EXPECT_EQ(writer_.bytes()[0], std::byte{0x04});  // little-endian host
   StreamReader in = reader();
@@ -59,7 +59,7 @@ TEST_F(ReaderTest, ReadsBackWhatTheWriterWroteInLittleEndian) {
   EXPECT_THAT(in.expect_end(), IsOk());
 }
 
-TEST_F(ReaderTest, ReadingPastTheEndIsInvalidPayloadAndConsumesNothing) {
+TEST_F(StreamReaderTest, ReadingPastTheEndIsInvalidPayloadAndConsumesNothing) {
   StreamReader in = reader();
   ASSERT_THAT(in.read_view(16), IsOk());
   EXPECT_THAT(in.read_value<std::uint32_t>(),
@@ -73,7 +73,7 @@ TEST_F(ReaderTest, ReadingPastTheEndIsInvalidPayloadAndConsumesNothing) {
   EXPECT_THAT(in.read_value<std::uint8_t>(), IsError(ErrorKind::InvalidPayload, "0 left"));
 }
 
-TEST_F(ReaderTest, ReadViewBorrowsWithoutCopying) {
+TEST_F(StreamReaderTest, ReadViewBorrowsWithoutCopying) {
   StreamReader in = reader();
   auto view = in.read_view(5);
   ASSERT_THAT(view, IsOk());
@@ -84,14 +84,14 @@ TEST_F(ReaderTest, ReadViewBorrowsWithoutCopying) {
   EXPECT_EQ(in.position(), 5u);
 }
 
-TEST_F(ReaderTest, ExpectEndReportsUnreadTrailingBytes) {
+TEST_F(StreamReaderTest, ExpectEndReportsUnreadTrailingBytes) {
   StreamReader in = reader();
   ASSERT_THAT(in.read_view(10), IsOk());
   EXPECT_THAT(in.expect_end(), IsError(ErrorKind::InvalidPayload,
                                        {"section 'payload'", "7 unread bytes", "read 10 of 17"}));
 }
 
-TEST(EmptyReaderTest, EmptyInputIsAtItsEnd) {
+TEST(EmptyStreamReaderTest, EmptyInputIsAtItsEnd) {
   StreamReader in({}, "ctx");
   EXPECT_THAT(in.expect_end(), IsOk());
   std::array<std::byte, 0> none{};

@@ -2,9 +2,9 @@
 // the persistence layer needs (no search), and carry hooks to misbehave on
 // purpose: report a wrong size, write trailing bytes, ask for odd alignments.
 //
-//   StreamMapIndex:    stream tier only; a map id -> vector written through
+//   StreamMapIndex:    stream persistence only; a map id -> vector written through
 //                      StreamWriter and read back through StreamReader (copied on load).
-//   SectionArrayIndex: both tiers (the zero-copy one wins); sections "shape"
+//   SectionArrayIndex: both (section persistence wins); sections "shape"
 //                      (streamed), "ids" and "vectors"; a loaded index serves
 //                      ids and vectors straight from the mapping and holds its
 //                      keep_alive handle.
@@ -173,7 +173,7 @@ class SectionArrayIndex {
   void set_vectors_alignment(std::uint64_t alignment) { vectors_alignment_ = alignment; }
   void set_reported_size_bias(std::size_t bias) { reported_size_bias_ = bias; }
 
-  // Zero-copy tier. "shape": u32 dim, u8 metric, u64 count (streamed).
+  // Section persistence. "shape": u32 dim, u8 metric, u64 count (streamed).
   Result<void> save_sections(SectionWriter& out) const {
     IQDB_TRY(out.add_streamed_section("shape", [this](StreamWriter& writer) -> Result<void> {
       IQDB_TRY(writer.write_value(static_cast<std::uint32_t>(dim_)));
@@ -205,12 +205,12 @@ class SectionArrayIndex {
     return index;
   }
 
-  // Stream tier (unused while the zero-copy tier exists; proves it wins).
+  // Stream persistence (unused while section persistence exists; proves it wins).
   Result<void> save_to(StreamWriter&) const {
-    return fail(ErrorKind::InvalidArgument, "stream tier must not be used");
+    return fail(ErrorKind::InvalidArgument, "stream persistence must not be used");
   }
   static Result<SectionArrayIndex> load_from(StreamReader&) {
-    return fail(ErrorKind::InvalidArgument, "stream tier must not be used");
+    return fail(ErrorKind::InvalidArgument, "stream persistence must not be used");
   }
 
  private:

@@ -1,6 +1,8 @@
-// The zero-copy tier of Persistable: an index saves itself as named sections
-// written straight from its own memory, and is rebuilt from a SnapshotView
-// whose sections are spans into the read-only mapping of the file.
+// Section persistence, the zero-copy way for an index to be Persistable (the
+// SectionPersistable concept in iqdb/persist/persistable.h): an index saves
+// itself as named sections written straight from its own memory, and is
+// rebuilt from a SnapshotView whose sections are spans into the read-only
+// mapping of the file.
 //
 //   Result<void> save_sections(SectionWriter& out) const {
 //     IQDB_TRY(out.add_array<std::uint64_t>("ids", ids_));
