@@ -61,7 +61,7 @@ constexpr std::size_t kFrameHeaderSize = 24;
 constexpr DistanceMetric kMetric = DistanceMetric::Cosine;
 
 // ---------------------------------------------------------------------------
-// The O(1) mock index: it checks the dimension and counts. Stream tier only;
+// The O(1) mock index: it checks the dimension and counts. Stream persistence only;
 // its payload is u32 dim, u8 metric, u64 count.
 class CountingIndex {
  public:
@@ -86,12 +86,12 @@ class CountingIndex {
   std::size_t dim() const { return dim_; }
   DistanceMetric metric() const { return metric_; }
 
-  persist::Result<void> save_to(persist::Writer& out) const {
+  persist::Result<void> save_to(persist::StreamWriter& out) const {
     IQDB_TRY(out.write_value(static_cast<std::uint32_t>(dim_)));
     IQDB_TRY(out.write_value(static_cast<std::uint8_t>(metric_)));
     return out.write_value(static_cast<std::uint64_t>(size_));
   }
-  static persist::Result<CountingIndex> load_from(persist::Reader& in) {
+  static persist::Result<CountingIndex> load_from(persist::StreamReader& in) {
     IQDB_TRY_ASSIGN(const auto dim, in.read_value<std::uint32_t>());
     IQDB_TRY_ASSIGN(const auto tag, in.read_value<std::uint8_t>());
     IQDB_TRY_ASSIGN(const auto count, in.read_value<std::uint64_t>());

@@ -15,6 +15,7 @@ namespace {
 using persist::ErrorKind;
 using persist::fail;
 using persist::Result;
+using persist::success;
 
 IndexResult<void> refuse(IndexErrc code, std::string message) {
   return IndexError{code, std::move(message)};
@@ -55,12 +56,12 @@ float distance(DistanceMetric metric, std::span<const float> a, std::span<const 
 //   4 bool), value (string: u32 length + bytes; int64/double: 8 bytes; bool: 1).
 enum class ValueTag : std::uint8_t { Null = 0, String = 1, Int = 2, Double = 3, Bool = 4 };
 
-Result<void> write_string(persist::Writer& out, std::string_view text) {
+Result<void> write_string(persist::StreamWriter& out, std::string_view text) {
   IQDB_TRY(out.write_value(static_cast<std::uint32_t>(text.size())));
   return out.write(std::as_bytes(std::span(text.data(), text.size())));
 }
 
-Result<void> write_value(persist::Writer& out, const MetadataValue& value) {
+Result<void> write_value(persist::StreamWriter& out, const MetadataValue& value) {
   if (const auto* text = std::get_if<std::string>(&value)) {
     IQDB_TRY(out.write_value(ValueTag::String));
     return write_string(out, *text);
@@ -80,7 +81,7 @@ Result<void> write_value(persist::Writer& out, const MetadataValue& value) {
   return out.write_value(ValueTag::Null);
 }
 
-Result<void> write_metadata(persist::Writer& out,
+Result<void> write_metadata(persist::StreamWriter& out,
                             const std::unordered_map<std::uint64_t, Metadata>& metadata) {
   IQDB_TRY(out.write_value(static_cast<std::uint64_t>(metadata.size())));
   for (const auto& [id, fields] : metadata) {
@@ -91,16 +92,16 @@ Result<void> write_metadata(persist::Writer& out,
       IQDB_TRY(write_value(out, value));
     }
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
-Result<std::string> read_string(persist::Reader& in) {
+Result<std::string> read_string(persist::StreamReader& in) {
   IQDB_TRY_ASSIGN(auto length, in.read_value<std::uint32_t>());
   IQDB_TRY_ASSIGN(auto bytes, in.read_view(length));
   return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
-Result<MetadataValue> read_value(persist::Reader& in, std::string_view context) {
+Result<MetadataValue> read_value(persist::StreamReader& in, std::string_view context) {
   IQDB_TRY_ASSIGN(auto tag, in.read_value<std::uint8_t>());
   switch (static_cast<ValueTag>(tag)) {
     case ValueTag::Null: return MetadataValue{};
@@ -127,8 +128,8 @@ Result<MetadataValue> read_value(persist::Reader& in, std::string_view context) 
 }
 
 // Reads what write_metadata() wrote. Counts come from the file, so nothing is
-// reserved from them: every element read is bounds-checked by the Reader.
-Result<std::unordered_map<std::uint64_t, Metadata>> read_metadata(persist::Reader& in,
+// reserved from them: every element read is bounds-checked by the StreamReader.
+Result<std::unordered_map<std::uint64_t, Metadata>> read_metadata(persist::StreamReader& in,
                                                                   std::string_view context) {
   std::unordered_map<std::uint64_t, Metadata> metadata;
   IQDB_TRY_ASSIGN(auto entries, in.read_value<std::uint64_t>());
@@ -159,7 +160,7 @@ Result<void> check_shape(std::uint64_t dim, std::uint64_t count, std::string_vie
         ErrorKind::InvalidPayload,
         fmt::format("{}: {} vectors of dimension {} cannot be addressed", context, count, dim));
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
 // Duplicate ids would have search() return an id twice and the first
@@ -168,12 +169,12 @@ Result<void> check_shape(std::uint64_t dim, std::uint64_t count, std::string_vie
 // file holds.
 Result<void> check_distinct_ids(std::span<const std::uint64_t> ids, std::string_view context) {
   if (std::adjacent_find(ids.begin(), ids.end(), std::greater_equal<>()) == ids.end()) {
-    return boost::outcome_v2::success();
+    return success();
   }
   std::vector<std::uint64_t> sorted(ids.begin(), ids.end());
   std::sort(sorted.begin(), sorted.end());
   const auto twice = std::adjacent_find(sorted.begin(), sorted.end());
-  if (twice == sorted.end()) return boost::outcome_v2::success();
+  if (twice == sorted.end()) return success();
   return fail(ErrorKind::InvalidPayload, fmt::format("{}: id {} appears twice", context, *twice));
 }
 
@@ -197,7 +198,7 @@ IndexResult<void> FlatIndex::insert(const VectorId& id, std::span<const float> v
   owned_ids_.push_back(key);
   owned_vectors_.insert(owned_vectors_.end(), vector.begin(), vector.end());
   if (!metadata.empty()) metadata_[key] = metadata;
-  return boost::outcome_v2::success();
+  return success();
 }
 
 IndexResult<void> FlatIndex::remove(const VectorId& id) {
@@ -221,7 +222,7 @@ IndexResult<void> FlatIndex::remove(const VectorId& id) {
   owned_vectors_.resize(last * dim_);
   slot_of_.erase(found);
   metadata_.erase(id.as_u64());
-  return boost::outcome_v2::success();
+  return success();
 }
 
 void FlatIndex::reserve(std::size_t count) {
@@ -273,9 +274,10 @@ const Metadata* FlatIndex::metadata(std::uint64_t id) const {
 persist::Result<void> FlatIndex::save_sections(persist::SectionWriter& out) const {
   IQDB_TRY(out.add_array<std::uint64_t>("ids", ids()));
   IQDB_TRY(out.add_array<float>("vectors", vectors()));
-  if (metadata_.empty()) return boost::outcome_v2::success();
-  return out.add_streamed_section(
-      "metadata", [this](persist::Writer& writer) { return write_metadata(writer, metadata_); });
+  if (metadata_.empty()) return success();
+  return out.add_streamed_section("metadata", [this](persist::StreamWriter& writer) {
+    return write_metadata(writer, metadata_);
+  });
 }
 
 persist::Result<FlatIndex> FlatIndex::load_sections(const persist::SnapshotView& snapshot) {
@@ -302,7 +304,7 @@ persist::Result<FlatIndex> FlatIndex::load_sections(const persist::SnapshotView&
   return index;
 }
 
-persist::Result<void> FlatIndex::save_to(persist::Writer& out) const {
+persist::Result<void> FlatIndex::save_to(persist::StreamWriter& out) const {
   IQDB_TRY(out.write_value(static_cast<std::uint32_t>(dim_)));
   IQDB_TRY(out.write_value(static_cast<std::uint8_t>(metric_)));
   IQDB_TRY(out.write_value(static_cast<std::uint64_t>(size())));
@@ -311,7 +313,7 @@ persist::Result<void> FlatIndex::save_to(persist::Writer& out) const {
   return write_metadata(out, metadata_);
 }
 
-persist::Result<FlatIndex> FlatIndex::load_from(persist::Reader& in) {
+persist::Result<FlatIndex> FlatIndex::load_from(persist::StreamReader& in) {
   const std::string context = "flat index payload";
   IQDB_TRY_ASSIGN(auto dim, in.read_value<std::uint32_t>());
   IQDB_TRY_ASSIGN(auto metric_tag, in.read_value<std::uint8_t>());

@@ -1,24 +1,24 @@
-// FlatIndex: a brute-force vector index that implements both tiers of
-// iqdb::persist::Persistable. It is the example the demo and the benchmarks
-// use; the library itself never names it.
+// FlatIndex: a brute-force vector index that implements both ways of being
+// iqdb::persist::Persistable: stream and section persistence. It is the
+// example the demo and the benchmarks use; the library itself never names it.
 //
 //   FlatIndex index(128, iqdb::DistanceMetric::Cosine);
 //   index.insert(7, vector, {});
 //   auto hits = index.search(query, 10);   // nearest first
 //
 // Persistence:
-//   zero-copy tier: sections "ids" (u64 per vector), "vectors" (dim float32
-//     per vector, row-major, in id order) and, when any vector has metadata,
-//     "metadata" (streamed, see flat_index.cc). A loaded index serves ids and
-//     vectors straight from the read-only mapping: the vectors are never
-//     read by a load. With VerifyMode::Eager the ids are, once, to refuse
-//     duplicates: a linear scan when they ascend (ids inserted in increasing
-//     order), else a sort of a copy (O(n log n) time, 8 bytes of memory per
-//     vector while it runs). With Skip or Background (the payload trusted,
-//     SnapshotView::payload_trusted()) they are not, so that such a load
-//     costs the same whatever the file's size: a file whose CRCs match but
-//     whose ids repeat (not one this library wrote) is then served as is.
-//   stream tier: the same data as one payload (copied on load).
+//   section persistence (zero-copy): sections "ids" (u64 per vector),
+//     "vectors" (dim float32 per vector, row-major, in id order) and, when any
+//     vector has metadata, "metadata" (streamed, see flat_index.cc). A loaded
+//     index serves ids and vectors straight from the read-only mapping: the
+//     vectors are never read by a load. With VerifyMode::Eager the ids are,
+//     once, to refuse duplicates: a linear scan when they ascend (ids inserted
+//     in increasing order), else a sort of a copy (O(n log n) time, 8 bytes of
+//     memory per vector while it runs). With Skip or Background (the payload
+//     trusted, SnapshotView::payload_trusted()) they are not, so that such a
+//     load costs the same whatever the file's size: a file whose CRCs match
+//     but whose ids repeat (not one this library wrote) is then served as is.
+//   stream persistence: the same data as one payload (copied on load).
 //
 // Mutation after a zero-copy load copies the mapped arrays into owned memory
 // first (copy-on-write) and builds the id -> slot map, so the first insert or
@@ -86,14 +86,14 @@ class FlatIndex {
   // True while ids and vectors are served from a snapshot mapping.
   bool is_mapped() const { return keep_alive_ != nullptr; }
 
-  // Zero-copy tier. Both tiers' loads refuse a snapshot that holds an id
-  // twice (InvalidPayload, naming it).
+  // Section persistence (zero-copy). Loads of either kind refuse a snapshot
+  // that holds an id twice (InvalidPayload, naming it).
   persist::Result<void> save_sections(persist::SectionWriter& out) const;
   static persist::Result<FlatIndex> load_sections(const persist::SnapshotView& snapshot);
 
-  // Stream tier.
-  persist::Result<void> save_to(persist::Writer& out) const;
-  static persist::Result<FlatIndex> load_from(persist::Reader& in);
+  // Stream persistence.
+  persist::Result<void> save_to(persist::StreamWriter& out) const;
+  static persist::Result<FlatIndex> load_from(persist::StreamReader& in);
 
  private:
   // Copies mapped data into owned memory and builds slot_of_ (once).

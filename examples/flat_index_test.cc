@@ -1,4 +1,4 @@
-// The example flat index: both tiers round-trip, a loaded index serves from
+// The example flat index: both ways of persisting round-trip, a loaded index serves from
 // the mapping until its first mutation, and its own parsing refuses lies.
 #include "flat_index.h"
 
@@ -18,6 +18,7 @@ using persist::ErrorKind;
 using persist::OpenMode;
 using persist::PersistConfig;
 using persist::PersistedIndex;
+using persist::success;
 using persist::VerifyMode;
 using persist::test::IsError;
 using persist::test::IsOk;
@@ -47,12 +48,12 @@ FlatIndex make_index(std::uint64_t count, DistanceMetric metric = DistanceMetric
   return index;
 }
 
-// An in-memory Writer for the stream tier.
-class BufferWriter final : public persist::Writer {
+// An in-memory StreamWriter, for stream persistence.
+class BufferWriter final : public persist::StreamWriter {
  public:
   persist::Result<void> write(std::span<const std::byte> bytes) override {
     bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
-    return boost::outcome_v2::success();
+    return success();
   }
   std::vector<std::byte> bytes_;
 };
@@ -159,11 +160,11 @@ TEST_F(FlatIndexTest, RefusesByteIdsAndWrongDimensions) {
   EXPECT_EQ(index.size(), 0u);
 }
 
-TEST_F(FlatIndexTest, StreamTierRoundTrips) {
+TEST_F(FlatIndexTest, StreamPersistenceRoundTrips) {
   const FlatIndex original = make_index(12, DistanceMetric::Hamming);
   BufferWriter writer;
   ASSERT_THAT(original.save_to(writer), IsOk());
-  persist::Reader reader(writer.bytes_, "buffer");
+  persist::StreamReader reader(writer.bytes_, "buffer");
   auto loaded = FlatIndex::load_from(reader);
   ASSERT_THAT(loaded, IsOk());
   EXPECT_THAT(reader.expect_end(), IsOk());
@@ -176,7 +177,7 @@ TEST_F(FlatIndexTest, StreamPayloadClaimingMoreVectorsThanItHoldsIsRefusedBefore
   ASSERT_THAT(make_index(2).save_to(writer), IsOk());
   const std::uint64_t lie = std::uint64_t{1} << 60;
   std::memcpy(writer.bytes_.data() + 5, &lie, sizeof lie);  // after dim (4) and metric (1)
-  persist::Reader reader(writer.bytes_, "buffer");
+  persist::StreamReader reader(writer.bytes_, "buffer");
   EXPECT_THAT(FlatIndex::load_from(reader), IsError(ErrorKind::InvalidPayload, "vectors"));
 }
 
@@ -185,10 +186,10 @@ TEST_F(FlatIndexTest, StreamPayloadWithBadMetricOrTruncationIsRefused) {
   ASSERT_THAT(make_index(4).save_to(writer), IsOk());
   auto bad_metric = writer.bytes_;
   bad_metric[4] = std::byte{9};
-  persist::Reader metric_reader(bad_metric, "buffer");
+  persist::StreamReader metric_reader(bad_metric, "buffer");
   EXPECT_THAT(FlatIndex::load_from(metric_reader), IsError(ErrorKind::InvalidMetric, "9"));
   for (std::size_t length = 0; length < writer.bytes_.size(); ++length) {
-    persist::Reader reader(std::span(writer.bytes_).first(length), "buffer");
+    persist::StreamReader reader(std::span(writer.bytes_).first(length), "buffer");
     EXPECT_THAT(FlatIndex::load_from(reader), IsError(ErrorKind::InvalidPayload))
         << "length " << length;
   }
@@ -203,9 +204,9 @@ class IdsWriter {
   explicit IdsWriter(std::vector<std::uint64_t> ids)
       : ids_(std::move(ids)), vectors_(ids_.size() * kDim, 1.0f) {}
   IndexResult<void> insert(const VectorId&, std::span<const float>, const Metadata&) {
-    return boost::outcome_v2::success();
+    return success();
   }
-  IndexResult<void> remove(const VectorId&) { return boost::outcome_v2::success(); }
+  IndexResult<void> remove(const VectorId&) { return success(); }
   std::size_t size() const { return ids_.size(); }
   std::size_t dim() const { return kDim; }
   DistanceMetric metric() const { return DistanceMetric::Euclidean; }
@@ -218,7 +219,7 @@ class IdsWriter {
     return persist::fail(ErrorKind::Unsupported, "write only");
   }
   // FlatIndex's stream payload: dim, metric, count, ids, vectors, no metadata.
-  persist::Result<void> save_to(persist::Writer& out) const {
+  persist::Result<void> save_to(persist::StreamWriter& out) const {
     IQDB_TRY(out.write_value(static_cast<std::uint32_t>(kDim)));
     IQDB_TRY(out.write_value(static_cast<std::uint8_t>(metric())));
     IQDB_TRY(out.write_value(static_cast<std::uint64_t>(ids_.size())));
@@ -232,7 +233,7 @@ class IdsWriter {
   std::vector<float> vectors_;
 };
 
-TEST_F(FlatIndexTest, BothTiersRefuseDuplicateIds) {
+TEST_F(FlatIndexTest, BothWaysOfPersistingRefuseDuplicateIds) {
   // All equal; and one duplicate pair far apart among many unsorted ids.
   std::vector<std::uint64_t> spread(100000);
   for (std::uint64_t i = 0; i < spread.size(); ++i) spread[i] = (i * 7919) % spread.size() + 1;
@@ -248,7 +249,7 @@ TEST_F(FlatIndexTest, BothTiersRefuseDuplicateIds) {
                 IsError(ErrorKind::InvalidPayload, {config().path.string(), "'ids'", twice}));
     BufferWriter payload;
     ASSERT_THAT(IdsWriter(ids).save_to(payload), IsOk());
-    persist::Reader reader(payload.bytes_, "buffer");
+    persist::StreamReader reader(payload.bytes_, "buffer");
     EXPECT_THAT(FlatIndex::load_from(reader), IsError(ErrorKind::InvalidPayload, twice));
   }
 }

@@ -1,6 +1,6 @@
 // Writes small valid snapshots of the example flat index (with and without
 // metadata, several metrics, raw and compressed) and of the tests'
-// StreamMapIndex (the stream tier) into DIR, as seeds for the snapshot and
+// StreamMapIndex (stream persistence) into DIR, as seeds for the snapshot and
 // header fuzzers, and with --chunks encoded chunks in
 // chunk_decode_fuzz's input format (codec byte, 24-bit length, data):
 //   iqdb_fuzz_seeds DIR

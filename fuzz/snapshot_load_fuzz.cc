@@ -1,12 +1,12 @@
 // libFuzzer target: any byte string, loaded as a snapshot, must give an index
 // or a clean error: never a crash, an out-of-bounds read or an allocation
 // beyond the input's budget (allocation_budget.h). Each input is loaded
-// through both Persistable tiers, as the example flat index (zero-copy
-// sections) and as the tests' StreamMapIndex (the stream tier, copied): as it
-// is, in every verify mode, and again with its prefix and header CRCs
-// recomputed and verification skipped, so that mutations reach the header
-// verifier, the section table checks and the index's own parsing instead of
-// stopping at a checksum.
+// both ways an index persists, as the example flat index (section
+// persistence, zero-copy) and as the tests' StreamMapIndex (stream
+// persistence, copied): as it is, in every verify mode, and again with its
+// prefix and header CRCs recomputed and verification skipped, so that
+// mutations reach the header verifier, the section table checks and the
+// index's own parsing instead of stopping at a checksum.
 #include <cstddef>
 #include <cstdint>
 #include <vector>

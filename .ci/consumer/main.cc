@@ -1,4 +1,5 @@
-// Saves and loads a minimal stream-tier index through the installed package.
+// Saves and loads a minimal index (stream persistence) through the installed
+// package.
 #include <cstdio>
 #include <map>
 #include <span>
@@ -21,27 +22,27 @@ class TinyIndex {
     if (!rows_.emplace(id.as_u64(), std::vector<float>(vector.begin(), vector.end())).second) {
       return iqdb::IndexError{iqdb::IndexErrc::DuplicateId, "duplicate"};
     }
-    return boost::outcome_v2::success();
+    return persist::success();
   }
   iqdb::IndexResult<void> remove(const iqdb::VectorId& id) {
     if (!id.is_u64() || rows_.erase(id.as_u64()) == 0) {
       return iqdb::IndexError{iqdb::IndexErrc::IdNotFound, "absent"};
     }
-    return boost::outcome_v2::success();
+    return persist::success();
   }
   std::size_t size() const { return rows_.size(); }
   std::size_t dim() const { return 2; }
   iqdb::DistanceMetric metric() const { return iqdb::DistanceMetric::Euclidean; }
 
-  persist::Result<void> save_to(persist::Writer& out) const {
+  persist::Result<void> save_to(persist::StreamWriter& out) const {
     IQDB_TRY(out.write_value<std::uint64_t>(rows_.size()));
     for (const auto& [id, row] : rows_) {
       IQDB_TRY(out.write_value(id));
       IQDB_TRY(out.write_array(std::span<const float>(row)));
     }
-    return boost::outcome_v2::success();
+    return persist::success();
   }
-  static persist::Result<TinyIndex> load_from(persist::Reader& in) {
+  static persist::Result<TinyIndex> load_from(persist::StreamReader& in) {
     TinyIndex index;
     IQDB_TRY_ASSIGN(auto count, in.read_value<std::uint64_t>());
     for (std::uint64_t i = 0; i < count; ++i) {
@@ -73,7 +74,9 @@ int main(int argc, char** argv) {
     return std::fprintf(stderr, "load failed\n"), 1;
   auto header = persist::read_file_header(argv[1]);
   if (!header || header.value().index_type != TinyIndex::kIndexType) return 1;
-  std::printf("consumer: saved and loaded %s (%s, %zu section)\n", argv[1],
+  // kVersion comes from the generated version.h: this checks it is installed.
+  std::printf("consumer: iqdb-persist %.*s saved and loaded %s (%s, %zu section)\n",
+              static_cast<int>(persist::kVersion.size()), persist::kVersion.data(), argv[1],
               header.value().index_type.c_str(), header.value().sections.size());
   return 0;
 }

@@ -6,28 +6,28 @@
 
 namespace iqdb::persist {
 
-Result<void> Reader::check_available(std::size_t length) const {
+Result<void> StreamReader::check_available(std::size_t length) const {
   if (length <= remaining()) return boost::outcome_v2::success();
   return fail(ErrorKind::InvalidPayload,
               fmt::format("{}: payload ends early: {} bytes needed at offset {}, {} left", context_,
                           length, position_, remaining()));
 }
 
-Result<void> Reader::read(std::span<std::byte> out) {
+Result<void> StreamReader::read(std::span<std::byte> out) {
   IQDB_TRY(check_available(out.size()));
   if (!out.empty()) std::memcpy(out.data(), bytes_.data() + position_, out.size());
   position_ += out.size();
   return boost::outcome_v2::success();
 }
 
-Result<std::span<const std::byte>> Reader::read_view(std::size_t length) {
+Result<std::span<const std::byte>> StreamReader::read_view(std::size_t length) {
   IQDB_TRY(check_available(length));
   const auto view = bytes_.subspan(position_, length);
   position_ += length;
   return view;
 }
 
-Result<void> Reader::expect_end() const {
+Result<void> StreamReader::expect_end() const {
   if (remaining() == 0) return boost::outcome_v2::success();
   return fail(ErrorKind::InvalidPayload,
               fmt::format("{}: {} unread bytes after the payload (read {} of {})", context_,

@@ -50,4 +50,9 @@ PersistError PersistError::with_context(std::string_view context) const {
   return {kind_, fmt::format("{}: {}", context, message_)};
 }
 
+PersistException::PersistException(PersistError error)
+    : error_(std::make_shared<const PersistError>(std::move(error))) {}
+
+const char* PersistException::what() const noexcept { return error_->message().c_str(); }
+
 }  // namespace iqdb::persist

@@ -1,4 +1,23 @@
-// FileSystem on POSIX: the only file in the library that makes system calls.
+// FileSystem on POSIX: the library's system calls on files and directories
+// (open, fstat, pread, pwrite, fdatasync, ftruncate, rename, unlink, readdir,
+// mmap of files, the writer lock's fcntl, and gethostname and getpid for the
+// lock's holder line). Saves, loads and the log reach them only through the
+// FileSystem seam, so tests can put a file system that fails or crashes in
+// its place.
+//
+// Three other files call the system directly. None of them opens, writes,
+// syncs or renames a file, which is what the seam exists to fail in tests:
+//   util/anonymous_region.cc  mmap, munmap, madvise (MADV_FREE, MADV_HUGEPAGE)
+//                             and sysconf: anonymous memory for decoded
+//                             sections, recycled between loads.
+//   snapshot/warm_up.cc       madvise (MADV_WILLNEED, MADV_POPULATE_READ,
+//                             MADV_HUGEPAGE), mlock and sysconf on memory a load
+//                             already has: the mapping and decoded sections.
+//   db/snapshot_io.cc         getpid, for temporary files' names, and
+//                             kill(pid, 0), to tell whether the process that
+//                             left a temporary file still runs.
+// The standard library makes the rest: threads, and getcwd behind
+// std::filesystem::absolute() in db/rewrite.cc.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>

@@ -1,4 +1,4 @@
-// PersistedIndex end to end: save/load round trips for both Persistable tiers,
+// PersistedIndex end to end: save/load round trips for stream and section persistence,
 // zero-copy loading, atomic saves under injected faults, and the load errors
 // that depend on the index rather than on the bytes.
 #include "db/snapshot_io.h"
@@ -117,7 +117,7 @@ class RoundTripTest
   std::uint64_t alignment() const { return std::get<1>(GetParam()); }
 };
 
-TEST_P(RoundTripTest, StreamTierReconstructsIdenticalIndexAndHeader) {
+TEST_P(RoundTripTest, StreamPersistenceReconstructsIdenticalIndexAndHeader) {
   config_.section_alignment = alignment();
   const auto original = make_index<StreamMapIndex>(7, 5, metric());
   save(original);
@@ -147,7 +147,7 @@ TEST_P(RoundTripTest, StreamTierReconstructsIdenticalIndexAndHeader) {
   EXPECT_EQ(h.crc32, payload.crc32);
 }
 
-TEST_P(RoundTripTest, SectionTierReconstructsIdenticalIndexAndHeader) {
+TEST_P(RoundTripTest, SectionPersistenceReconstructsIdenticalIndexAndHeader) {
   config_.section_alignment = alignment();
   const auto original = make_index<SectionArrayIndex>(9, 3, metric());
   save(original);
@@ -616,14 +616,14 @@ class FailedSaveTest : public SnapshotIoTest {
   std::shared_ptr<FaultInjectionFileSystem> fs_;
 };
 
-TEST_F(FailedSaveTest, StreamTierFailureAtAnyStepKeepsTheOldSnapshot) {
+TEST_F(FailedSaveTest, StreamPersistenceFailureAtAnyStepKeepsTheOldSnapshot) {
   // Over 1 MiB of payload, so the stream is flushed in several writes.
   check_every_failure_keeps_old_snapshot(
       make_index<StreamMapIndex>(3, 4, DistanceMetric::Cosine),
       make_index<StreamMapIndex>(300, 1000, DistanceMetric::Cosine));
 }
 
-TEST_F(FailedSaveTest, SectionTierFailureAtAnyStepKeepsTheOldSnapshot) {
+TEST_F(FailedSaveTest, SectionPersistenceFailureAtAnyStepKeepsTheOldSnapshot) {
   check_every_failure_keeps_old_snapshot(
       make_index<SectionArrayIndex>(3, 4, DistanceMetric::DotProduct),
       make_index<SectionArrayIndex>(50, 4, DistanceMetric::DotProduct, 9));

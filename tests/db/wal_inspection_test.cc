@@ -251,8 +251,8 @@ class AcceptingIndex {
   std::size_t size() const { return 0; }
   std::size_t dim() const { return 1; }
   DistanceMetric metric() const { return DistanceMetric::Cosine; }
-  Result<void> save_to(Writer&) const { return boost::outcome_v2::success(); }
-  static Result<AcceptingIndex> load_from(Reader&) { return AcceptingIndex(); }
+  Result<void> save_to(StreamWriter&) const { return boost::outcome_v2::success(); }
+  static Result<AcceptingIndex> load_from(StreamReader&) { return AcceptingIndex(); }
 };
 
 // The segments the wal_segment_fuzz target makes of one corpus input.

@@ -672,7 +672,7 @@ class ThrowingIndex : public StreamMapIndex {
     if (id == VectorId(kThrowingId)) throw std::runtime_error("index failure");
     return StreamMapIndex::insert(id, vector, metadata);
   }
-  static Result<ThrowingIndex> load_from(Reader& in) {
+  static Result<ThrowingIndex> load_from(StreamReader& in) {
     IQDB_TRY_ASSIGN(auto base, StreamMapIndex::load_from(in));
     return ThrowingIndex(std::move(base));
   }
@@ -851,8 +851,9 @@ TEST_F(WalPersistedIndexTest, SnapshotLsnThatLeavesNoRoomIsRefusedAtLoad) {
   ASSERT_THAT(detail::save_snapshot(config_, facts,
                                     [&](SectionWriter& out) {
                                       return out.add_streamed_section(
-                                          kStreamSectionName,
-                                          [&](Writer& writer) { return empty.save_to(writer); });
+                                          kStreamSectionName, [&](StreamWriter& writer) {
+                                            return empty.save_to(writer);
+                                          });
                                     }),
               IsOk());
   EXPECT_THAT(load(), IsError(ErrorKind::InvalidHeader, {config_.path.string(), "wal_lsn"}));

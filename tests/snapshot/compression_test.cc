@@ -1,4 +1,4 @@
-// Compressed snapshot sections: round trips through both Persistable tiers for
+// Compressed snapshot sections: round trips through stream and section persistence for
 // each codec, the per-section choice (by name, by ratio), zero-copy for what
 // stays raw, chunked parallel decoding, and hostile compressed data: every
 // flipped byte and truncation, a chunk that lies about what it decodes to, and
@@ -161,7 +161,7 @@ TEST_P(CompressionTest, SortedIdsCompressRandomFloatsStayRawAndZeroCopy) {
   }
 }
 
-TEST_P(CompressionTest, StreamTierRoundTrip) {
+TEST_P(CompressionTest, StreamPersistenceRoundTrip) {
   StreamMapIndex index(8, DistanceMetric::Cosine);
   const std::vector<float> values = patterned_vectors(3000, 8);
   for (std::uint64_t i = 0; i < 3000; ++i) {
@@ -253,7 +253,7 @@ TEST_P(CompressionTest, MaxRatioDecidesWhatPays) {
   EXPECT_EQ(section_named(saved_header(), "ids").compression, GetParam().tag);
 }
 
-// A small compressed snapshot: the stream tier's one section, compressed.
+// A small compressed snapshot: stream persistence's one section, compressed.
 class HostileCompressedTest : public CompressionTest {
  protected:
   void SetUp() override {

@@ -71,7 +71,7 @@ TEST_F(SectionViewTest, WrongElementCountIsInvalidPayload) {
 }
 
 TEST_F(SectionViewTest, ReaderIsBoundedToTheSection) {
-  Reader in = view(8, 8).reader();
+  StreamReader in = view(8, 8).reader();
   auto first = in.read_value<std::uint64_t>();
   ASSERT_THAT(first, IsOk());
   EXPECT_EQ(first.value(), (*storage_)[1]);

@@ -132,7 +132,7 @@ TEST_F(SnapshotWriterTest, StreamedSectionsMixSmallAndLargeWrites) {
   const std::vector<std::byte> big = random_bytes(3u << 20, 4);
   const std::vector<std::byte> small = random_bytes(1000, 5);
   ASSERT_THAT(save([&](SectionWriter& out) {
-                return out.add_streamed_section("s", [&](Writer& w) -> Result<void> {
+                return out.add_streamed_section("s", [&](StreamWriter& w) -> Result<void> {
                   IQDB_TRY(w.write(small));
                   IQDB_TRY(w.write(big));
                   for (int i = 0; i < 1500; ++i) IQDB_TRY(w.write(small));
@@ -178,8 +178,9 @@ TEST_F(SnapshotWriterTest, MaxSectionsAndNameLengthAreAccepted) {
 TEST_F(SnapshotWriterTest, DuplicateSectionNameIsInvalidArgument) {
   EXPECT_THAT(save([](SectionWriter& out) -> Result<void> {
                 IQDB_TRY(out.add_section("ids", {}));
-                return out.add_streamed_section(
-                    "ids", [](Writer&) -> Result<void> { return boost::outcome_v2::success(); });
+                return out.add_streamed_section("ids", [](StreamWriter&) -> Result<void> {
+                  return boost::outcome_v2::success();
+                });
               }),
               IsError(ErrorKind::InvalidArgument, {"section 'ids' was added twice", ".tmp-"}));
   expect_no_files();
@@ -201,7 +202,8 @@ TEST_F(SnapshotWriterTest, BadSectionAlignmentIsInvalidArgument) {
         IsError(ErrorKind::InvalidArgument, "section 'a' alignment " + std::to_string(alignment)));
     EXPECT_THAT(save([&](SectionWriter& out) {
                   return out.add_streamed_section(
-                      "a", [](Writer&) -> Result<void> { return boost::outcome_v2::success(); },
+                      "a",
+                      [](StreamWriter&) -> Result<void> { return boost::outcome_v2::success(); },
                       alignment);
                 }),
                 IsError(ErrorKind::InvalidArgument, "alignment"));
@@ -222,7 +224,7 @@ TEST_F(SnapshotWriterTest, TooManySectionsIsInvalidArgument) {
 
 TEST_F(SnapshotWriterTest, FillErrorFailsTheSaveWithThatError) {
   EXPECT_THAT(save([](SectionWriter& out) {
-                return out.add_streamed_section("s", [](Writer& w) -> Result<void> {
+                return out.add_streamed_section("s", [](StreamWriter& w) -> Result<void> {
                   IQDB_TRY(w.write_value(std::uint64_t{1}));
                   return fail(ErrorKind::IndexBuild, "index gave up");
                 });

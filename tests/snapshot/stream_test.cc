@@ -12,8 +12,8 @@
 namespace iqdb::persist::test {
 namespace {
 
-// A Writer into memory, to check what the typed helpers write.
-class VectorWriter final : public Writer {
+// A StreamWriter into memory, to check what the typed helpers write.
+class VectorWriter final : public StreamWriter {
  public:
   Result<void> write(std::span<const std::byte> bytes) override {
     bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
@@ -25,7 +25,7 @@ class VectorWriter final : public Writer {
   std::vector<std::byte> bytes_;
 };
 
-class ReaderTest : public ::testing::Test {
+class StreamReaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_THAT(writer_.write_value(std::uint32_t{0x01020304}), IsOk());
@@ -34,15 +34,17 @@ class ReaderTest : public ::testing::Test {
     ASSERT_THAT(writer_.write_array(std::span<const float>(floats)), IsOk());
   }
 
-  Reader reader() const { return Reader(writer_.bytes(), "/d/x.iqdb: section 'payload'"); }
+  StreamReader reader() const {
+    return StreamReader(writer_.bytes(), "/d/x.iqdb: section 'payload'");
+  }
 
   VectorWriter writer_;
 };
 
-TEST_F(ReaderTest, ReadsBackWhatTheWriterWroteInLittleEndian) {
+TEST_F(StreamReaderTest, ReadsBackWhatTheWriterWroteInLittleEndian) {
   ASSERT_EQ(writer_.bytes().size(), 4u + 1u + 12u);
   EXPECT_EQ(writer_.bytes()[0], std::byte{0x04});  // little-endian host
-  Reader in = reader();
+  StreamReader in = reader();
   auto word = in.read_value<std::uint32_t>();
   ASSERT_THAT(word, IsOk());
   EXPECT_EQ(word.value(), 0x01020304u);
@@ -57,8 +59,8 @@ TEST_F(ReaderTest, ReadsBackWhatTheWriterWroteInLittleEndian) {
   EXPECT_THAT(in.expect_end(), IsOk());
 }
 
-TEST_F(ReaderTest, ReadingPastTheEndIsInvalidPayloadAndConsumesNothing) {
-  Reader in = reader();
+TEST_F(StreamReaderTest, ReadingPastTheEndIsInvalidPayloadAndConsumesNothing) {
+  StreamReader in = reader();
   ASSERT_THAT(in.read_view(16), IsOk());
   EXPECT_THAT(in.read_value<std::uint32_t>(),
               IsError(ErrorKind::InvalidPayload,
@@ -71,8 +73,8 @@ TEST_F(ReaderTest, ReadingPastTheEndIsInvalidPayloadAndConsumesNothing) {
   EXPECT_THAT(in.read_value<std::uint8_t>(), IsError(ErrorKind::InvalidPayload, "0 left"));
 }
 
-TEST_F(ReaderTest, ReadViewBorrowsWithoutCopying) {
-  Reader in = reader();
+TEST_F(StreamReaderTest, ReadViewBorrowsWithoutCopying) {
+  StreamReader in = reader();
   auto view = in.read_view(5);
   ASSERT_THAT(view, IsOk());
   EXPECT_EQ(view.value().data(), writer_.bytes().data());
@@ -82,15 +84,15 @@ TEST_F(ReaderTest, ReadViewBorrowsWithoutCopying) {
   EXPECT_EQ(in.position(), 5u);
 }
 
-TEST_F(ReaderTest, ExpectEndReportsUnreadTrailingBytes) {
-  Reader in = reader();
+TEST_F(StreamReaderTest, ExpectEndReportsUnreadTrailingBytes) {
+  StreamReader in = reader();
   ASSERT_THAT(in.read_view(10), IsOk());
   EXPECT_THAT(in.expect_end(), IsError(ErrorKind::InvalidPayload,
                                        {"section 'payload'", "7 unread bytes", "read 10 of 17"}));
 }
 
-TEST(EmptyReaderTest, EmptyInputIsAtItsEnd) {
-  Reader in({}, "ctx");
+TEST(EmptyStreamReaderTest, EmptyInputIsAtItsEnd) {
+  StreamReader in({}, "ctx");
   EXPECT_THAT(in.expect_end(), IsOk());
   std::array<std::byte, 0> none{};
   EXPECT_THAT(in.read(none), IsOk());

@@ -2,9 +2,9 @@
 // the persistence layer needs (no search), and carry hooks to misbehave on
 // purpose: report a wrong size, write trailing bytes, ask for odd alignments.
 //
-//   StreamMapIndex:    stream tier only; a map id -> vector written through
-//                      Writer and read back through Reader (copied on load).
-//   SectionArrayIndex: both tiers (the zero-copy one wins); sections "shape"
+//   StreamMapIndex:    stream persistence only; a map id -> vector written through
+//                      StreamWriter and read back through StreamReader (copied on load).
+//   SectionArrayIndex: both (section persistence wins); sections "shape"
 //                      (streamed), "ids" and "vectors"; a loaded index serves
 //                      ids and vectors straight from the mapping and holds its
 //                      keep_alive handle.
@@ -83,7 +83,7 @@ class StreamMapIndex {
   void set_trailing_bytes(std::size_t n) { trailing_bytes_ = n; }
 
   // Payload: u32 dim, u8 metric, u64 count, then count x (u64 id, dim x f32).
-  Result<void> save_to(Writer& out) const {
+  Result<void> save_to(StreamWriter& out) const {
     IQDB_TRY(out.write_value(static_cast<std::uint32_t>(dim_)));
     IQDB_TRY(out.write_value(static_cast<std::uint8_t>(metric_)));
     IQDB_TRY(out.write_value(static_cast<std::uint64_t>(vectors_.size())));
@@ -95,7 +95,7 @@ class StreamMapIndex {
     return out.write(trailing);
   }
 
-  static Result<StreamMapIndex> load_from(Reader& in) {
+  static Result<StreamMapIndex> load_from(StreamReader& in) {
     IQDB_TRY_ASSIGN(const auto dim, in.read_value<std::uint32_t>());
     IQDB_TRY_ASSIGN(const auto tag, in.read_value<std::uint8_t>());
     IQDB_TRY_ASSIGN(const auto metric, metric_from_payload(tag, "payload"));
@@ -173,9 +173,9 @@ class SectionArrayIndex {
   void set_vectors_alignment(std::uint64_t alignment) { vectors_alignment_ = alignment; }
   void set_reported_size_bias(std::size_t bias) { reported_size_bias_ = bias; }
 
-  // Zero-copy tier. "shape": u32 dim, u8 metric, u64 count (streamed).
+  // Section persistence. "shape": u32 dim, u8 metric, u64 count (streamed).
   Result<void> save_sections(SectionWriter& out) const {
-    IQDB_TRY(out.add_streamed_section("shape", [this](Writer& writer) -> Result<void> {
+    IQDB_TRY(out.add_streamed_section("shape", [this](StreamWriter& writer) -> Result<void> {
       IQDB_TRY(writer.write_value(static_cast<std::uint32_t>(dim_)));
       IQDB_TRY(writer.write_value(static_cast<std::uint8_t>(metric_)));
       return writer.write_value(static_cast<std::uint64_t>(ids().size()));
@@ -186,7 +186,7 @@ class SectionArrayIndex {
 
   static Result<SectionArrayIndex> load_sections(const SnapshotView& snapshot) {
     IQDB_TRY_ASSIGN(auto shape_section, snapshot.section("shape"));
-    Reader shape = shape_section.reader();
+    StreamReader shape = shape_section.reader();
     IQDB_TRY_ASSIGN(const auto dim, shape.read_value<std::uint32_t>());
     IQDB_TRY_ASSIGN(const auto tag, shape.read_value<std::uint8_t>());
     IQDB_TRY_ASSIGN(const auto metric, metric_from_payload(tag, shape_section.context()));
@@ -205,12 +205,12 @@ class SectionArrayIndex {
     return index;
   }
 
-  // Stream tier (unused while the zero-copy tier exists; proves it wins).
-  Result<void> save_to(Writer&) const {
-    return fail(ErrorKind::InvalidArgument, "stream tier must not be used");
+  // Stream persistence (unused while section persistence exists; proves it wins).
+  Result<void> save_to(StreamWriter&) const {
+    return fail(ErrorKind::InvalidArgument, "stream persistence must not be used");
   }
-  static Result<SectionArrayIndex> load_from(Reader&) {
-    return fail(ErrorKind::InvalidArgument, "stream tier must not be used");
+  static Result<SectionArrayIndex> load_from(StreamReader&) {
+    return fail(ErrorKind::InvalidArgument, "stream persistence must not be used");
   }
 
  private:

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <exception>
+#include <memory>
 #include <set>
 #include <string>
 
@@ -71,6 +73,55 @@ TEST(PersistErrorTest, TryMacrosPropagateErrorsAndValues) {
   ASSERT_FALSE(failed.has_value());
   EXPECT_EQ(failed.error().kind(), ErrorKind::InvalidArgument);
   EXPECT_EQ(failed.error().message(), "not positive");
+}
+
+Result<void> check_positive(int value) {
+  IQDB_TRY(parse_positive(value));
+  return success();
+}
+
+TEST(PersistErrorTest, SuccessBuildsASuccessfulResult) {
+  EXPECT_TRUE(check_positive(1).has_value());
+  EXPECT_EQ(check_positive(0).error().kind(), ErrorKind::InvalidArgument);
+}
+
+TEST(ValueOrThrowTest, ReturnsTheValueOfASuccess) {
+  EXPECT_EQ(value_or_throw(parse_positive(3)), 3);
+  Result<std::unique_ptr<int>> owned = std::make_unique<int>(7);
+  const std::unique_ptr<int> moved_out = value_or_throw(std::move(owned));
+  ASSERT_NE(moved_out, nullptr);
+  EXPECT_EQ(*moved_out, 7);
+  EXPECT_NO_THROW(value_or_throw(check_positive(1)));
+}
+
+TEST(ValueOrThrowTest, ThrowsAnExceptionCarryingTheError) {
+  try {
+    (void)value_or_throw(parse_positive(-1));
+    FAIL() << "no exception";
+  } catch (const PersistException& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
+    EXPECT_EQ(e.error().kind(), ErrorKind::InvalidArgument);
+    EXPECT_EQ(e.error().message(), "not positive");
+    EXPECT_STREQ(e.what(), "not positive");
+  }
+  try {
+    value_or_throw(check_positive(0));
+    FAIL() << "no exception";
+  } catch (const std::exception& e) {  // a Result<void> throws too, as a std::exception
+    EXPECT_STREQ(e.what(), "not positive");
+  }
+}
+
+TEST(ValueOrThrowTest, ACopiedExceptionKeepsTheError) {
+  const PersistException original(PersistError(ErrorKind::ChecksumMismatch, "/d/x.iqdb: CRC"));
+  const PersistException copy = original;
+  EXPECT_EQ(copy.kind(), ErrorKind::ChecksumMismatch);
+  EXPECT_EQ(copy.error().to_string(), "ChecksumMismatch: /d/x.iqdb: CRC");
+  EXPECT_STREQ(copy.what(), "/d/x.iqdb: CRC");
+  PersistException source = original;
+  const PersistException moved = std::move(source);
+  EXPECT_STREQ(moved.what(), "/d/x.iqdb: CRC");
+  EXPECT_STREQ(source.what(), "/d/x.iqdb: CRC");  // NOLINT(bugprone-use-after-move): copied
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 // PersistError and Result<T>: how every fallible iqdb-persist call reports
 // failure. No exception crosses the public API; every error is a value.
+// Callers who prefer exceptions opt in with value_or_throw() (below), which
+// throws a PersistException carrying the PersistError.
 //
 // A PersistError has a kind to branch on and a message for people. Messages
 // name the file and, where relevant, the section, the byte offset, and the
@@ -41,6 +43,8 @@
 #define IQDB_PERSIST_ERROR_H_
 
 #include <boost/outcome/result.hpp>
+#include <exception>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -100,14 +104,56 @@ class PersistError {
   std::string message_;
 };
 
-// The result of every fallible call. Calling value() on an error terminates
-// the process (a programming error); check has_value() or use BOOST_OUTCOME_TRY.
+// The result of every fallible call: a value of type T, or a PersistError.
+// Check it before taking the value: `if (!r) ... r.error() ...`, or
+// IQDB_TRY / IQDB_TRY_ASSIGN below, or value_or_throw().
+//
+// value() on an error, like error() on a success, is a programming error and
+// aborts the process: Boost.Outcome's policy::terminate calls std::abort() (in
+// Boost 1.74; despite its name, not std::terminate(), so no terminate handler
+// runs), throws nothing and runs no destructors. The policy is named because
+// Boost's default for an error type of our own would not compile value().
 template <class T>
 using Result = boost::outcome_v2::result<T, PersistError, boost::outcome_v2::policy::terminate>;
+
+// A successful Result<void>: `return success();`. (Boost.Outcome's own, so
+// that success(value) works too, and so does code that names it in full.)
+using boost::outcome_v2::success;
 
 // Shorthand for building a failed Result: `return fail(ErrorKind::Io, "...")`.
 inline auto fail(ErrorKind kind, std::string message) {
   return boost::outcome_v2::failure(PersistError(kind, std::move(message)));
+}
+
+// A PersistError as an exception, for callers who prefer exceptions (see
+// value_or_throw()). The library itself never throws it.
+class PersistException : public std::exception {
+ public:
+  explicit PersistException(PersistError error);
+  // Copied, never moved from: a moved-from exception would hold no error.
+  PersistException(const PersistException&) noexcept = default;
+  PersistException& operator=(const PersistException&) noexcept = default;
+
+  const PersistError& error() const noexcept { return *error_; }
+  ErrorKind kind() const noexcept { return error_->kind(); }
+  // The error's message (without its kind: error().to_string() has both).
+  const char* what() const noexcept override;
+
+ private:
+  // Shared, so that copying the exception (as throwing and catching may) never
+  // throws.
+  std::shared_ptr<const PersistError> error_;
+};
+
+// The value of `result`, or a thrown PersistException holding its error:
+//   auto db = value_or_throw(PersistedIndex<FlatIndex>::load(config));
+//   value_or_throw(db.save());  // Result<void>: returns nothing, or throws
+// It takes the Result by rvalue (it moves the value out): pass a call's
+// result, or std::move(r).
+template <class T>
+T value_or_throw(Result<T>&& result) {
+  if (!result) throw PersistException(std::move(result).error());
+  return std::move(result).value();
 }
 
 }  // namespace iqdb::persist

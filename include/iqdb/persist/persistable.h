@@ -1,15 +1,18 @@
-// Persistable: what an index implements to be saved and loaded (Tier 3).
+// Persistable: what an index implements to be saved and loaded (Tier 3 of the
+// API).
 //
-// Two tiers; implement either or both (the zero-copy tier wins when both are):
+// Two ways to persist; implement either or both (section persistence wins when
+// both are):
 //
-// Stream tier (the original crate's contract):
+// Stream persistence (StreamPersistable; its contract is in
+// iqdb/persist/stream.h):
 //   static constexpr std::string_view kIndexType = "flat";
-//   Result<void> save_to(Writer& out) const;
-//   static Result<I> load_from(Reader& in);
+//   Result<void> save_to(StreamWriter& out) const;
+//   static Result<I> load_from(StreamReader& in);
 // The index writes only its own payload; framing, CRCs and the atomic write
 // are the library's. load_from must consume the payload exactly.
 //
-// Zero-copy tier:
+// Section persistence, zero-copy (SectionPersistable):
 //   static constexpr std::string_view kIndexType = "flat";
 //   Result<void> save_sections(SectionWriter& out) const;
 //   static Result<I> load_sections(const SnapshotView& snapshot);

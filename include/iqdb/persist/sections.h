@@ -1,6 +1,8 @@
-// The zero-copy tier of Persistable: an index saves itself as named sections
-// written straight from its own memory, and is rebuilt from a SnapshotView
-// whose sections are spans into the read-only mapping of the file.
+// Section persistence, the zero-copy way for an index to be Persistable (the
+// SectionPersistable concept in iqdb/persist/persistable.h): an index saves
+// itself as named sections written straight from its own memory, and is
+// rebuilt from a SnapshotView whose sections are spans into the read-only
+// mapping of the file.
 //
 //   Result<void> save_sections(SectionWriter& out) const {
 //     IQDB_TRY(out.add_array<std::uint64_t>("ids", ids_));
@@ -71,7 +73,7 @@ class SectionWriter {
   // Writes a section whose bytes are produced by `fill` (for data that is not
   // contiguous in memory). Errors: as add_section(), plus whatever fill returns.
   [[nodiscard]] virtual Result<void> add_streamed_section(
-      std::string_view name, const std::function<Result<void>(Writer&)>& fill,
+      std::string_view name, const std::function<Result<void>(StreamWriter&)>& fill,
       std::uint64_t alignment = 0) = 0;
 
   template <class T>
@@ -117,7 +119,7 @@ class SectionView {
   }
 
   // A bounds-checked stream over the section's bytes.
-  Reader reader() const { return Reader(bytes_, context_); }
+  StreamReader reader() const { return StreamReader(bytes_, context_); }
 
   // "<file>: section '<name>'", the prefix of this section's error messages.
   const std::string& context() const { return context_; }

@@ -1,14 +1,37 @@
-// Writer and Reader: the byte streams of the stream tier of Persistable (the
-// original crate's save_to / load_from contract). An index writes its payload
-// to a Writer and reads it back from a Reader; the library frames it as the
-// snapshot's single section named kStreamSectionName.
+// StreamWriter and StreamReader: the byte streams of stream persistence, the
+// simpler way for an index to be Persistable (the StreamPersistable concept in
+// iqdb/persist/persistable.h). Section persistence uses them too, for a
+// section written piece by piece (SectionWriter::add_streamed_section()) and
+// read back with SectionView::reader().
+//
+// The contract of stream persistence, for an index type I:
+//   static constexpr std::string_view kIndexType = "my-index";
+//   Result<void> save_to(StreamWriter& out) const;
+//   static Result<I> load_from(StreamReader& in);
+// - save_to() writes the index's state to `out`, in a layout of its own, and
+//   returns the first error a write returns. It writes no framing: the library
+//   stores the bytes as the snapshot's one section, named kStreamSectionName,
+//   behind a header that records kIndexType, dim(), metric() and size(), with
+//   CRC-32s, and replaces the file atomically.
+// - load_from() gets `in` over exactly the bytes save_to() wrote and returns
+//   the index rebuilt from them. It must read them all: once it returns, the
+//   library refuses unread bytes as InvalidPayload. The rebuilt index's dim(),
+//   metric() and size() must equal the saved index's; load() checks them
+//   against the header (InvalidPayload).
+// - load_from() does not trust the bytes: under VerifyMode::Background and Skip
+//   their CRC may not have been checked yet. The StreamReader refuses reads
+//   past the end; what the bytes mean is the index's to check. It allocates
+//   nothing for a count read from the stream before comparing it with
+//   remaining() (or allocates as it reads), and bytes it cannot rebuild from
+//   are an error (InvalidPayload), never a crash.
 //
 // Values are written in host byte order, which is little-endian on every host
 // this library runs on (it refuses big-endian hosts with Unsupported).
 //
-// Lifetime: a Reader reads from a snapshot mapping that lives at least until
-// load_from() returns. Spans returned by Reader::read_view() stay valid only
-// that long unless the index also keeps the snapshot alive; copy what you keep.
+// Lifetime: a StreamReader reads from a snapshot mapping that lives at least
+// until load_from() returns. Spans returned by StreamReader::read_view() stay
+// valid only that long, unless the index keeps the snapshot alive (as section
+// persistence can, with SectionView::keep_alive()); copy what you keep.
 #ifndef IQDB_PERSIST_STREAM_H_
 #define IQDB_PERSIST_STREAM_H_
 
@@ -23,14 +46,14 @@
 
 namespace iqdb::persist {
 
-// The name of the one section a stream-tier index's payload is stored in.
+// The name of the one section that holds the payload of stream persistence.
 inline constexpr std::string_view kStreamSectionName = "payload";
 
 // A sink for an index's payload. Implementations buffer and checksum; the
 // index only calls write().
-class Writer {
+class StreamWriter {
  public:
-  virtual ~Writer() = default;
+  virtual ~StreamWriter() = default;
 
   // Appends `bytes`. Errors: Io.
   [[nodiscard]] virtual Result<void> write(std::span<const std::byte> bytes) = 0;
@@ -50,10 +73,10 @@ class Writer {
 
 // Reads an index's payload back, bounds-checked: reading past the end is an
 // InvalidPayload error naming the section and offset, never an overrun.
-class Reader {
+class StreamReader {
  public:
   // `context` names the data in error messages, e.g. "/d/x.iqdb: section 'payload'".
-  Reader(std::span<const std::byte> bytes, std::string context)
+  StreamReader(std::span<const std::byte> bytes, std::string context)
       : bytes_(bytes), context_(std::move(context)) {}
 
   std::size_t remaining() const { return bytes_.size() - position_; }
@@ -90,6 +113,11 @@ class Reader {
   std::size_t position_ = 0;
   std::string context_;
 };
+
+// The former names, kept only until persisted_index.h, persistable.h and the
+// snapshot writer are changed to the new ones; new code uses the new ones.
+using Writer = StreamWriter;
+using Reader = StreamReader;
 
 }  // namespace iqdb::persist
 
