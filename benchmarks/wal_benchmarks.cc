@@ -75,12 +75,12 @@ class CountingIndex {
                         fmt::format("vector has {} floats, expected {}", vector.size(), dim_)};
     }
     ++size_;
-    return boost::outcome_v2::success();
+    return iqdb::persist::success();
   }
   IndexResult<void> remove(const VectorId& id) {
     if (size_ == 0) return IndexError{IndexErrc::IdNotFound, "no id " + id.to_string()};
     --size_;
-    return boost::outcome_v2::success();
+    return iqdb::persist::success();
   }
   std::size_t size() const { return size_; }
   std::size_t dim() const { return dim_; }
@@ -608,7 +608,7 @@ persist::Result<void> refill_log(CheckpointData& data) {
   for (std::uint64_t id = base; id < total; ++id) {
     IQDB_TRY(db.insert(id, vectors.subspan(id * dim, dim)));
   }
-  return boost::outcome_v2::success();
+  return iqdb::persist::success();
 }
 
 // The plain index's side of refill_log(): the same removes and inserts of
@@ -633,7 +633,7 @@ persist::Result<void> refill_plain(CheckpointData& data) {
       return persist::PersistError::from_index(inserted.error());
     }
   }
-  return boost::outcome_v2::success();
+  return iqdb::persist::success();
 }
 
 persist::Result<void> refill_both(CheckpointData& data) {

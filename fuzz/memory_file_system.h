@@ -35,7 +35,7 @@ class MemoryReadableFile final : public ReadableFile {
       return fail(ErrorKind::Io, path_.string() + ": read past the end");
     }
     if (!out.empty()) std::memcpy(out.data(), bytes.data() + offset, out.size());
-    return boost::outcome_v2::success();
+    return success();
   }
   Result<std::shared_ptr<const MappedRegion>> map() const override {
     return std::shared_ptr<const MappedRegion>(region_);

@@ -31,7 +31,7 @@ void scan_and_decode(const std::vector<std::byte>& segment) {
       segment, scan.value(), UINT64_MAX,
       [&record](std::uint64_t, std::span<const std::byte> body) -> persist::Result<void> {
         (void)persist::decode_record(body, record, "fuzz.wal");
-        return boost::outcome_v2::success();
+        return persist::success();
       });
 }
 

@@ -31,7 +31,7 @@ Result<void> validate_compression(const PersistConfig& config) {
     IQDB_TRY(check_section_name(name, ErrorKind::InvalidConfig, path,
                                 "compressed_sections names a section"));
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
 }  // namespace
@@ -56,7 +56,7 @@ Result<void> PersistConfig::validate() const {
                             path.string(), fsync_policy.interval().count()));
   }
   IQDB_TRY(validate_compression(*this));
-  return boost::outcome_v2::success();
+  return success();
 }
 
 }  // namespace iqdb::persist

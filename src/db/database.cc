@@ -22,10 +22,10 @@ class Database::Impl {
 
   Result<void> create(bool overwrite, const SnapshotSource& index) {
     if (!overwrite) IQDB_TRY(check_no_database(config_));
-    if (!config_.wal_enabled) return boost::outcome_v2::success();
+    if (!config_.wal_enabled) return success();
     const auto save = [&](std::uint64_t wal_lsn) { return save_now(index, wal_lsn); };
     IQDB_TRY_ASSIGN(log_, WalLog::create(config_, save, std::move(lock_)));
-    return boost::outcome_v2::success();
+    return success();
   }
 
   Result<SnapshotView> open_snapshot(std::string_view index_type) {
@@ -38,10 +38,10 @@ class Database::Impl {
   Result<void> recover(const SnapshotView& snapshot, const SnapshotSource& index,
                        const OpApplier& applier) {
     IQDB_TRY(check_rebuilt(snapshot, index.facts()));
-    if (!config_.wal_enabled) return boost::outcome_v2::success();
+    if (!config_.wal_enabled) return success();
     IQDB_TRY_ASSIGN(log_, WalLog::recover(config_, snapshot_lsn_, applier, std::move(lock_)));
     if (log_->needs_checkpoint()) IQDB_TRY(save(index));
-    return boost::outcome_v2::success();
+    return success();
   }
 
   Result<void> commit(std::span<const WalOp> ops, bool as_batch, const OpApplier& applier) {
@@ -60,7 +60,7 @@ class Database::Impl {
 
   Result<void> sync() {
     if (log_) return log_->sync();
-    return boost::outcome_v2::success();
+    return success();
   }
 
   const Verification& verification() const { return *verification_; }
@@ -116,7 +116,7 @@ Result<void> Database::commit(std::span<const WalOp> ops, bool as_batch, const O
 }
 
 Result<void> Database::apply_batch(const WriteBatch& batch, const OpApplier& applier) {
-  if (batch.empty()) return boost::outcome_v2::success();
+  if (batch.empty()) return success();
   const std::vector<WalOp> ops = batch.ops();
   return impl_->commit(ops, true, applier);
 }

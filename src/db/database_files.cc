@@ -42,7 +42,7 @@ Result<bool> database_exists(const PersistConfig& config) {
 
 Result<void> check_no_database(const PersistConfig& config) {
   IQDB_TRY_ASSIGN(const DatabaseFiles files, find_database_files(config));
-  if (!files.snapshot && files.segments == 0) return boost::outcome_v2::success();
+  if (!files.snapshot && files.segments == 0) return success();
   return fail(
       ErrorKind::AlreadyExists,
       fmt::format("{}: a database already exists here ({}{} log segment(s)); "
@@ -55,7 +55,7 @@ Result<void> check_no_log(const PersistConfig& config) {
   // Best effort: when the directory cannot be listed, the save that follows
   // reports the problem in its own terms.
   const auto segments = list_wal_segments(file_system_or_default(config.file_system), config.path);
-  if (!segments || segments.value().empty()) return boost::outcome_v2::success();
+  if (!segments || segments.value().empty()) return success();
   return fail(ErrorKind::InvalidConfig,
               fmt::format("{}: wal_enabled is false, but the database has a write-ahead log ({} "
                           "segment(s)) whose replay would overwrite this save: save with "

@@ -53,14 +53,14 @@ Result<void> check_compressed_sections_exist(const FileHeader& header,
                               path, name));
     }
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
 // A log beside another path belongs to another snapshot: a load would replay
 // it onto the copy.
 Result<void> check_target_has_no_log(FileSystem& fs, const std::filesystem::path& target) {
   IQDB_TRY_ASSIGN(const auto segments, list_wal_segments(fs, target));
-  if (segments.empty()) return boost::outcome_v2::success();
+  if (segments.empty()) return success();
   return fail(ErrorKind::AlreadyExists,
               fmt::format("{}: has a write-ahead log ({} segment(s)) that a load would replay onto "
                           "the rewritten snapshot: remove the {}{}* files or write elsewhere",
@@ -122,7 +122,7 @@ Result<RewriteReport> rewrite_snapshot(const std::filesystem::path& source,
       IQDB_TRY_ASSIGN(const auto view, opened.view.section(section.name));
       IQDB_TRY(out.add_section(section.name, view.bytes(), section.alignment));
     }
-    return boost::outcome_v2::success();
+    return success();
   }));
 
   auto written = read_file_header(target, options.file_system);

@@ -87,7 +87,7 @@ Result<void> write_and_rename(FileSystem& fs, const PersistConfig& config,
   IQDB_TRY(file->close());
   IQDB_TRY(fs.rename(temp, config.path));
   guard.disarm();
-  return boost::outcome_v2::success();
+  return success();
 }
 
 }  // namespace
@@ -106,7 +106,7 @@ Result<void> save_snapshot(const PersistConfig& config, const IndexFacts& facts,
         written.error().with_context(config.path.string() + ": save failed"));
   }
   if (sync) IQDB_TRY(fs.sync_dir(directory_of(config.path)));
-  return boost::outcome_v2::success();
+  return success();
 }
 
 Result<OpenedSnapshot> open_snapshot(const PersistConfig& config, std::string_view index_type) {
@@ -179,7 +179,7 @@ Result<void> check_rebuilt(const SnapshotView& snapshot, const IndexFacts& rebui
   if (rebuilt.n_vectors != header.n_vectors) {
     return mismatch("n_vectors", header.n_vectors, rebuilt.n_vectors);
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
 PersistError rebuild_failed(const SnapshotView& snapshot, const PersistError& error) {

@@ -31,7 +31,7 @@ void count_record_types(const OpenedWalSegment& segment, WalSegmentInfo& info) {
                                case WalRecordType::Batch: ++info.batches; break;
                                case WalRecordType::Abort: ++info.aborts; break;
                              }
-                             return boost::outcome_v2::success();
+                             return success();
                            });
 }
 
@@ -76,9 +76,9 @@ std::vector<Undecodable> find_undecodable(const OpenedWalSegment& segment,
   (void)for_each_wal_frame(
       bytes, scan, scan.last_lsn,
       [&](std::uint64_t lsn, std::span<const std::byte> body) -> Result<void> {
-        if (lsn <= snapshot_lsn) return boost::outcome_v2::success();
+        if (lsn <= snapshot_lsn) return success();
         auto decoded = decode_record(body, record, context);
-        if (decoded) return boost::outcome_v2::success();
+        if (decoded) return success();
         const auto offset =
             static_cast<std::uint64_t>(body.data() - bytes.data()) - wal_format::kFrameHeaderSize;
         // The segment is named by the report already: keep the decoder's own words.
@@ -87,7 +87,7 @@ std::vector<Undecodable> find_undecodable(const OpenedWalSegment& segment,
         info.invalid_records.push_back({lsn, offset, std::move(reason)});
         found.push_back({lsn, static_cast<WalRecordType>(body[0]) == WalRecordType::Abort,
                          decoded.error().with_context(fmt::format("record LSN {}", lsn))});
-        return boost::outcome_v2::success();
+        return success();
       });
   return found;
 }

@@ -96,7 +96,7 @@ bool WalLog::needs_checkpoint() const {
 }
 
 Result<void> WalLog::check_writable() const {
-  if (failure_.empty()) return boost::outcome_v2::success();
+  if (failure_.empty()) return success();
   return fail(ErrorKind::Io, fmt::format("{}: the write-ahead log refuses writes until a "
                                          "checkpoint: {}",
                                          config_.path.string(), failure_));
@@ -119,7 +119,7 @@ Result<void> WalLog::start_segment() {
   // checkpoint's snapshot, or what recovery replayed (and synced).
   if (syncs(config_)) synced_watermark_ = next_lsn_ - 1;
   failure_.clear();
-  return boost::outcome_v2::success();
+  return success();
 }
 
 Result<void> WalLog::wait_durable(std::unique_lock<std::mutex>& lock, std::uint64_t lsn) {
@@ -156,7 +156,7 @@ Result<void> WalLog::wait_durable(std::unique_lock<std::mutex>& lock, std::uint6
     }
     notify_waiters();
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
 void WalLog::gather_group(std::unique_lock<std::mutex>& lock) {
@@ -230,7 +230,7 @@ Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const OpA
     }
   } pass_turn{*this};
 
-  Result<void> durable = boost::outcome_v2::success();
+  Result<void> durable = success();
   if (config_.fsync_policy.kind() == FsyncPolicy::Kind::Always) {
     durable = wait_durable(lock, lsn.value());
   }
@@ -262,7 +262,7 @@ Result<void> WalLog::log_abort(std::unique_lock<std::mutex>& lock, std::uint64_t
   }
   next_lsn_ = abort_lsn.value() + 1;
   if (config_.fsync_policy.kind() != FsyncPolicy::Kind::Always) {
-    return boost::outcome_v2::success();
+    return success();
   }
   return wait_durable(lock, abort_lsn.value());
 }

@@ -84,7 +84,7 @@ Result<void> ChunkedSectionWriter::write(std::span<const std::byte> bytes) {
       pending_.clear();
     }
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
 Result<void> ChunkedSectionWriter::write_all(std::span<const std::byte> bytes) {
@@ -94,7 +94,7 @@ Result<void> ChunkedSectionWriter::write_all(std::span<const std::byte> bytes) {
     if (mode_ == Mode::Raw) return write_all_raw(bytes.subspan(start));  // decided on chunk 0
     IQDB_TRY(store_chunk(bytes.subspan(start, std::min(chunk_size, bytes.size() - start))));
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
 Result<void> ChunkedSectionWriter::finish() {
@@ -105,7 +105,7 @@ Result<void> ChunkedSectionWriter::finish() {
   info_.compression =
       mode_ == Mode::Compressed ? section_compression(compression_) : SectionCompression::None;
   info_.xxh3 = hasher_.digest();
-  return boost::outcome_v2::success();
+  return success();
 }
 
 Result<void> ChunkedSectionWriter::store_chunk(std::span<const std::byte> chunk) {
@@ -136,11 +136,11 @@ Result<void> ChunkedSectionWriter::store_stored_bytes(std::span<const std::byte>
   info_.crc32 = crc32_combine(info_.crc32, crc, stored.size());
   info_.stored_length += stored.size();
   info_.logical_length += logical;
-  return boost::outcome_v2::success();
+  return success();
 }
 
 Result<void> ChunkedSectionWriter::write_all_raw(std::span<const std::byte> bytes) {
-  if (bytes.empty()) return boost::outcome_v2::success();
+  if (bytes.empty()) return success();
   std::vector<std::uint32_t> crcs;
   const auto checksum = [&] {
     crcs = chunk_crcs(bytes, chunk_size_);
@@ -167,7 +167,7 @@ Result<void> ChunkedSectionWriter::write_all_raw(std::span<const std::byte> byte
   }
   info_.stored_length += bytes.size();
   info_.logical_length += bytes.size();
-  return boost::outcome_v2::success();
+  return success();
 }
 
 }  // namespace iqdb::persist

@@ -31,7 +31,7 @@ namespace iqdb::persist {
 // format's maximum) until the section has at most 1024 chunks.
 std::uint64_t chunk_size_for(std::uint64_t length);
 
-class ChunkedSectionWriter final : public Writer {
+class ChunkedSectionWriter final : public StreamWriter {
  public:
   // A writer of the section at `offset` in `file` (which must outlive it), in
   // chunks of `chunk_size` logical bytes, encoded per `compression`, which

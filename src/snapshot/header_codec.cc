@@ -61,7 +61,7 @@ Result<void> decode_chunks(const fb::Section& entry, SectionInfo& section,
   if (section.chunk_size == 0) {
     if (chunks != nullptr && chunks->size() != 0) return invalid("chunks without a chunk size");
     if (section.compression != SectionCompression::None) return invalid("missing");
-    return boost::outcome_v2::success();
+    return success();
   }
   if (!std::has_single_bit(section.chunk_size) || section.chunk_size < format::kMinChunkSize ||
       section.chunk_size > format::kMaxChunkSize) {
@@ -95,7 +95,7 @@ Result<void> decode_chunks(const fb::Section& entry, SectionInfo& section,
     return invalid(
         fmt::format("chunks store {} bytes, the section {}", stored_total, section.stored_length));
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
 Result<SectionInfo> decode_section(const fb::Section& entry, std::size_t index,
@@ -185,14 +185,14 @@ Result<void> check_layout(const FileHeader& header, std::uint64_t file_size,
                             "(combined 0x{:08x})",
                             path, header.crc32, payload_crc));
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
 }  // namespace
 
 Result<void> check_host_is_little_endian(const std::filesystem::path& path) {
   if constexpr (std::endian::native == std::endian::little) {
-    return boost::outcome_v2::success();
+    return success();
   } else {
     return fail(ErrorKind::Unsupported,
                 fmt::format("{}: snapshots are little-endian and this host is not", path.string()));

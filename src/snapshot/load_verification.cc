@@ -108,7 +108,7 @@ Result<void> Verification::wait() const {
   std::unique_lock lock(mutex_);
   finished_.wait(lock, [this] { return state_ != State::Running; });
   if (failure_) return *failure_;
-  return boost::outcome_v2::success();
+  return success();
 }
 
 void Verification::finish(Result<std::uint64_t> outcome) {

@@ -103,7 +103,7 @@ Result<void> decode_zstd(std::span<const std::byte> stored, std::span<std::byte>
     return corrupt_chunk(SectionCompression::Zstd, context,
                          fmt::format("{} bytes decoded, expected {}", size, out.size()));
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 #endif
 
@@ -140,7 +140,7 @@ Result<void> decode_lz4(std::span<const std::byte> stored, std::span<std::byte> 
     return corrupt_chunk(SectionCompression::Lz4, context,
                          fmt::format("{} bytes decoded, expected {}", size, out.size()));
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 #endif
 
@@ -157,7 +157,7 @@ SectionCompression section_compression(const Compression& compression) {
 
 Result<void> check_zstd_level(int level, std::string_view context) {
 #ifdef IQDB_PERSIST_WITH_ZSTD
-  if (level >= ZSTD_minCLevel() && level <= ZSTD_maxCLevel()) return boost::outcome_v2::success();
+  if (level >= ZSTD_minCLevel() && level <= ZSTD_maxCLevel()) return success();
   return fail(ErrorKind::InvalidConfig, fmt::format("{}: zstd level {} is outside {}..{}", context,
                                                     level, ZSTD_minCLevel(), ZSTD_maxCLevel()));
 #else
@@ -176,7 +176,7 @@ bool codec_available(SectionCompression compression) {
 }
 
 Result<void> check_codec_available(SectionCompression compression, std::string_view context) {
-  if (codec_available(compression)) return boost::outcome_v2::success();
+  if (codec_available(compression)) return success();
   return fail(ErrorKind::Unsupported,
               fmt::format("{}: {} compression is not in this build of iqdb-persist (configure "
                           "with -D{}=ON)",

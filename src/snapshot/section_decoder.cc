@@ -38,7 +38,7 @@ Result<void> check_and_decode(const ChunkJob& job, const std::string& path) {
   }
   if (job.stored.size() == job.out.size()) {  // stored raw within the compressed section
     std::memcpy(job.out.data(), job.stored.data(), job.out.size());
-    return boost::outcome_v2::success();
+    return success();
   }
   return decode_chunk(section.compression, job.stored, job.out, where);
 }

@@ -22,7 +22,7 @@ Result<void> SectionView::check_array(std::size_t element_size, std::size_t elem
                 fmt::format("{}: holds {} elements, expected {}", context_,
                             bytes_.size() / element_size, *expected_count));
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
 Result<SectionView> SnapshotView::section(std::string_view name) const {

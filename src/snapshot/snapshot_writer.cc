@@ -85,19 +85,19 @@ Result<void> SnapshotWriter::add_section(std::string_view name, std::span<const 
   IQDB_TRY(writer->write_all(bytes));
   IQDB_TRY(writer->finish());
   record_section(name, offset, alignment, writer->info());
-  return boost::outcome_v2::success();
+  return success();
 }
 
-Result<void> SnapshotWriter::add_streamed_section(std::string_view name,
-                                                  const std::function<Result<void>(Writer&)>& fill,
-                                                  std::uint64_t alignment) {
+Result<void> SnapshotWriter::add_streamed_section(
+    std::string_view name, const std::function<Result<void>(StreamWriter&)>& fill,
+    std::uint64_t alignment) {
   if (alignment == 0) alignment = default_alignment_;
   IQDB_TRY_ASSIGN(auto offset, place_section(name, alignment));
   IQDB_TRY_ASSIGN(auto writer, start_section(name, offset, chunk_size_for(0)));
   IQDB_TRY(fill(*writer));
   IQDB_TRY(writer->finish());
   record_section(name, offset, alignment, writer->info());
-  return boost::outcome_v2::success();
+  return success();
 }
 
 Result<void> SnapshotWriter::finish(const IndexFacts& facts) {

@@ -36,7 +36,7 @@ class SnapshotWriter final : public SectionWriter {
   Result<void> add_section(std::string_view name, std::span<const std::byte> bytes,
                            std::uint64_t alignment) override;
   Result<void> add_streamed_section(std::string_view name,
-                                    const std::function<Result<void>(Writer&)>& fill,
+                                    const std::function<Result<void>(StreamWriter&)>& fill,
                                     std::uint64_t alignment) override;
 
   // Writes the header describing `facts` and the sections added so far, then

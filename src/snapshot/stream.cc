@@ -7,7 +7,7 @@
 namespace iqdb::persist {
 
 Result<void> StreamReader::check_available(std::size_t length) const {
-  if (length <= remaining()) return boost::outcome_v2::success();
+  if (length <= remaining()) return success();
   return fail(ErrorKind::InvalidPayload,
               fmt::format("{}: payload ends early: {} bytes needed at offset {}, {} left", context_,
                           length, position_, remaining()));
@@ -17,7 +17,7 @@ Result<void> StreamReader::read(std::span<std::byte> out) {
   IQDB_TRY(check_available(out.size()));
   if (!out.empty()) std::memcpy(out.data(), bytes_.data() + position_, out.size());
   position_ += out.size();
-  return boost::outcome_v2::success();
+  return success();
 }
 
 Result<std::span<const std::byte>> StreamReader::read_view(std::size_t length) {
@@ -28,7 +28,7 @@ Result<std::span<const std::byte>> StreamReader::read_view(std::size_t length) {
 }
 
 Result<void> StreamReader::expect_end() const {
-  if (remaining() == 0) return boost::outcome_v2::success();
+  if (remaining() == 0) return success();
   return fail(ErrorKind::InvalidPayload,
               fmt::format("{}: {} unread bytes after the payload (read {} of {})", context_,
                           remaining(), position_, bytes_.size()));

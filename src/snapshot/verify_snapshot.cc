@@ -63,7 +63,7 @@ Result<void> check_padding(std::span<const std::byte> file, const FileHeader& he
     }
     cursor = std::max(cursor, range.offset + range.length);
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
 // Each chunk table's CRCs, combined in order, must make its section's CRC.
@@ -83,7 +83,7 @@ Result<void> check_chunk_crcs(const FileHeader& header, const std::string& path)
                               path, section.name, crc, section.crc32));
     }
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
 // One compressed chunk to decode.
@@ -136,7 +136,7 @@ Result<void> check_compressed_chunks_decode(std::span<const std::byte> file,
     }
   });
   if (failure) return *failure;
-  return boost::outcome_v2::success();
+  return success();
 }
 
 }  // namespace

@@ -55,7 +55,7 @@ WarmUp warm_up_for(const WarmUpSettings& settings, const std::string& name) {
 Result<void> lock(std::span<const std::byte> bytes, std::string_view path,
                   const std::string& name) {
   const auto [address, length] = pages_of(bytes);
-  if (::mlock(address, length) == 0) return boost::outcome_v2::success();
+  if (::mlock(address, length) == 0) return success();
   return fail(ErrorKind::Io,
               fmt::format("{}: section '{}': mlock of {} bytes failed: {} (WarmUp::Lock needs "
                           "RLIMIT_MEMLOCK, `ulimit -l`, of at least the section's size)",

@@ -86,26 +86,26 @@ class PosixWritableFile final : public WritableFile {
       data = data.subspan(static_cast<std::size_t>(n));
       offset += static_cast<std::uint64_t>(n);
     }
-    return boost::outcome_v2::success();
+    return success();
   }
 
   Result<void> truncate(std::uint64_t size) override {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
       return os_failure(fmt::format("ftruncate to {} bytes", size), path_);
     }
-    return boost::outcome_v2::success();
+    return success();
   }
 
   Result<void> sync() override {
     if (::fdatasync(fd_) != 0) return os_failure("fdatasync", path_);
-    return boost::outcome_v2::success();
+    return success();
   }
 
   Result<void> close() override {
     const int fd = fd_;
     fd_ = -1;
     if (::close(fd) != 0) return os_failure("close", path_);
-    return boost::outcome_v2::success();
+    return success();
   }
 
   const std::filesystem::path& path() const override { return path_; }
@@ -144,7 +144,7 @@ class PosixReadableFile final : public ReadableFile {
       out = out.subspan(static_cast<std::size_t>(n));
       offset += static_cast<std::uint64_t>(n);
     }
-    return boost::outcome_v2::success();
+    return success();
   }
 
   Result<std::shared_ptr<const MappedRegion>> map() const override {
@@ -206,7 +206,7 @@ Result<void> sync_and_close(int fd, int (*sync)(int), const std::filesystem::pat
   const int err = errno;
   ::close(fd);
   if (rc != 0) return os_failure(sync_what, path, err);
-  return boost::outcome_v2::success();
+  return success();
 }
 
 // Holds an OFD lock on the whole file through its own open file
@@ -272,12 +272,12 @@ class PosixFileSystem final : public FileSystem {
     if (::rename(from.c_str(), to.c_str()) != 0) {
       return os_failure(fmt::format("rename to '{}'", to.string()), from);
     }
-    return boost::outcome_v2::success();
+    return success();
   }
 
   Result<void> remove(const std::filesystem::path& path) override {
     if (::unlink(path.c_str()) != 0) return os_failure("unlink", path);
-    return boost::outcome_v2::success();
+    return success();
   }
 
   Result<void> sync_file(const std::filesystem::path& path) override {

@@ -18,7 +18,7 @@ using detail::WalOp;
 // stopped it (success when all were applied).
 struct AppliedOps {
   std::uint32_t applied = 0;
-  Result<void> outcome = boost::outcome_v2::success();
+  Result<void> outcome = success();
 };
 
 // Applies `ops` in order until the index refuses one. A refusal in a batch

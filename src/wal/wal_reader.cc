@@ -303,7 +303,7 @@ Result<void> for_each_wal_frame(std::span<const std::byte> segment, const WalSeg
     IQDB_TRY(visit(lsn, segment.subspan(offset + wf::kFrameHeaderSize, length)));
     offset += wf::kFrameHeaderSize + length;
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
 }  // namespace iqdb::persist

@@ -165,7 +165,7 @@ class WalBodyParser {
   std::size_t remaining() const { return body_.size() - position_; }
 
   Result<void> need(std::size_t length, std::string_view field) const {
-    if (length <= remaining()) return boost::outcome_v2::success();
+    if (length <= remaining()) return success();
     return invalid(position_, "body ends inside {} ({} bytes needed, {} left)", field, length,
                    remaining());
   }
@@ -220,7 +220,7 @@ class WalBodyParser {
     if (remaining() != 0) {
       return invalid(position_, "{} trailing bytes after the record", remaining());
     }
-    return boost::outcome_v2::success();
+    return success();
   }
 
   // Every float takes four body bytes, so a quarter of the body bounds the
@@ -253,7 +253,7 @@ class WalBodyParser {
       }
       IQDB_TRY(parse_op(static_cast<WalOp::Kind>(kind)));
     }
-    return boost::outcome_v2::success();
+    return success();
   }
 
   DecodedOp& next_op() {
@@ -267,7 +267,7 @@ class WalBodyParser {
     op.vector = {};
     op.metadata.clear();
     IQDB_TRY(parse_id(op.id));
-    if (kind == WalOp::Kind::Remove) return boost::outcome_v2::success();
+    if (kind == WalOp::Kind::Remove) return success();
     IQDB_TRY(parse_vector(op.vector));
     return parse_metadata(op.metadata);
   }
@@ -277,7 +277,7 @@ class WalBodyParser {
     IQDB_TRY_ASSIGN(const auto tag, read<std::uint8_t>("the id tag"));
     if (tag == static_cast<std::uint8_t>(IdTag::U64)) {
       IQDB_TRY_ASSIGN(id, read<std::uint64_t>("the integer id"));
-      return boost::outcome_v2::success();
+      return success();
     }
     if (tag != static_cast<std::uint8_t>(IdTag::Bytes)) {
       return invalid(tag_at, "unknown id tag {}", tag);
@@ -289,7 +289,7 @@ class WalBodyParser {
     }
     IQDB_TRY_ASSIGN(const auto bytes, take_bytes(length_at, length, "the byte id"));
     id = *VectorId::from_bytes(std::string(bytes));
-    return boost::outcome_v2::success();
+    return success();
   }
 
   Result<void> parse_vector(std::span<const float>& vector) {
@@ -307,7 +307,7 @@ class WalBodyParser {
     position_ += size;
     out_.floats_used_ += dim;
     vector = {components, dim};
-    return boost::outcome_v2::success();
+    return success();
   }
 
   Result<void> parse_metadata(Metadata& metadata) {
@@ -327,7 +327,7 @@ class WalBodyParser {
       const auto entry = metadata.emplace_hint(hint, std::string(key), MetadataValue{});
       IQDB_TRY(parse_value(entry->second));
     }
-    return boost::outcome_v2::success();
+    return success();
   }
 
   Result<void> parse_value(MetadataValue& value) {
@@ -357,7 +357,7 @@ class WalBodyParser {
       }
       default: return invalid(tag_at, "unknown metadata value tag {}", tag);
     }
-    return boost::outcome_v2::success();
+    return success();
   }
 
   std::span<const std::byte> body_;
@@ -377,13 +377,13 @@ Result<void> check_encodable(const WalOp& op) {
                 fmt::format("byte id of {} bytes is longer than the write-ahead log's limit of {}",
                             op.id->as_bytes().size(), kWalMaxByteIdLength));
   }
-  if (op.kind == WalOp::Kind::Remove) return boost::outcome_v2::success();
+  if (op.kind == WalOp::Kind::Remove) return success();
   if (op.vector.empty() || op.vector.size() > kWalMaxDimension) {
     return fail(ErrorKind::InvalidArgument,
                 fmt::format("vector has {} components; the write-ahead log takes 1..{}",
                             op.vector.size(), kWalMaxDimension));
   }
-  if (op.metadata == nullptr) return boost::outcome_v2::success();
+  if (op.metadata == nullptr) return success();
   if (op.metadata->size() > kMaxU32) {
     return fail(ErrorKind::InvalidArgument,
                 fmt::format("{} metadata entries exceed the write-ahead log's limit of {}",
@@ -398,7 +398,7 @@ Result<void> check_encodable(const WalOp& op) {
                               printable(key), kMaxU32));
     }
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
 void encode_insert(std::vector<std::byte>& out, const VectorId& id, std::span<const float> vector,

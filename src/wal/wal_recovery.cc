@@ -75,7 +75,7 @@ class Planner {
     plan_.bytes_dropped += bytes;
     plan_.notes.push_back(damage.to_string());
     if (mode_ == WalRecoveryMode::PointInTime) stopped_ = true;
-    return boost::outcome_v2::success();
+    return success();
   }
 
   Result<void> torn_tail(const std::string& what, std::uint64_t bytes) {
@@ -84,7 +84,7 @@ class Planner {
     }
     plan_.bytes_dropped += bytes;
     plan_.notes.push_back("dropped " + what);
-    return boost::outcome_v2::success();
+    return success();
   }
 
   // Damage no later frame saw synced: what a power loss leaves when unsynced
@@ -110,13 +110,13 @@ class Planner {
       plan_.notes.push_back(
           fmt::format("{}: records {}..{} skipped, the valid records after them kept", what,
                       damage.lsn_before + 1, damage.lsn_after - 1));
-      return boost::outcome_v2::success();
+      return success();
     }
     plan_.notes.push_back(
         fmt::format("{}: unsynced writes cut by a crash, dropped with every record from LSN {} on",
                     what, damage.lsn_before + 1));
     stopped_ = true;
-    return boost::outcome_v2::success();
+    return success();
   }
 
   // Unscanned damage of the last segment (the scan's CRC budget ran out):
@@ -143,7 +143,7 @@ class Planner {
       if (!cut_short(input)) {
         IQDB_TRY(corruption(input.scan.error(), input.size));
         if (stopped_) count_dropped(index, expected_ - 1);
-        return boost::outcome_v2::success();
+        return success();
       }
       if (last) {
         stopped_ = true;
@@ -154,7 +154,7 @@ class Planner {
       }
       // A header is durable before any frame is written, so this segment never
       // held a record; whether records are missing shows at the next segment.
-      return boost::outcome_v2::success();
+      return success();
     }
     const WalSegmentScan& scan = input.scan.value();
     if (scan.first_lsn > expected_) {
@@ -165,7 +165,7 @@ class Planner {
                           0));
       if (stopped_) {
         count_dropped(index, expected_ - 1);
-        return boost::outcome_v2::success();
+        return success();
       }
       expected_ = scan.first_lsn;
     } else if (scan.first_lsn < expected_ && expected_ > snapshot_lsn_ + 1) {
@@ -180,7 +180,7 @@ class Planner {
                           0));
       if (stopped_) {
         count_dropped(index, expected_ - 1);
-        return boost::outcome_v2::success();
+        return success();
       }
     }
     std::uint64_t upto = scan.last_lsn;
@@ -227,7 +227,7 @@ class Planner {
       plan_.frames_replayed += count_valid(scan, expected_, upto);
       expected_ = upto + 1;
     }
-    return boost::outcome_v2::success();
+    return success();
   }
 
   // Counts the valid frames after LSN `kept` that stopping drops, and marks

@@ -32,11 +32,11 @@ class Replayer {
                  [this](std::uint64_t, std::span<const std::byte> body,
                         const std::string& context) -> Result<void> {
                    if (static_cast<WalRecordType>(body[0]) != WalRecordType::Abort) {
-                     return boost::outcome_v2::success();
+                     return success();
                    }
                    IQDB_TRY(decode_record(body, record_, context));
                    aborted_[record_.aborted_lsn()] = record_.aborted_applied_ops();
-                   return boost::outcome_v2::success();
+                   return success();
                  });
   }
 
@@ -57,7 +57,7 @@ class Replayer {
     return for_each_wal_frame(
         segment.mapping->bytes(), segment.input.scan.value(), range.last_lsn,
         [&](std::uint64_t lsn, std::span<const std::byte> body) -> Result<void> {
-          if (lsn < range.first_lsn) return boost::outcome_v2::success();
+          if (lsn < range.first_lsn) return success();
           auto visited = visit_frame(lsn, body, context);
           if (!visited) {
             return boost::outcome_v2::failure(
@@ -70,7 +70,7 @@ class Replayer {
   Result<void> apply_record(std::uint64_t lsn, std::span<const std::byte> body,
                             const std::string& context) {
     IQDB_TRY(decode_record(body, record_, context));
-    if (record_.type() == WalRecordType::Abort) return boost::outcome_v2::success();
+    if (record_.type() == WalRecordType::Abort) return success();
     const auto ops = record_.ops();
     const auto aborted = aborted_.find(lsn);
     const std::size_t limit =
@@ -98,7 +98,7 @@ class Replayer {
       report_.ops_refused += ops.size() - i;
       break;
     }
-    return boost::outcome_v2::success();
+    return success();
   }
 
   const OpApplier& index_;
@@ -111,7 +111,7 @@ class Replayer {
 
 Result<void> set_aside_segments(FileSystem& fs, std::span<const std::filesystem::path> segments,
                                 bool sync_dir, WalReplayReport& report) {
-  Result<void> outcome = boost::outcome_v2::success();
+  Result<void> outcome = success();
   for (const std::filesystem::path& segment : segments) {
     auto moved = set_aside_wal_segment(fs, segment);
     if (!moved) {

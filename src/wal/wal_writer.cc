@@ -57,7 +57,7 @@ void WalWriter::set_failure(std::string why) {
 }
 
 Result<void> WalWriter::check_usable() const {
-  if (!failed_.load(std::memory_order_acquire)) return boost::outcome_v2::success();
+  if (!failed_.load(std::memory_order_acquire)) return success();
   std::lock_guard lock(failure_mutex_);
   return fail(ErrorKind::Io,
               fmt::format("{}: log segment no longer writable: {}", path().string(), failure_));
@@ -71,7 +71,7 @@ Result<void> WalWriter::write(std::span<const std::byte> bytes) {
     return written;
   }
   size_ += bytes.size();
-  return boost::outcome_v2::success();
+  return success();
 }
 
 Result<std::uint64_t> WalWriter::append(std::span<const std::byte> body,

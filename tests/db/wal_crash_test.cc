@@ -200,10 +200,10 @@ Result<void> execute(std::optional<Db>& db, const Op& op, const PersistConfig& c
       db.reset();
       IQDB_TRY_ASSIGN(auto loaded, Db::load(config));
       db.emplace(std::move(loaded));
-      return boost::outcome_v2::success();
+      return success();
     }
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
 // How far a run got before the machine went down.

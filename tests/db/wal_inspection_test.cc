@@ -245,13 +245,13 @@ class AcceptingIndex {
  public:
   static constexpr std::string_view kIndexType = "test-accepting";
   IndexResult<void> insert(const VectorId&, std::span<const float>, const Metadata&) {
-    return boost::outcome_v2::success();
+    return success();
   }
-  IndexResult<void> remove(const VectorId&) { return boost::outcome_v2::success(); }
+  IndexResult<void> remove(const VectorId&) { return success(); }
   std::size_t size() const { return 0; }
   std::size_t dim() const { return 1; }
   DistanceMetric metric() const { return DistanceMetric::Cosine; }
-  Result<void> save_to(StreamWriter&) const { return boost::outcome_v2::success(); }
+  Result<void> save_to(StreamWriter&) const { return success(); }
   static Result<AcceptingIndex> load_from(StreamReader&) { return AcceptingIndex(); }
 };
 

@@ -87,7 +87,7 @@ Result<void> execute(Db& db, const Op& op) {
     case OpKind::Batch: return db.apply_batch(batch_of(op.mutations));
     case OpKind::Checkpoint: return db.checkpoint();
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
 // The seed of iteration `iteration`'s op stream.

@@ -115,7 +115,7 @@ TEST_F(SnapshotWriterTest, HeaderTooBigForTheFirstGapGoesAfterTheLastSection) {
                   const std::string name = std::string(200, 'n') + std::to_string(i);
                   IQDB_TRY(out.add_section(name, bytes_of(name)));
                 }
-                return boost::outcome_v2::success();
+                return success();
               }),
               IsOk());
   auto header = read_file_header(config_.path);
@@ -167,7 +167,7 @@ TEST_F(SnapshotWriterTest, MaxSectionsAndNameLengthAreAccepted) {
                 for (std::size_t i = 1; i < kMaxSections; ++i) {
                   IQDB_TRY(out.add_section("s" + std::to_string(i), {}));
                 }
-                return boost::outcome_v2::success();
+                return success();
               }),
               IsOk());
   auto report = verify_snapshot(config_.path);
@@ -178,9 +178,8 @@ TEST_F(SnapshotWriterTest, MaxSectionsAndNameLengthAreAccepted) {
 TEST_F(SnapshotWriterTest, DuplicateSectionNameIsInvalidArgument) {
   EXPECT_THAT(save([](SectionWriter& out) -> Result<void> {
                 IQDB_TRY(out.add_section("ids", {}));
-                return out.add_streamed_section("ids", [](StreamWriter&) -> Result<void> {
-                  return boost::outcome_v2::success();
-                });
+                return out.add_streamed_section(
+                    "ids", [](StreamWriter&) -> Result<void> { return success(); });
               }),
               IsError(ErrorKind::InvalidArgument, {"section 'ids' was added twice", ".tmp-"}));
   expect_no_files();
@@ -202,9 +201,7 @@ TEST_F(SnapshotWriterTest, BadSectionAlignmentIsInvalidArgument) {
         IsError(ErrorKind::InvalidArgument, "section 'a' alignment " + std::to_string(alignment)));
     EXPECT_THAT(save([&](SectionWriter& out) {
                   return out.add_streamed_section(
-                      "a",
-                      [](StreamWriter&) -> Result<void> { return boost::outcome_v2::success(); },
-                      alignment);
+                      "a", [](StreamWriter&) -> Result<void> { return success(); }, alignment);
                 }),
                 IsError(ErrorKind::InvalidArgument, "alignment"));
   }
@@ -216,7 +213,7 @@ TEST_F(SnapshotWriterTest, TooManySectionsIsInvalidArgument) {
                 for (std::size_t i = 0; i <= kMaxSections; ++i) {
                   IQDB_TRY(out.add_section("s" + std::to_string(i), {}));
                 }
-                return boost::outcome_v2::success();
+                return success();
               }),
               IsError(ErrorKind::InvalidArgument, "more than 1024 sections"));
   expect_no_files();
@@ -244,7 +241,7 @@ TEST_F(SnapshotWriterTest, FailedSaveKeepsThePreviousSnapshot) {
 }
 
 TEST_F(SnapshotWriterTest, BadIndexTypeOrDimensionIsInvalidArgument) {
-  const auto nothing = [](SectionWriter&) -> Result<void> { return boost::outcome_v2::success(); };
+  const auto nothing = [](SectionWriter&) -> Result<void> { return success(); };
   EXPECT_THAT(save<EmptyName>(nothing), IsError(ErrorKind::InvalidArgument, "must be 1..64 bytes"));
   EXPECT_THAT(save<LongName>(nothing), IsError(ErrorKind::InvalidArgument, "must be 1..64 bytes"));
   EXPECT_THAT(save(nothing, std::uint64_t{1} << 32),

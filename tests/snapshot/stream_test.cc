@@ -17,7 +17,7 @@ class VectorWriter final : public StreamWriter {
  public:
   Result<void> write(std::span<const std::byte> bytes) override {
     bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
-    return boost::outcome_v2::success();
+    return success();
   }
   const std::vector<std::byte>& bytes() const { return bytes_; }
 

@@ -212,7 +212,7 @@ struct EmptyIndex {
   std::size_t size() const { return 0; }
   std::size_t dim() const { return 1; }
   DistanceMetric metric() const { return DistanceMetric::Cosine; }
-  Result<void> save_sections(SectionWriter&) const { return boost::outcome_v2::success(); }
+  Result<void> save_sections(SectionWriter&) const { return success(); }
   static Result<EmptyIndex> load_sections(const SnapshotView&) { return EmptyIndex{}; }
 };
 

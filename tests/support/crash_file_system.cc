@@ -181,7 +181,7 @@ class CrashWritableFile final : public WritableFile {
       return *verdict.error;
     }
     apply_write(offset, data);
-    return boost::outcome_v2::success();
+    return success();
   }
 
   Result<void> truncate(std::uint64_t size) override {
@@ -192,7 +192,7 @@ class CrashWritableFile final : public WritableFile {
     }
     inode_->visible.resize(size);
     inode_->unsynced.push_back({false, size, {}});
-    return boost::outcome_v2::success();
+    return success();
   }
 
   Result<void> sync() override {
@@ -200,14 +200,14 @@ class CrashWritableFile final : public WritableFile {
     if (auto verdict = begin("sync", "fdatasync"); verdict.error) return *verdict.error;
     inode_->durable = inode_->visible;
     inode_->unsynced.clear();
-    return boost::outcome_v2::success();
+    return success();
   }
 
   Result<void> close() override {
     std::lock_guard lock(state_->mutex);
     if (auto verdict = begin("close", "close"); verdict.error) return *verdict.error;
     closed_ = true;
-    return boost::outcome_v2::success();
+    return success();
   }
 
   const std::filesystem::path& path() const override { return path_; }
@@ -254,7 +254,7 @@ class CrashReadableFile final : public ReadableFile {
     }
     std::copy_n(inode_->visible.begin() + static_cast<std::ptrdiff_t>(offset), out.size(),
                 out.begin());
-    return boost::outcome_v2::success();
+    return success();
   }
 
   Result<std::shared_ptr<const MappedRegion>> map() const override {
@@ -272,7 +272,7 @@ class CrashReadableFile final : public ReadableFile {
     if (auto error = state_->check_up(path_, what)) return *error;
     if (auto error = state_->check_handle(path_, what, epoch_)) return *error;
     if (inode_->visible.size() < size_) return io_error(path_, what, "file shrank");
-    return boost::outcome_v2::success();
+    return success();
   }
 
   std::shared_ptr<State> state_;
@@ -431,7 +431,7 @@ Result<void> CrashFileSystem::rename(const std::filesystem::path& from,
   auto inode = from_dir->visible.at(source.name);
   from_dir->visible.erase(source.name);
   to_dir->visible[target.name] = std::move(inode);
-  return boost::outcome_v2::success();
+  return success();
 }
 
 Result<void> CrashFileSystem::remove(const std::filesystem::path& path) {
@@ -443,7 +443,7 @@ Result<void> CrashFileSystem::remove(const std::filesystem::path& path) {
   if (dir == nullptr || dir->visible.erase(at.name) == 0) {
     return io_error(path, "unlink", "no such file");
   }
-  return boost::outcome_v2::success();
+  return success();
 }
 
 Result<void> CrashFileSystem::sync_file(const std::filesystem::path& path) {
@@ -459,7 +459,7 @@ Result<void> CrashFileSystem::sync_file(const std::filesystem::path& path) {
   }
   entry->second->durable = entry->second->visible;
   entry->second->unsynced.clear();
-  return boost::outcome_v2::success();
+  return success();
 }
 
 Result<void> CrashFileSystem::sync_dir(const std::filesystem::path& dir) {
@@ -470,7 +470,7 @@ Result<void> CrashFileSystem::sync_dir(const std::filesystem::path& dir) {
   Directory* found = state_->find_dir(dir_key(dir));
   if (found == nullptr) return io_error(dir, "fsync directory", "no such directory");
   found->durable = found->visible;
-  return boost::outcome_v2::success();
+  return success();
 }
 
 namespace {

@@ -41,7 +41,7 @@ inline IndexResult<void> check_insert(const VectorId& id, std::span<const float>
                                                         " floats, expected " + std::to_string(dim)};
   }
   if (present) return IndexError{IndexErrc::DuplicateId, "id " + id.to_string() + " exists"};
-  return boost::outcome_v2::success();
+  return success();
 }
 
 inline Result<DistanceMetric> metric_from_payload(std::uint8_t tag, std::string_view context) {
@@ -63,13 +63,13 @@ class StreamMapIndex {
     const bool present = id.is_u64() && vectors_.contains(id.as_u64());
     if (auto checked = check_insert(id, vector, dim_, present); !checked) return checked;
     vectors_.emplace(id.as_u64(), std::vector<float>(vector.begin(), vector.end()));
-    return boost::outcome_v2::success();
+    return success();
   }
   IndexResult<void> remove(const VectorId& id) {
     if (!id.is_u64() || vectors_.erase(id.as_u64()) == 0) {
       return IndexError{IndexErrc::IdNotFound, "no id " + id.to_string()};
     }
-    return boost::outcome_v2::success();
+    return success();
   }
   std::size_t size() const { return vectors_.size() + reported_size_bias_; }
   std::size_t dim() const { return dim_; }
@@ -145,7 +145,7 @@ class SectionArrayIndex {
     make_owned();
     owned_ids_.push_back(id.as_u64());
     owned_vectors_.insert(owned_vectors_.end(), vector.begin(), vector.end());
-    return boost::outcome_v2::success();
+    return success();
   }
   IndexResult<void> remove(const VectorId& id) {
     const auto all = ids();
@@ -156,7 +156,7 @@ class SectionArrayIndex {
     owned_ids_.erase(owned_ids_.begin() + static_cast<std::ptrdiff_t>(slot));
     const auto first = owned_vectors_.begin() + static_cast<std::ptrdiff_t>(slot * dim_);
     owned_vectors_.erase(first, first + static_cast<std::ptrdiff_t>(dim_));
-    return boost::outcome_v2::success();
+    return success();
   }
   std::size_t size() const { return ids().size() + reported_size_bias_; }
   std::size_t dim() const { return dim_; }

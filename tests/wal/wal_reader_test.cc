@@ -29,7 +29,7 @@ std::map<std::uint64_t, std::string> visit_all(std::span<const std::byte> bytes,
   const auto visited = for_each_wal_frame(
       bytes, scan, UINT64_MAX, [&](std::uint64_t lsn, std::span<const std::byte> body) {
         frames.emplace(lsn, std::string(reinterpret_cast<const char*>(body.data()), body.size()));
-        return Result<void>(boost::outcome_v2::success());
+        return Result<void>(success());
       });
   EXPECT_THAT(visited, IsOk());
   return frames;
@@ -96,7 +96,7 @@ TEST_F(WalReaderTest, VisitingStopsAfterTheRequestedLsn) {
   ASSERT_THAT(for_each_wal_frame(segment_, scan.value(), kFirstLsn + 1,
                                  [&](std::uint64_t lsn, std::span<const std::byte>) {
                                    lsns.push_back(lsn);
-                                   return Result<void>(boost::outcome_v2::success());
+                                   return Result<void>(success());
                                  }),
               IsOk());
   EXPECT_EQ(lsns, (std::vector<std::uint64_t>{kFirstLsn, kFirstLsn + 1}));

@@ -58,7 +58,7 @@ TEST_F(WalWriterTest, AppendedFramesScanBackInOrderWithConsecutiveLsns) {
                                    EXPECT_EQ(lsn, 100 + seen.size());
                                    seen.emplace_back(reinterpret_cast<const char*>(body.data()),
                                                      body.size());
-                                   return Result<void>(boost::outcome_v2::success());
+                                   return Result<void>(success());
                                  }),
               IsOk());
   EXPECT_EQ(seen, bodies);

@@ -169,7 +169,7 @@ Result<void> DemoRun::build_and_save() {
   }
   add_row("save (fsync always)", seconds, format_rate(file_size_, seconds),
           fmt::format("{}; temp file, fsync, rename, fsync dir", format_bytes(file_size_)));
-  return boost::outcome_v2::success();
+  return iqdb::persist::success();
 }
 
 Result<void> DemoRun::load_mapped() {
@@ -190,7 +190,7 @@ Result<void> DemoRun::load_mapped() {
   add_row(fmt::format("query top-{} (mapped, again)", kTopK), warm_seconds,
           format_rate(data_.vector_bytes(), warm_seconds), warm_check.summary);
   query_check_ = first_check.passed ? warm_check : first_check;
-  return boost::outcome_v2::success();
+  return iqdb::persist::success();
 }
 
 Result<void> DemoRun::load_verified() {
@@ -207,7 +207,7 @@ Result<void> DemoRun::load_verified() {
           format_rate(file_size_, eager_load_seconds_),
           fmt::format("all CRCs checked; is_mapped() = {}; {}", db.index().is_mapped(),
                       cache_note(resident)));
-  return boost::outcome_v2::success();
+  return iqdb::persist::success();
 }
 
 Result<void> DemoRun::load_baseline() {
@@ -226,7 +226,7 @@ Result<void> DemoRun::load_baseline() {
   add_row(fmt::format("query top-{} (baseline copy)", kTopK), seconds,
           format_rate(data_.vector_bytes(), seconds), "same search, owned memory");
   if (!check.passed) query_check_ = check;
-  return boost::outcome_v2::success();
+  return iqdb::persist::success();
 }
 
 Result<void> DemoRun::wal_phase() {
@@ -235,7 +235,7 @@ Result<void> DemoRun::wal_phase() {
     add_row(std::move(row.step), row.seconds, std::move(row.amount), std::move(row.note));
   }
   wal_check_ = {wal.passed, std::move(wal.summary)};
-  return boost::outcome_v2::success();
+  return iqdb::persist::success();
 }
 
 void DemoRun::print_report() const {

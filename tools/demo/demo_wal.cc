@@ -93,7 +93,7 @@ Result<void> WalDemo::create() {
   IQDB_TRY(Db::open_with(FlatIndex(data_.dim, metric_), config(FsyncPolicy::always()),
                          persist::OpenMode::Overwrite));
   add_row("wal: create (empty snapshot + log)", time.seconds(), "", path_.filename().string());
-  return boost::outcome_v2::success();
+  return iqdb::persist::success();
 }
 
 Result<void> WalDemo::insert_each(FsyncPolicy policy, std::string_view label, std::uint64_t count,
@@ -106,7 +106,7 @@ Result<void> WalDemo::insert_each(FsyncPolicy policy, std::string_view label, st
   const double seconds = time.seconds();
   add_row(fmt::format("wal: {} inserts, {}", count, label), seconds, per_second(count, seconds),
           std::string(note));
-  return boost::outcome_v2::success();
+  return iqdb::persist::success();
 }
 
 Result<void> WalDemo::insert_batches() {
@@ -123,7 +123,7 @@ Result<void> WalDemo::insert_batches() {
   const double seconds = time.seconds();
   add_row(fmt::format("wal: {} batches of {}, fsync always", kBatches, kBatchSize), seconds,
           per_second(kBatches * kBatchSize, seconds), "one record and one fsync per batch");
-  return boost::outcome_v2::success();
+  return iqdb::persist::success();
 }
 
 void WalDemo::run_child(int acks) {
@@ -178,7 +178,7 @@ Result<void> WalDemo::crash_child() {
   if (!by_sigkill) {
     result_.summary = fmt::format("FAIL: the child process stopped on its own (status {})", status);
   }
-  return boost::outcome_v2::success();
+  return iqdb::persist::success();
 }
 
 Result<void> WalDemo::recover() {
@@ -190,7 +190,7 @@ Result<void> WalDemo::recover() {
           per_second(replay.records_replayed, seconds),
           fmt::format("{} records replayed onto the snapshot; {} torn bytes dropped",
                       replay.records_replayed, replay.bytes_dropped));
-  if (!result_.summary.empty()) return boost::outcome_v2::success();
+  if (!result_.summary.empty()) return iqdb::persist::success();
 
   const auto ids = db.index().ids();
   const std::unordered_set<std::uint64_t> present(ids.begin(), ids.end());
@@ -208,7 +208,7 @@ Result<void> WalDemo::recover() {
                          expected, child_acks_.size(), ids.size())
                    : fmt::format("FAIL: {} of {} acknowledged inserts missing after recovery",
                                  missing, expected);
-  return boost::outcome_v2::success();
+  return iqdb::persist::success();
 }
 
 Result<void> WalDemo::checkpoint() {
@@ -224,7 +224,7 @@ Result<void> WalDemo::checkpoint() {
   IQDB_TRY_ASSIGN(auto reloaded, Db::load(config(FsyncPolicy::always())));
   add_row("wal: load after the checkpoint", load_time.seconds(), "",
           fmt::format("{} records replayed", reloaded.wal_replay().records_replayed));
-  return boost::outcome_v2::success();
+  return iqdb::persist::success();
 }
 
 }  // namespace

@@ -110,7 +110,7 @@ Result<void> Torture::create() {
   const Stopwatch load_time;
   IQDB_TRY(Db::load(config_));
   last_load_seconds_ = load_time.seconds();
-  return boost::outcome_v2::success();
+  return iqdb::persist::success();
 }
 
 Result<void> Torture::run() {
@@ -120,7 +120,7 @@ Result<void> Torture::run() {
     if (!go_on) break;
     if (clock_.seconds() >= next_progress_) print_progress();
   }
-  return boost::outcome_v2::success();
+  return iqdb::persist::success();
 }
 
 KillPlan Torture::plan_kill() {

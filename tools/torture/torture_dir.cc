@@ -50,7 +50,7 @@ Result<void> remove_file(const std::filesystem::path& path) {
   if (error) {
     return fail(ErrorKind::Io, fmt::format("{}: cannot remove: {}", quoted(path), error.message()));
   }
-  return boost::outcome_v2::success();
+  return iqdb::persist::success();
 }
 
 }  // namespace

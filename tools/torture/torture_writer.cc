@@ -36,7 +36,7 @@ Result<void> execute(Db& db, const TortureOp& op) {
     case TortureOp::Kind::Batch: return db.apply_batch(batch_of(op));
     case TortureOp::Kind::Checkpoint: return db.checkpoint();
   }
-  return boost::outcome_v2::success();
+  return iqdb::persist::success();
 }
 
 bool send(int fd, std::uint64_t message) {

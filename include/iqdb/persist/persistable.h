@@ -44,7 +44,7 @@ concept HasIndexType = requires {
 
 template <class I>
 concept StreamPersistable = HasIndexType<I> &&
-    requires(const I& index, Writer& writer, Reader& reader) {
+    requires(const I& index, StreamWriter& writer, StreamReader& reader) {
   { index.save_to(writer) } -> std::same_as<Result<void>>;
   { I::load_from(reader) } -> std::same_as<Result<I>>;
 };

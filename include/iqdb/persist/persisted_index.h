@@ -220,8 +220,8 @@ class PersistedIndex {
       if constexpr (SectionPersistable<I>) {
         return index_.save_sections(out);
       } else {
-        return out.add_streamed_section(kStreamSectionName,
-                                        [this](Writer& writer) { return index_.save_to(writer); });
+        return out.add_streamed_section(
+            kStreamSectionName, [this](StreamWriter& writer) { return index_.save_to(writer); });
       }
     }
 
@@ -249,7 +249,7 @@ class PersistedIndex {
       return index;
     } else {
       IQDB_TRY_ASSIGN(auto section, snapshot.section(kStreamSectionName));
-      Reader reader = section.reader();
+      StreamReader reader = section.reader();
       auto index = I::load_from(reader);
       if (!index) return detail::Database::rebuild_failed(snapshot, index.error());
       IQDB_TRY(reader.expect_end());
@@ -272,7 +272,7 @@ class PersistedIndex {
   };
 
   static Result<void> from_index(IndexResult<void> outcome) {
-    if (outcome) return boost::outcome_v2::success();
+    if (outcome) return success();
     return boost::outcome_v2::failure(PersistError::from_index(outcome.error()));
   }
 

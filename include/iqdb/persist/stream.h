@@ -114,11 +114,6 @@ class StreamReader {
   std::string context_;
 };
 
-// The former names, kept only until persisted_index.h, persistable.h and the
-// snapshot writer are changed to the new ones; new code uses the new ones.
-using Writer = StreamWriter;
-using Reader = StreamReader;
-
 }  // namespace iqdb::persist
 
 #endif  // IQDB_PERSIST_STREAM_H_
