@@ -179,8 +179,23 @@ void WalLog::gather_group(std::unique_lock<std::mutex>& lock) {
   gathering_group_ = false;
 }
 
+namespace {
+
+// commit()'s refusal of an oversized record, kept out of its path.
+[[gnu::cold, gnu::noinline]] Result<void> record_too_large(const std::filesystem::path& path,
+                                                           std::size_t body_size) {
+  return fail(ErrorKind::InvalidArgument,
+              fmt::format("{}: a log record of {} bytes exceeds the format's {} bytes: split "
+                          "the batch",
+                          path.string(), body_size, wal_format::kMaxBodyLength));
+}
+
+}  // namespace
+
 Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const OpApplier& index) {
-  for (const WalOp& op : ops) IQDB_TRY(check_encodable(op));
+  for (const WalOp& op : ops) {
+    if (!plainly_encodable(op)) IQDB_TRY(check_encodable(op));
+  }
   std::unique_lock lock(mutex_);
   // Counts this writer for group commit (gather_group), until it returns.
   struct CountWriter {
@@ -192,29 +207,21 @@ Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const OpA
     ~CountWriter() { --log.writers_in_commit_; }
   } count_writer(*this);
   await(lock, [this] { return !checkpointing_; });
-  IQDB_TRY(check_writable());
+  if (!failure_.empty()) [[unlikely]]
+    return check_writable();
   if (!writer_) IQDB_TRY(start_segment());
-  // The body is encoded after room for the frame header, so that the writer
-  // frames it in place.
-  frame_.assign(wal_format::kFrameHeaderSize, std::byte{0});
-  if (as_batch) {
-    encode_batch(frame_, ops);
-  } else if (ops[0].kind == WalOp::Kind::Insert) {
-    static const Metadata kNoMetadata;
-    encode_insert(frame_, *ops[0].id, ops[0].vector,
-                  ops[0].metadata ? *ops[0].metadata : kNoMetadata);
-  } else {
-    encode_remove(frame_, *ops[0].id);
+  const std::size_t body_size = wal_body_size(ops, as_batch);
+  if (body_size > wal_format::kMaxBodyLength) [[unlikely]] {
+    return record_too_large(config_.path, body_size);
   }
-  const std::size_t body_size = frame_.size() - wal_format::kFrameHeaderSize;
-  if (body_size > wal_format::kMaxBodyLength) {
-    return fail(ErrorKind::InvalidArgument,
-                fmt::format("{}: a log record of {} bytes exceeds the format's {} bytes: split "
-                            "the batch",
-                            config_.path.string(), body_size, wal_format::kMaxBodyLength));
-  }
+  // The body is encoded after room for the frame header, which the writer
+  // fills in whole, so that it frames the record in place. Records of the
+  // previous one's size (the usual case) resize nothing: the buffer is neither
+  // grown nor zero-filled before the body is written over it.
+  frame_.resize(wal_format::kFrameHeaderSize + body_size);
+  encode_body(std::span<std::byte>(frame_).subspan(wal_format::kFrameHeaderSize), ops, as_batch);
   auto lsn = writer_->append_frame(frame_, synced_watermark_);
-  if (!lsn) {
+  if (!lsn) [[unlikely]] {
     failure_ = lsn.error().message();
     return lsn.error();
   }
@@ -230,20 +237,23 @@ Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const OpA
     }
   } pass_turn{*this};
 
-  Result<void> durable = success();
+  const auto my_turn = [&] { return apply_turn_ == ticket; };
   if (config_.fsync_policy.kind() == FsyncPolicy::Kind::Always) {
-    durable = wait_durable(lock, lsn.value());
+    auto durable = wait_durable(lock, lsn.value());
+    await(lock, my_turn);
+    if (!durable) return durable;
+  } else {
+    await(lock, my_turn);
   }
-  await(lock, [&] { return apply_turn_ == ticket; });
-  if (!durable) return durable;
-  AppliedOps applied;
-  try {
-    applied = apply_in_order(ops, index);
-  } catch (...) {
-    failure_ = fmt::format("the index threw while applying the record at LSN {}", lsn.value());
-    throw;
-  }
-  if (!applied.outcome) {
+  AppliedOps applied = [&] {
+    try {
+      return apply_in_order(ops, index);
+    } catch (...) {
+      failure_ = fmt::format("the index threw while applying the record at LSN {}", lsn.value());
+      throw;
+    }
+  }();
+  if (!applied.outcome) [[unlikely]] {
     // The caller hears the refusal; a failure to log it surfaces on the next commit.
     (void)log_abort(lock, lsn.value(), applied.applied);
   }

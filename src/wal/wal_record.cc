@@ -75,6 +75,8 @@ class FieldWriter {
     out.resize(start + size);
     at_ = out.data() + start;
   }
+  // Writes into space the caller sized.
+  explicit FieldWriter(std::byte* at) : at_(at) {}
 
   void bytes(const void* data, std::size_t size) {
     if (size == 0) return;  // data() of an empty span may be null
@@ -410,18 +412,45 @@ void encode_remove(std::vector<std::byte>& out, const VectorId& id) {
   FieldWriter(out, remove_size(id)).remove(id);
 }
 
-void encode_batch(std::vector<std::byte>& out, std::span<const WalOp> ops) {
+namespace {
+
+std::size_t batch_size(std::span<const WalOp> ops) {
   std::size_t size = 1 + 4;
   for (const WalOp& op : ops) size += op_size(op);
-  FieldWriter writer(out, size);
+  return size;
+}
+
+void write_op(FieldWriter& writer, const WalOp& op) {
+  if (op.kind == WalOp::Kind::Insert) {
+    writer.insert(*op.id, op.vector, op.metadata);
+  } else {
+    writer.remove(*op.id);
+  }
+}
+
+void write_batch(FieldWriter& writer, std::span<const WalOp> ops) {
   writer.value(WalRecordType::Batch);
   writer.value(static_cast<std::uint32_t>(ops.size()));
-  for (const WalOp& op : ops) {
-    if (op.kind == WalOp::Kind::Insert) {
-      writer.insert(*op.id, op.vector, op.metadata);
-    } else {
-      writer.remove(*op.id);
-    }
+  for (const WalOp& op : ops) write_op(writer, op);
+}
+
+}  // namespace
+
+void encode_batch(std::vector<std::byte>& out, std::span<const WalOp> ops) {
+  FieldWriter writer(out, batch_size(ops));
+  write_batch(writer, ops);
+}
+
+std::size_t wal_body_size(std::span<const WalOp> ops, bool as_batch) {
+  return as_batch ? batch_size(ops) : op_size(ops[0]);
+}
+
+void encode_body(std::span<std::byte> out, std::span<const WalOp> ops, bool as_batch) {
+  FieldWriter writer(out.data());
+  if (as_batch) {
+    write_batch(writer, ops);
+  } else {
+    write_op(writer, ops[0]);
   }
 }
 

@@ -60,12 +60,31 @@ static_assert(static_cast<int>(WalOp::Kind::Remove) == static_cast<int>(WalRecor
 // before it logs, so that it never acknowledges a record no reader accepts.
 [[nodiscard]] Result<void> check_encodable(const WalOp& op);
 
+// True when check_encodable(op) holds at a glance (the usual op: an integer
+// id and, for an insert, 1..kWalMaxDimension components and no metadata), so
+// that a writer calls check_encodable() only for the others.
+inline bool plainly_encodable(const WalOp& op) {
+  if (!op.id->is_u64()) return false;
+  if (op.kind == WalOp::Kind::Remove) return true;
+  return !op.vector.empty() && op.vector.size() <= kWalMaxDimension &&
+         (op.metadata == nullptr || op.metadata->empty());
+}
+
 // Append one body to `out` (existing contents are kept). Preconditions:
 // check_encodable() holds for the op(s); `ops` is non-empty.
 void encode_insert(std::vector<std::byte>& out, const VectorId& id, std::span<const float> vector,
                    const Metadata& metadata);
 void encode_remove(std::vector<std::byte>& out, const VectorId& id);
 void encode_batch(std::vector<std::byte>& out, std::span<const WalOp> ops);
+// The size of the body encode_body() writes for `ops`: an Insert or Remove
+// record of ops[0] unless `as_batch`, else one Batch record of all of them.
+// Preconditions as for the encoders.
+std::size_t wal_body_size(std::span<const WalOp> ops, bool as_batch);
+// Writes that body into `out`, which is exactly wal_body_size(ops, as_batch)
+// bytes: the same bytes as encode_insert(), encode_remove() or encode_batch(),
+// written in place, so that a writer that reuses one buffer for records of one
+// size neither grows nor zero-fills it before encoding.
+void encode_body(std::span<std::byte> out, std::span<const WalOp> ops, bool as_batch);
 // `lsn` is the LSN of the refused mutation, `applied_ops` how many of its
 // leading ops the index had applied before it refused one.
 void encode_abort(std::vector<std::byte>& out, std::uint64_t lsn, std::uint32_t applied_ops);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -204,6 +205,45 @@ TEST(WalRecordTest, EncodersAppendToTheBufferKeepingItsContents) {
   ASSERT_EQ(out.size(), 1 + alone.size());
   EXPECT_EQ(out[0], std::byte{0xAA});
   EXPECT_TRUE(std::equal(alone.begin(), alone.end(), out.begin() + 1));
+}
+
+TEST(WalRecordTest, EncodeBodyWritesTheEncodersBytesInPlace) {
+  const VectorId a = 1, b = byte_id("bee");
+  const std::vector<float> va = {1, 2, 3};
+  const Metadata rich = rich_metadata();
+  const std::array ops = {WalOp::insert(a, va, rich), WalOp::remove(b),
+                          WalOp{WalOp::Kind::Insert, &a, va, nullptr}};
+  const auto in_place = [](std::span<const WalOp> some, bool as_batch) {
+    // Over stale bytes, as a reused frame buffer is: every byte must be written.
+    std::vector<std::byte> out(wal_body_size(some, as_batch), std::byte{0xEE});
+    encode_body(out, some, as_batch);
+    return out;
+  };
+  std::vector<std::byte> expected;
+  encode_batch(expected, ops);
+  EXPECT_EQ(in_place(ops, true), expected);
+  expected.clear();
+  encode_insert(expected, a, va, rich);
+  EXPECT_EQ(in_place(std::span(ops).first(1), false), expected);
+  expected.clear();
+  encode_remove(expected, b);
+  EXPECT_EQ(in_place(std::span(ops).subspan(1, 1), false), expected);
+  expected.clear();
+  encode_insert(expected, a, va, Metadata{});
+  EXPECT_EQ(in_place(std::span(ops).subspan(2, 1), false), expected);
+}
+
+TEST(WalRecordTest, PlainlyEncodableOpsAreEncodable) {
+  const std::vector<float> vector(3, 1.0f);
+  const VectorId id = 1, bytes = byte_id("a");
+  const Metadata metadata = rich_metadata();
+  EXPECT_TRUE(plainly_encodable(WalOp::insert(id, vector, Metadata{})));
+  EXPECT_TRUE(plainly_encodable(WalOp{WalOp::Kind::Insert, &id, vector, nullptr}));
+  EXPECT_TRUE(plainly_encodable(WalOp::remove(id)));
+  // The rest is left to check_encodable().
+  EXPECT_FALSE(plainly_encodable(WalOp::remove(bytes)));
+  EXPECT_FALSE(plainly_encodable(WalOp::insert(id, vector, metadata)));
+  EXPECT_FALSE(plainly_encodable(WalOp::insert(id, {}, Metadata{})));
 }
 
 TEST(WalRecordTest, DecodesFromUnalignedBodies) {
