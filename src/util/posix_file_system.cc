@@ -30,7 +30,7 @@
 
 #include <fmt/format.h>
 
-#include "iqdb/persist/file_system.h"
+#include "util/posix_file_system.h"
 
 namespace iqdb::persist {
 namespace {
@@ -326,13 +326,6 @@ class PosixFileSystem final : public FileSystem {
 
 }  // namespace
 
-std::shared_ptr<FileSystem> default_file_system() {
-  static const auto file_system = std::make_shared<PosixFileSystem>();
-  return file_system;
-}
-
-FileSystem& file_system_or_default(const std::shared_ptr<FileSystem>& file_system) {
-  return file_system ? *file_system : *default_file_system();
-}
+std::shared_ptr<FileSystem> make_posix_file_system() { return std::make_shared<PosixFileSystem>(); }
 
 }  // namespace iqdb::persist

@@ -13,9 +13,9 @@
 #include <span>
 #include <vector>
 
-#include "iqdb/persist/config.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/file_system.h"
+#include "iqdb/persist/wal_options.h"
 #include "iqdb/persist/wal_replay.h"
 #include "wal/wal_op.h"
 

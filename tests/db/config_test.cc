@@ -82,6 +82,19 @@ TEST_F(PersistConfigTest, RecoveryModesAreNamedAsInTheApi) {
   EXPECT_EQ(to_string(static_cast<WalRecoveryMode>(99)), "Unknown");
 }
 
+TEST_F(PersistConfigTest, LoadOptionsAreNamedAsInTheApi) {
+  EXPECT_EQ(to_string(VerifyMode::Eager), "Eager");
+  EXPECT_EQ(to_string(VerifyMode::Background), "Background");
+  EXPECT_EQ(to_string(VerifyMode::Skip), "Skip");
+  EXPECT_EQ(to_string(WarmUp::Lazy), "Lazy");
+  EXPECT_EQ(to_string(WarmUp::WillNeed), "WillNeed");
+  EXPECT_EQ(to_string(WarmUp::Populate), "Populate");
+  EXPECT_EQ(to_string(WarmUp::Prefetch), "Prefetch");
+  EXPECT_EQ(to_string(WarmUp::Lock), "Lock");
+  EXPECT_EQ(to_string(static_cast<VerifyMode>(99)), "Unknown");
+  EXPECT_EQ(to_string(static_cast<WarmUp>(99)), "Unknown");
+}
+
 TEST_F(PersistConfigTest, WalIsAValidChoice) {
   config_.wal_enabled = true;
   EXPECT_THAT(config_.validate(), IsOk());

@@ -4,6 +4,8 @@
 #ifndef IQDB_PERSIST_LOAD_OPTIONS_H_
 #define IQDB_PERSIST_LOAD_OPTIONS_H_
 
+#include <string_view>
+
 namespace iqdb::persist {
 
 // When a load checks the section CRCs (compressed sections are always
@@ -30,6 +32,9 @@ namespace iqdb::persist {
 // checked again (see "Files changed under a live mapping" in sections.h).
 enum class VerifyMode { Eager, Background, Skip };
 
+// The mode's name as written here ("Eager", ...), for messages and reports.
+std::string_view to_string(VerifyMode mode);
+
 // How a load brings a raw section's pages into memory (compressed sections
 // are decoded into memory at load, so they are resident anyway). Lazy is the
 // default: a first query that scans a cold section in order then overlaps
@@ -49,6 +54,9 @@ enum class VerifyMode { Eager, Background, Skip };
 //   Lock:      Populate, then mlock(2): the pages stay resident. Needs a
 //              large enough RLIMIT_MEMLOCK; a refusal fails the load (Io).
 enum class WarmUp { Lazy, WillNeed, Populate, Prefetch, Lock };
+
+// The mode's name as written here ("Lazy", ...).
+std::string_view to_string(WarmUp mode);
 
 }  // namespace iqdb::persist
 
