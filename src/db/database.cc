@@ -91,41 +91,77 @@ Result<Database> Database::open(PersistConfig config) {
   return Database(std::make_unique<Impl>(std::move(config), std::move(lock)));
 }
 
+namespace {
+
+// What a moved-from Database (and so a moved-from PersistedIndex) answers.
+Result<void> refuse_moved_from() {
+  return fail(ErrorKind::InvalidArgument,
+              "this PersistedIndex was moved from: use the object it was moved to");
+}
+
+}  // namespace
+
 Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Database::Database(Database&&) noexcept = default;
 Database& Database::operator=(Database&&) noexcept = default;
 Database::~Database() = default;
 
-Result<bool> Database::exists() const { return database_exists(impl_->config()); }
+Result<bool> Database::exists() const {
+  if (!impl_) return refuse_moved_from().error();
+  return database_exists(impl_->config());
+}
 
 Result<void> Database::create(bool overwrite, const SnapshotSource& index) {
+  if (!impl_) return refuse_moved_from();
   return impl_->create(overwrite, index);
 }
 
 Result<SnapshotView> Database::open_snapshot(std::string_view index_type) {
+  if (!impl_) return refuse_moved_from().error();
   return impl_->open_snapshot(index_type);
 }
 
 Result<void> Database::recover(const SnapshotView& snapshot, const SnapshotSource& index,
                                const OpApplier& applier) {
+  if (!impl_) return refuse_moved_from();
   return impl_->recover(snapshot, index, applier);
 }
 
 Result<void> Database::commit(std::span<const WalOp> ops, bool as_batch, const OpApplier& applier) {
+  if (!impl_) return refuse_moved_from();
   return impl_->commit(ops, as_batch, applier);
 }
 
 Result<void> Database::apply_batch(const WriteBatch& batch, const OpApplier& applier) {
+  if (!impl_) return refuse_moved_from();
   if (batch.empty()) return success();
   const std::vector<WalOp> ops = batch.ops();
   return impl_->commit(ops, true, applier);
 }
 
-Result<void> Database::save(const SnapshotSource& index) const { return impl_->save(index); }
-Result<void> Database::sync() { return impl_->sync(); }
-const Verification& Database::verification() const { return impl_->verification(); }
-WalReplayReport Database::wal_replay() const { return impl_->wal_replay(); }
-const PersistConfig& Database::config() const { return impl_->config(); }
+Result<void> Database::save(const SnapshotSource& index) const {
+  if (!impl_) return refuse_moved_from();
+  return impl_->save(index);
+}
+
+Result<void> Database::sync() {
+  if (!impl_) return refuse_moved_from();
+  return impl_->sync();
+}
+
+const Verification& Database::verification() const {
+  static const auto not_run = VerificationControl::not_run();
+  return impl_ ? impl_->verification() : *not_run;
+}
+
+WalReplayReport Database::wal_replay() const {
+  return impl_ ? impl_->wal_replay() : WalReplayReport{};
+}
+
+const PersistConfig& Database::config() const {
+  static const PersistConfig kNone;
+  return impl_ ? impl_->config() : kNone;
+}
 
 PersistError Database::rebuild_failed(const SnapshotView& snapshot, const PersistError& error) {
   return detail::rebuild_failed(snapshot, error);

@@ -1,4 +1,5 @@
-// The atomic save protocol and the open-for-load path behind PersistedIndex.
+// The atomic save protocol and the open-for-load path behind detail::Database
+// (database.cc) and rewrite_snapshot().
 #include "db/snapshot_io.h"
 
 #include <signal.h>

@@ -1,7 +1,7 @@
 // The rule for a section's name, shared by everything that takes one: an
 // index adding a section (SnapshotWriter), a config naming sections
 // (PersistConfig::validate()) and a header read from a file (header_codec):
-// 1 to kMaxSectionNameLength bytes (iqdb/persist/sections.h), any bytes.
+// 1 to kMaxSectionNameLength bytes (iqdb/persist/file_header.h), any bytes.
 #ifndef IQDB_PERSIST_SRC_SNAPSHOT_SECTION_NAME_H_
 #define IQDB_PERSIST_SRC_SNAPSHOT_SECTION_NAME_H_
 

@@ -4,7 +4,7 @@
 // given for it asks), and finally writes the header and prefix.
 //
 // It only writes the file it is given; the atomic replace protocol (temp file,
-// sync, rename, directory sync) is save_snapshot()'s (snapshot_io.cc).
+// sync, rename, directory sync) is save_snapshot()'s (db/snapshot_io.cc).
 #ifndef IQDB_PERSIST_SRC_SNAPSHOT_SNAPSHOT_WRITER_H_
 #define IQDB_PERSIST_SRC_SNAPSHOT_SNAPSHOT_WRITER_H_
 

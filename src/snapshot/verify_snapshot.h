@@ -1,5 +1,7 @@
-// The verification pass over a mapped snapshot, shared by verify_snapshot()
-// and PersistedIndex::load in VerifyMode::Eager.
+// The verification pass over a mapped snapshot (the library-only part of
+// iqdb/persist/verify_snapshot.h), shared by verify_snapshot() and
+// open_snapshot() (db/snapshot_io.cc), which loads and rewrite_snapshot() use
+// in VerifyMode::Eager and Background.
 #ifndef IQDB_PERSIST_SRC_SNAPSHOT_VERIFY_SNAPSHOT_H_
 #define IQDB_PERSIST_SRC_SNAPSHOT_VERIFY_SNAPSHOT_H_
 

@@ -1,4 +1,4 @@
-// Path helpers shared by the snapshot and log code.
+// Path helpers shared by the log (wal/) and the database's files (db/).
 #ifndef IQDB_PERSIST_SRC_UTIL_FILE_PATHS_H_
 #define IQDB_PERSIST_SRC_UTIL_FILE_PATHS_H_
 

@@ -1,5 +1,6 @@
-// Applying WalOps (iqdb/persist/detail/wal_op.h) to an index, in order, as a
-// live commit and a replay both do.
+// Applying WalOps (iqdb/persist/detail/wal_op.h) to an index in order, as a
+// commit does (WalLog::commit, and Database without the log); replay applies
+// its ops itself, as far as Abort records allow (wal_replay.cc).
 #ifndef IQDB_PERSIST_SRC_WAL_WAL_OP_H_
 #define IQDB_PERSIST_SRC_WAL_WAL_OP_H_
 

@@ -13,8 +13,9 @@
 //   metadata := count:u32 count*(key_length:u32 key_bytes tag:u8 value), keys distinct
 //   value    := 0 null | 1 length:u32 bytes | 2 int64 | 3 float64 | 4 bool:u8 (0 or 1)
 //
-// Encoders append to a caller-owned buffer so that a writer reuses one buffer
-// and allocates nothing per record once it has warmed up. The decoder trusts
+// Encoders append to a caller-owned buffer, or (encode_body) write into one
+// sized by wal_body_size(), so that a writer reuses one buffer and allocates
+// nothing per record once it has warmed up. The decoder trusts
 // nothing: every length and count is checked against the bytes remaining
 // before it is used, a body must be consumed exactly, and every defect is an
 // InvalidPayload error naming the body offset. A DecodedRecord is reused from

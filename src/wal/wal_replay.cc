@@ -165,10 +165,11 @@ Result<WalReplayOutcome> replay_wal(FileSystem& fs, const std::filesystem::path&
   // never deleted: now if nothing was replayed from it, else by the
   // checkpoint, once its snapshot holds what was.
   std::vector<std::filesystem::path> now;
-  for (const std::size_t index : plan.set_aside) {
-    const bool replayed = std::any_of(plan.replay.begin(), plan.replay.end(),
-                                      [&](const WalReplayRange& r) { return r.segment == index; });
-    (replayed ? outcome.set_aside_at_checkpoint : now).push_back(segments[index].input.path);
+  for (const std::size_t segment : plan.set_aside) {
+    const bool replayed =
+        std::any_of(plan.replay.begin(), plan.replay.end(),
+                    [&](const WalReplayRange& r) { return r.segment == segment; });
+    (replayed ? outcome.set_aside_at_checkpoint : now).push_back(segments[segment].input.path);
   }
   IQDB_TRY(set_aside_segments(fs, now, sync_dir, report));
 

@@ -38,9 +38,10 @@ struct WalReplayOutcome {
 // which holds LSNs up to `snapshot_lsn`, onto `index`, per
 // `mode`; syncs what it replayed (whatever the policy: once per load), and
 // moves aside segments holding records it does not replay (syncing their
-// directory when `sync_dir`). Errors: those of plan_wal_recovery() (damage,
-// naming file and offset); InvalidPayload for a record that does not decode
-// or an op the index refuses although the log says it was applied; Io.
+// directory when `sync_dir`); those it replayed from are returned in
+// set_aside_at_checkpoint instead, for the checkpoint to move. Errors: those of plan_wal_recovery()
+// (damage, naming file and offset); InvalidPayload for a record that does not decode or an op the
+// index refuses although the log says it was applied; Io.
 [[nodiscard]] Result<WalReplayOutcome> replay_wal(FileSystem& fs,
                                                   const std::filesystem::path& snapshot_path,
                                                   std::uint64_t snapshot_lsn, WalRecoveryMode mode,

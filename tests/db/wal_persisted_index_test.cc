@@ -486,6 +486,27 @@ TEST_F(WalPersistedIndexTest, BatchIsOneRecordAndReplaysWhole) {
   EXPECT_EQ(db.value().wal_replay().ops_applied, 6u);
 }
 
+// A moved-from writer is refused, never a crash; the object it was moved to
+// keeps the log and the writer lock.
+TEST_F(WalPersistedIndexTest, AMovedFromIndexRefusesEveryCallAndTheNewOneWrites) {
+  Db db = create();
+  ASSERT_THAT(db.insert(1, vec(1)), IsOk());
+  Db moved = std::move(db);
+  EXPECT_THAT(db.insert(2, vec(2)),
+              IsError(ErrorKind::InvalidArgument));  // NOLINT(bugprone-use-after-move)
+  EXPECT_THAT(db.remove(1), IsError(ErrorKind::InvalidArgument));
+  WriteBatch batch;
+  batch.remove(1);
+  EXPECT_THAT(db.apply_batch(batch), IsError(ErrorKind::InvalidArgument));
+  EXPECT_THAT(db.save(), IsError(ErrorKind::InvalidArgument));
+  EXPECT_THAT(db.sync(), IsError(ErrorKind::InvalidArgument));
+  EXPECT_EQ(db.verification().state(), Verification::State::NotRun);
+  EXPECT_EQ(db.wal_replay().records_replayed, 0u);
+  EXPECT_TRUE(db.config().path.empty());
+  ASSERT_THAT(moved.insert(2, vec(2)), IsOk());
+  EXPECT_EQ(moved.config().path, config_.path);
+}
+
 TEST_F(WalPersistedIndexTest, AClearedBatchStartsOverAndCanBeAppliedAgain) {
   const Content expected = {{2, vec(2)}, {3, vec(3)}};
   {

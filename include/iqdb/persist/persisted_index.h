@@ -110,7 +110,7 @@ class PersistedIndex {
   [[nodiscard]] static Result<PersistedIndex> open_with(I index, PersistConfig config,
                                                         OpenMode mode = OpenMode::CreateNew) {
     IQDB_TRY_ASSIGN(auto db, detail::Database::open(std::move(config)));
-    return create(std::move(index), std::move(db), mode);
+    return create_opened(std::move(index), std::move(db), mode);
   }
 
   // Rebuilds the index saved at config.path and, with the log, replays the
@@ -126,7 +126,7 @@ class PersistedIndex {
   // or TruncatedPayload, naming the segment file and offset).
   [[nodiscard]] static Result<PersistedIndex> load(PersistConfig config) {
     IQDB_TRY_ASSIGN(auto db, detail::Database::open(std::move(config)));
-    return load(std::move(db));
+    return load_opened(std::move(db));
   }
 
   // The usual start-up of a writer: load() the database at config.path if
@@ -140,10 +140,10 @@ class PersistedIndex {
   [[nodiscard]] static Result<PersistedIndex> open(PersistConfig config, MakeEmpty make_empty) {
     IQDB_TRY_ASSIGN(auto db, detail::Database::open(std::move(config)));
     IQDB_TRY_ASSIGN(const bool exists, db.exists());
-    if (exists) return load(std::move(db));
+    if (exists) return load_opened(std::move(db));
     // Nothing exists (checked just now, under the lock when there is a log):
-    // Overwrite spares create() the same check again.
-    return create(make_empty(), std::move(db), OpenMode::Overwrite);
+    // Overwrite spares create_opened() the same check again.
+    return create_opened(make_empty(), std::move(db), OpenMode::Overwrite);
   }
 
   // Writes a snapshot of the index to config().path, atomically. With the
@@ -200,6 +200,9 @@ class PersistedIndex {
   I& index_mut() { return index_; }
   const PersistConfig& config() const { return db_.config(); }
 
+  // A moved-from PersistedIndex holds no database: every call that would
+  // use it returns InvalidArgument, config() is a default PersistConfig and
+  // verification() is NotRun. Destroy it or assign to it.
   PersistedIndex(PersistedIndex&&) noexcept = default;
   PersistedIndex& operator=(PersistedIndex&&) noexcept = default;
   PersistedIndex(const PersistedIndex&) = delete;
@@ -229,12 +232,14 @@ class PersistedIndex {
     const I& index_;
   };
 
-  static Result<PersistedIndex> create(I index, detail::Database db, OpenMode mode) {
+  // open_with() once the database is opened (and locked, with the log).
+  static Result<PersistedIndex> create_opened(I index, detail::Database db, OpenMode mode) {
     IQDB_TRY(db.create(mode == OpenMode::Overwrite, Source(index)));
     return PersistedIndex(std::move(index), std::move(db));
   }
 
-  static Result<PersistedIndex> load(detail::Database db) {
+  // load() once the database is opened (and locked, with the log).
+  static Result<PersistedIndex> load_opened(detail::Database db) {
     IQDB_TRY_ASSIGN(const SnapshotView snapshot, db.open_snapshot(I::kIndexType));
     IQDB_TRY_ASSIGN(auto index, rebuild(snapshot));
     PersistedIndex loaded(std::move(index), std::move(db));

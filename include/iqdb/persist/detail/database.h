@@ -60,7 +60,7 @@ class Database {
   // Ends a load once the caller has rebuilt its index from open_snapshot()'s
   // view: checks the index's facts against the header (InvalidPayload), and
   // with the log replays the log onto it through `applier`, then checkpoints
-  // when recovery dropped records.
+  // when recovery dropped records or left segments to move aside.
   [[nodiscard]] Result<void> recover(const SnapshotView& snapshot, const SnapshotSource& index,
                                      const OpApplier& applier);
 
