@@ -94,7 +94,7 @@ Result<Database> Database::open(PersistConfig config) {
 namespace {
 
 // What a moved-from Database (and so a moved-from PersistedIndex) answers.
-Result<void> refuse_moved_from() {
+auto refuse_moved_from() {
   return fail(ErrorKind::InvalidArgument,
               "this PersistedIndex was moved from: use the object it was moved to");
 }
@@ -106,24 +106,18 @@ Database::Database(Database&&) noexcept = default;
 Database& Database::operator=(Database&&) noexcept = default;
 Database::~Database() = default;
 
-Result<bool> Database::exists() const {
-  if (!impl_) return refuse_moved_from().error();
-  return database_exists(impl_->config());
-}
+Result<bool> Database::exists() const { return database_exists(impl_->config()); }
 
 Result<void> Database::create(bool overwrite, const SnapshotSource& index) {
-  if (!impl_) return refuse_moved_from();
   return impl_->create(overwrite, index);
 }
 
 Result<SnapshotView> Database::open_snapshot(std::string_view index_type) {
-  if (!impl_) return refuse_moved_from().error();
   return impl_->open_snapshot(index_type);
 }
 
 Result<void> Database::recover(const SnapshotView& snapshot, const SnapshotSource& index,
                                const OpApplier& applier) {
-  if (!impl_) return refuse_moved_from();
   return impl_->recover(snapshot, index, applier);
 }
 

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "iqdb/persist/sections.h"
+#include "iqdb/persist/file_header.h"
 
 namespace iqdb::persist {
 

@@ -45,6 +45,11 @@ class Database {
   // (Locked when another writer holds it); nothing else is touched.
   [[nodiscard]] static Result<Database> open(PersistConfig config);
 
+  // exists(), create(), open_snapshot() and recover() are the steps of
+  // opening, called on a Database fresh from open(); the other members are
+  // what a PersistedIndex calls for its lifetime, and refuse with
+  // InvalidArgument (or answer a default) once the Database was moved from.
+
   // Whether a snapshot or log segments exist at the path.
   [[nodiscard]] Result<bool> exists() const;
 
