@@ -65,6 +65,7 @@ class Database::Impl {
 
   const Verification& verification() const { return *verification_; }
   WalReplayReport wal_replay() const { return log_ ? log_->replay_report() : WalReplayReport{}; }
+  std::uint64_t last_lsn() const { return log_ ? log_->last_lsn() : 0; }
 
  private:
   Result<void> save_now(const SnapshotSource& index, std::uint64_t wal_lsn) const {
@@ -151,6 +152,8 @@ const Verification& Database::verification() const {
 WalReplayReport Database::wal_replay() const {
   return impl_ ? impl_->wal_replay() : WalReplayReport{};
 }
+
+std::uint64_t Database::last_lsn() const { return impl_ ? impl_->last_lsn() : 0; }
 
 const PersistConfig& Database::config() const {
   static const PersistConfig kNone;

@@ -20,6 +20,7 @@
 #include "snapshot/verify_snapshot.h"
 #include "snapshot/warm_up.h"
 #include "util/file_paths.h"
+#include "wal/control_file.h"
 
 namespace iqdb::persist::detail {
 namespace {
@@ -107,7 +108,14 @@ Result<void> save_snapshot(const PersistConfig& config, const IndexFacts& facts,
         written.error().with_context(config.path.string() + ": save failed"));
   }
   if (sync) IQDB_TRY(fs.sync_dir(directory_of(config.path)));
+  announce_snapshot(config, facts.wal_lsn);
   return success();
+}
+
+void announce_snapshot(const PersistConfig& config, std::uint64_t wal_lsn) {
+  if (config.file_system != nullptr) return;  // the control file is the host's
+  auto control = ControlFile::open_for_writer(config.path, /*create=*/false);
+  if (control) control.value()->publish_snapshot(wal_lsn);
 }
 
 Result<OpenedSnapshot> open_snapshot(const PersistConfig& config, std::string_view index_type) {

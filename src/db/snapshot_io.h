@@ -29,6 +29,12 @@ using FillSections = std::function<Result<void>(SectionWriter&)>;
 [[nodiscard]] Result<void> save_snapshot(const PersistConfig& config, const IndexFacts& facts,
                                          const FillSections& fill);
 
+// Tells the replicas on this host that a new snapshot holding LSNs up to
+// `wal_lsn` is at config.path, through the control file if a log writer
+// created one (save_snapshot() does it after every save). Never fails: the
+// control file is a hint (wal/control_file.h).
+void announce_snapshot(const PersistConfig& config, std::uint64_t wal_lsn);
+
 struct OpenedSnapshot {
   SnapshotView view;
   std::shared_ptr<Verification> verification;  // per config.verify; never null

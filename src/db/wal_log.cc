@@ -8,6 +8,7 @@
 
 #include "iqdb/persist/file_system.h"
 #include "util/file_paths.h"
+#include "wal/control_file.h"
 #include "wal/wal_format.h"
 #include "wal/wal_record.h"
 #include "wal/wal_replay.h"
@@ -46,6 +47,22 @@ WalLog::~WalLog() {
   if (writer_) (void)writer_->close();
 }
 
+std::uint64_t WalLog::last_lsn() const {
+  std::lock_guard lock(mutex_);
+  return next_lsn_ - 1;
+}
+
+void WalLog::open_control(std::uint64_t lsn) {
+  if (config_.file_system != nullptr) return;  // the control file is the host's
+  auto control = ControlFile::open_for_writer(config_.path, /*create=*/true);
+  if (!control) return;
+  control_ = std::move(control).value();
+  announced_lsn_ = lsn;
+  control_->publish_snapshot(lsn);
+}
+
+void WalLog::announce_now(std::uint64_t lsn) { control_->publish_commit(lsn); }
+
 WalReplayReport WalLog::replay_report() const {
   std::lock_guard lock(mutex_);
   return replay_;
@@ -67,6 +84,7 @@ Result<std::unique_ptr<WalLog>> WalLog::create(const PersistConfig& config,
   {
     std::lock_guard guard(log->mutex_);  // the Periodic flusher already runs
     IQDB_TRY(log->start_segment());
+    log->open_control(0);
   }
   return log;
 }
@@ -80,6 +98,10 @@ Result<std::unique_ptr<WalLog>> WalLog::recover(const PersistConfig& config,
   std::unique_ptr<WalLog> log(
       new WalLog(config, std::move(lock), replayed.next_segment, replayed.next_lsn));
   log->replay_ = std::move(replayed.report);
+  {
+    std::lock_guard guard(log->mutex_);
+    log->open_control(replayed.next_lsn - 1);
+  }
   log->set_aside_at_checkpoint_ = std::move(replayed.set_aside_at_checkpoint);
   // Otherwise the first commit starts the next segment, so a load that never
   // writes creates no file.
@@ -229,10 +251,12 @@ Result<void> WalLog::commit(std::span<const WalOp> ops, bool as_batch, const OpA
   if (gathering_group_) notify_waiters();
   const std::uint64_t ticket = next_ticket_++;
   // The next commit's turn comes however this one ends, exceptions included.
+  // Replicas hear of it then too: what it applied, or its Abort record.
   struct PassTurn {
     WalLog& log;
     ~PassTurn() {
       ++log.apply_turn_;
+      log.announce(log.next_lsn_ - 1);
       log.notify_waiters();
     }
   } pass_turn{*this};

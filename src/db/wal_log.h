@@ -49,6 +49,7 @@
 #include "wal/wal_op.h"
 
 namespace iqdb::persist {
+class ControlFile;
 class FileLock;
 class WalWriter;
 }  // namespace iqdb::persist
@@ -110,6 +111,9 @@ class WalLog {
 
   bool needs_checkpoint() const;
   WalReplayReport replay_report() const;
+  // The LSN of the last record logged (0 before the first): a replica that
+  // has applied it holds every mutation committed so far.
+  std::uint64_t last_lsn() const;
 
  private:
   WalLog(PersistConfig config, std::unique_ptr<FileLock> lock, std::uint64_t next_segment,
@@ -126,6 +130,17 @@ class WalLog {
   Result<void> log_abort(std::unique_lock<std::mutex>& lock, std::uint64_t lsn,
                          std::uint32_t applied);
   void run_flusher();
+  // Opens (creating) the control file and announces `lsn` to the replicas of
+  // this host; without one the log works the same (replicas poll).
+  void open_control(std::uint64_t lsn);
+  // Announces a commit to replicas (under mutex_, in LSN order).
+  void announce(std::uint64_t lsn) {
+    if (control_ && lsn > announced_lsn_) {
+      announced_lsn_ = lsn;
+      announce_now(lsn);
+    }
+  }
+  void announce_now(std::uint64_t lsn);
 
   // Waiting on changed_, counted so that an uncontended commit skips the
   // broadcast (notify_waiters() with nobody waiting does nothing).
@@ -179,6 +194,9 @@ class WalLog {
   std::uint64_t next_ticket_ = 0;
   std::uint64_t apply_turn_ = 0;
   std::vector<std::byte> frame_;  // reused frame buffer (header room + body), under mutex_
+  // The replicas' notification (wal/control_file.h); null when unavailable.
+  std::unique_ptr<ControlFile> control_;
+  std::uint64_t announced_lsn_ = 0;
 
   bool stopping_ = false;
   std::condition_variable flusher_wakeup_;

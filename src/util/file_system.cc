@@ -1,5 +1,5 @@
-// The default file system and the "null means default" rule of the options
-// that take one (see iqdb/persist/file_system.h).
+// The default file system, the "null means default" rule of the options
+// that take one, and FileSystem's default status() (see iqdb/persist/file_system.h).
 #include "iqdb/persist/file_system.h"
 
 #include "util/posix_file_system.h"
@@ -9,6 +9,13 @@ namespace iqdb::persist {
 std::shared_ptr<FileSystem> default_file_system() {
   static const std::shared_ptr<FileSystem> file_system = make_posix_file_system();
   return file_system;
+}
+
+Result<FileStatus> FileSystem::status(const std::filesystem::path& path) {
+  IQDB_TRY_ASSIGN(const auto file, open_readable(path));
+  FileStatus status;
+  status.size = file->size();
+  return status;
 }
 
 FileSystem& file_system_or_default(const std::shared_ptr<FileSystem>& file_system) {

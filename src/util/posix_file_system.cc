@@ -322,6 +322,23 @@ class PosixFileSystem final : public FileSystem {
     record_holder(fd);
     return std::make_unique<PosixFileLock>(fd, path);
   }
+
+  Result<FileStatus> status(const std::filesystem::path& path) override {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0)
+      return os_failure("stat", path, errno, ErrorKind::NotFound);
+    if (!S_ISREG(info.st_mode)) {
+      return fail(ErrorKind::Io, fmt::format("{}: not a regular file (a {})", path.string(),
+                                             file_type_name(info.st_mode)));
+    }
+    FileStatus status;
+    status.size = static_cast<std::uint64_t>(info.st_size);
+    status.device = static_cast<std::uint64_t>(info.st_dev);
+    status.inode = static_cast<std::uint64_t>(info.st_ino);
+    status.modified_ns =
+        static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec;
+    return status;
+  }
 };
 
 }  // namespace

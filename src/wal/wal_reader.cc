@@ -286,6 +286,35 @@ Result<WalSegmentScan> scan_wal_segment(std::span<const std::byte> segment,
   return scan;
 }
 
+Result<WalSegmentScan> read_wal_segment_header(std::span<const std::byte> segment,
+                                               const std::filesystem::path& path) {
+  return read_segment_header(segment, path.string());
+}
+
+WalFrameAt check_wal_frame(std::span<const std::byte> bytes, std::uint64_t expected_lsn) {
+  WalFrameAt frame;
+  if (bytes.size() < wf::kFrameHeaderSize) return frame;  // Incomplete
+  const auto length = load_le(bytes, wf::kFrameLengthOffset, 4);
+  if (length == 0 || length > wf::kMaxBodyLength) {
+    frame.status = WalFrameAt::Status::Bad;
+    frame.problem = fmt::format("frame length {} outside 1..{}", length, wf::kMaxBodyLength);
+    return frame;
+  }
+  frame.size = wf::kFrameHeaderSize + length;
+  if (bytes.size() < frame.size) return frame;  // Incomplete
+  // The whole frame is there, so check_frame's budget (twice its size) covers it.
+  CrcBudget budget(frame.size);
+  const FrameCheck check = check_frame(bytes.first(frame.size), 0, expected_lsn, budget);
+  if (!check.problem.empty()) {
+    frame.status = WalFrameAt::Status::Bad;
+    frame.problem = check.problem;
+    return frame;
+  }
+  frame.status = WalFrameAt::Status::Valid;
+  frame.body = bytes.subspan(wf::kFrameHeaderSize, length);
+  return frame;
+}
+
 Result<void> for_each_wal_frame(std::span<const std::byte> segment, const WalSegmentScan& scan,
                                 std::uint64_t last_lsn, WalFrameVisitor visit) {
   std::uint64_t offset = wf::kHeaderSize;

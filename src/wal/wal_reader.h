@@ -74,6 +74,25 @@ struct WalSegmentScan {
 [[nodiscard]] Result<WalSegmentScan> scan_wal_segment(std::span<const std::byte> segment,
                                                       const std::filesystem::path& path);
 
+// Checks the header of the segment that `segment` starts (at least its
+// first wal_format::kHeaderSize bytes) and returns its number and first LSN
+// (no frames scanned). Errors as for scan_wal_segment().
+[[nodiscard]] Result<WalSegmentScan> read_wal_segment_header(std::span<const std::byte> segment,
+                                                             const std::filesystem::path& path);
+
+// One frame checked where `bytes` starts, by a reader that follows a segment
+// while its writer appends (a replica): a frame is Valid, Incomplete (its
+// header or body extends past `bytes`: more may come) or Bad (a length out of
+// range, a CRC mismatch, an LSN other than `expected_lsn`).
+struct WalFrameAt {
+  enum class Status { Valid, Incomplete, Bad };
+  Status status = Status::Incomplete;
+  std::uint64_t size = 0;           // Valid, and Incomplete once the header is whole: header + body
+  std::span<const std::byte> body;  // Valid only
+  std::string problem;              // Bad only
+};
+WalFrameAt check_wal_frame(std::span<const std::byte> bytes, std::uint64_t expected_lsn);
+
 // Called with each frame's LSN and body; an error stops the visit.
 using WalFrameVisitor =
     FunctionRef<Result<void>(std::uint64_t lsn, std::span<const std::byte> body)>;

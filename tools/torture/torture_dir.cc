@@ -22,8 +22,8 @@ constexpr std::string_view kSnapshotName = "torture.iqdb";
 bool is_database_file(std::string_view name) {
   if (!name.starts_with(kSnapshotName)) return false;
   const std::string_view suffix = name.substr(kSnapshotName.size());
-  return suffix.empty() || suffix == ".lock" || suffix.starts_with(".wal-") ||
-         suffix.starts_with(".tmp-");
+  return suffix.empty() || suffix == ".lock" || suffix == ".control" ||
+         suffix.starts_with(".wal-") || suffix.starts_with(".tmp-");
 }
 
 std::string quoted(const std::filesystem::path& path) {

@@ -75,6 +75,20 @@ class FileLock {
   virtual const std::filesystem::path& path() const = 0;
 };
 
+// What FileSystem::status() tells of a file: enough to see, without opening
+// it, that it grew or was replaced (a rename over it makes a new identity).
+struct FileStatus {
+  std::uint64_t size = 0;
+  std::uint64_t device = 0;  // with `inode`, the file's identity; 0 when unknown
+  std::uint64_t inode = 0;
+  std::int64_t modified_ns = 0;  // modification time, ns since the Unix epoch; 0 when unknown
+
+  bool same_file(const FileStatus& other) const {
+    return device == other.device && inode == other.inode && modified_ns == other.modified_ns;
+  }
+  friend bool operator==(const FileStatus&, const FileStatus&) = default;
+};
+
 class FileSystem {
  public:
   virtual ~FileSystem() = default;
@@ -110,6 +124,12 @@ class FileSystem {
   // the holder dies. Errors: Locked (naming the file and the holder it
   // records); NotFound when its directory does not exist; Io.
   virtual Result<std::unique_ptr<FileLock>> lock_file(const std::filesystem::path& path) = 0;
+  // The size and identity of the regular file `path`, without opening it:
+  // the one call a replica's idle check makes per file (stat(2)). NotFound if
+  // it does not exist; Io if it is not a regular file. The default opens the
+  // file and knows its size only (identity and time 0): file systems that can
+  // tell more override it.
+  virtual Result<FileStatus> status(const std::filesystem::path& path);
 };
 
 // The operating system's file system (POSIX: open, pwrite, fdatasync, mmap...).

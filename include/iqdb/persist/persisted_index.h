@@ -194,6 +194,12 @@ class PersistedIndex {
   // What load() replayed from the log; all zero without it.
   WalReplayReport wal_replay() const { return db_.wal_replay(); }
 
+  // With the log: the log sequence number of the last mutation logged (0
+  // before the first; without the log, always 0). A Replica whose lsn()
+  // reaches it holds every mutation this writer acknowledged so far: pass it
+  // to Replica::wait_for() to read your own writes.
+  std::uint64_t last_lsn() const { return db_.last_lsn(); }
+
   const I& index() const { return index_; }
   // Direct access, bypassing the log: with the log on, a change made through
   // it is lost at the next load unless a checkpoint() follows it.

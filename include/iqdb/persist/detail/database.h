@@ -84,6 +84,8 @@ class Database {
 
   const Verification& verification() const;
   WalReplayReport wal_replay() const;
+  // With the log: the LSN of the last record logged; 0 without it.
+  std::uint64_t last_lsn() const;
   const PersistConfig& config() const;
 
   // The index's own load error, with the snapshot named in the message.

@@ -1,0 +1,353 @@
+// Replica<I>: a read-only copy of a database that follows its writer, in this
+// process or in any number of others, on this host or on another that
+// receives the writer's files (docs/REPLICATION.md).
+//
+//   auto opened = Replica<FlatIndex>::open("/data/products.iqdb");
+//   Replica<FlatIndex> replica = std::move(opened).value();
+//   replica.follow();                              // optional: a background follower
+//   {
+//     auto view = replica.acquire();               // one generation, held
+//     auto hits = view.index().search(query, 10);  // sees one state throughout
+//   }
+//   replica.wait_for(writer_lsn, 1s);              // read your own writes
+//
+// A replica never writes a file and never takes the writer lock: it works in
+// a read-only directory, on read-only files, beside a writer. It loads the
+// snapshot (zero-copy where the index allows) and applies the log records
+// after it. refresh() brings it up to date: it applies the records the writer
+// appended since; when the writer has checkpointed, it builds a new
+// generation from the new snapshot and the log after it, and switches to it.
+// What it cannot read yet (a frame the writer is still writing, a file a
+// copier has not finished) is "not yet": it waits, it does not fail, and it
+// never applies part of a record.
+//
+// Generations. Queries run on a View from acquire(): a reference-counted
+// generation (a snapshot, its index and the records applied to it) plus a
+// shared hold on it. While any View of a generation lives, the replica does
+// not change that generation (records wait; they are applied once the views
+// are released), and a switch leaves it intact: its mapping stays valid
+// until its last View is gone. So a View sees one state, the writer's at
+// View::lsn(), from start to end, never a mix. The writer never waits for a
+// replica, and a dead or slow replica costs the writer nothing. Hold Views
+// for the duration of a query, not longer: a View held forever stops the
+// replica at its LSN (lag() shows it). A thread must not acquire a second
+// View while holding one (the refresh waiting between them would wait for it).
+//
+// Freshness. On the writer's host, the writer wakes waiting replicas at each
+// commit through its control file ("<snapshot>.control"), so a follower sees
+// a commit within microseconds; elsewhere, or when that file cannot be used,
+// a follower looks every options.poll_interval. A record is visible to a
+// replica once the writer has written it, which may be before its insert()
+// returns (and, under FsyncPolicy::always(), after it is durable).
+//
+// Verification: config.verify applies to each snapshot a replica opens (Skip
+// or Background make a switch cost the same whatever the snapshot's size).
+// Log frames are always checked (CRC and LSN) before they are applied.
+//
+// Thread-safety: every method may be called from any thread; refreshes (and
+// the follower's) run one at a time. The index is only read through Views;
+// I's const methods must be safe to call concurrently.
+#ifndef IQDB_PERSIST_REPLICA_H_
+#define IQDB_PERSIST_REPLICA_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <thread>
+#include <utility>
+
+#include "iqdb/index.h"
+#include "iqdb/persist/config.h"
+#include "iqdb/persist/detail/replica_core.h"
+#include "iqdb/persist/error.h"
+#include "iqdb/persist/persistable.h"
+#include "iqdb/persist/replica_options.h"
+
+namespace iqdb::persist {
+
+template <Persistable I>
+class Replica {
+  struct Generation;
+
+ public:
+  // One generation of the replica, held: the index as it was at lsn(). Keeps
+  // its generation (and its snapshot's mapping) alive and unchanged until
+  // destroyed. Movable, not copyable.
+  class View {
+   public:
+    const I& index() const { return generation_->index; }
+    // Every log record up to it is applied, and none after it.
+    std::uint64_t lsn() const { return generation_->lsn; }
+    // The replica's count of generations, 1 for the first: a new one per
+    // snapshot it switched to.
+    std::uint64_t generation() const { return generation_->number; }
+    // The LSN of the snapshot the generation was built from.
+    std::uint64_t snapshot_lsn() const { return generation_->snapshot_lsn; }
+
+   private:
+    friend class Replica;
+    explicit View(std::shared_ptr<Generation> generation)
+        : generation_(std::move(generation)), hold_(generation_->mutex) {}
+
+    std::shared_ptr<Generation> generation_;
+    std::shared_lock<std::shared_mutex> hold_;
+  };
+
+  // Opens the database at config.path read-only and brings the replica up to
+  // date (the snapshot, then every readable log record after it). config's
+  // log options (wal_enabled, fsync_policy, wal_recovery) are ignored.
+  // Errors: those of PersistConfig::validate() and ReplicaOptions::validate();
+  // NotFound when there is no snapshot; every error of load() but the
+  // writer lock; InvalidPayload when a log frame with a valid CRC does not
+  // decode.
+  [[nodiscard]] static Result<Replica> open(PersistConfig config, ReplicaOptions options = {}) {
+    IQDB_TRY_ASSIGN(auto core, detail::ReplicaCore::open(std::move(config), options));
+    Replica replica(std::make_unique<State>(std::move(core)));
+    std::lock_guard guard(replica.state_->refresh_mutex);
+    RefreshReport report;
+    IQDB_TRY(replica.state_->switch_generation(report));
+    return replica;
+  }
+
+  // Applies what the writer logged since the last refresh, switching to a
+  // new generation when the writer has checkpointed. Errors (the replica then
+  // keeps serving its current generation, and a later refresh tries again):
+  // those of open() for a new snapshot that cannot be loaded; InvalidPayload
+  // for a damaged log record; Io.
+  [[nodiscard]] Result<RefreshReport> refresh() {
+    std::lock_guard guard(state_->refresh_mutex);
+    return state_->refresh();
+  }
+
+  // Waits until every record up to `lsn` is applied (true), or `timeout`
+  // passes (false), refreshing as needed. Errors: those of refresh().
+  template <class Rep, class Period>
+  [[nodiscard]] Result<bool> wait_for(std::uint64_t lsn,
+                                      std::chrono::duration<Rep, Period> timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const std::uint32_t seen = state_->core.changes();
+      {
+        std::lock_guard guard(state_->refresh_mutex);
+        if (state_->applied_lsn() >= lsn) return true;
+        IQDB_TRY(state_->refresh());
+        if (state_->applied_lsn() >= lsn) return true;
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) return false;
+      state_->core.wait_for_change(seen, deadline - now);
+    }
+  }
+
+  // Starts a background thread that refreshes at each commit the writer
+  // announces (or every poll_interval), until stop_following() or
+  // destruction. Its last error, if its last refresh failed, is in
+  // follower_error(). Calling it again while it runs does nothing.
+  void follow() {
+    std::lock_guard guard(state_->follower_mutex);
+    if (state_->follower.joinable()) return;
+    state_->stopping = false;
+    state_->follower = std::thread([state = state_.get()] { state->run_follower(); });
+  }
+  void stop_following() { state_->stop_follower(); }
+  std::optional<PersistError> follower_error() const {
+    std::lock_guard guard(state_->follower_mutex);
+    return state_->follower_error;
+  }
+
+  // The current generation, held (see View).
+  View acquire() const { return View(state_->current()); }
+
+  // The current generation's LSN and number (see View).
+  std::uint64_t lsn() const { return state_->core.lag().lsn; }
+  std::uint64_t generation() const { return state_->current()->number; }
+  ReplicaLag lag() const { return state_->core.lag(); }
+  const PersistConfig& config() const { return state_->core.config(); }
+
+  Replica(Replica&&) noexcept = default;
+  Replica& operator=(Replica&& other) noexcept {
+    if (state_) state_->stop_follower();
+    state_ = std::move(other.state_);
+    return *this;
+  }
+  Replica(const Replica&) = delete;
+  Replica& operator=(const Replica&) = delete;
+  ~Replica() {
+    if (state_) state_->stop_follower();
+  }
+
+ private:
+  struct Generation {
+    Generation(I built, std::uint64_t number) : index(std::move(built)), number(number) {}
+    I index;
+    std::shared_mutex mutex;  // shared by Views, exclusive to apply records
+    std::uint64_t lsn = 0;    // written under the exclusive hold
+    const std::uint64_t number;
+    std::uint64_t snapshot_lsn = 0;
+  };
+
+  // The index as a replica applies records to it.
+  class Applier final : public detail::OpApplier {
+   public:
+    explicit Applier(I& index) : index_(index) {}
+    Result<void> apply(const detail::WalOp& op) const override {
+      if (op.kind == detail::WalOp::Kind::Remove) return from_index(index_.remove(*op.id));
+      static const Metadata kNoMetadata;
+      return from_index(index_.insert(*op.id, op.vector, op.metadata ? *op.metadata : kNoMetadata));
+    }
+
+   private:
+    static Result<void> from_index(IndexResult<void> outcome) {
+      if (outcome) return success();
+      return boost::outcome_v2::failure(PersistError::from_index(outcome.error()));
+    }
+    I& index_;
+  };
+
+  // Everything a Replica owns, behind one pointer so that the follower
+  // thread's reference survives a move of the Replica.
+  struct State {
+    explicit State(detail::ReplicaCore c) : core(std::move(c)) {}
+
+    std::shared_ptr<Generation> current() const {
+      std::lock_guard guard(current_mutex);
+      return current_generation;
+    }
+    std::uint64_t applied_lsn() const { return core.lsn(); }
+
+    // Under refresh_mutex.
+    Result<RefreshReport> refresh() {
+      RefreshReport report;
+      switch (core.check()) {
+        case detail::ReplicaCore::Step::Nothing: return report;
+        case detail::ReplicaCore::Step::Switch: IQDB_TRY(switch_generation(report)); return report;
+        case detail::ReplicaCore::Step::Tail: break;
+      }
+      const std::shared_ptr<Generation> generation = current();
+      for (;;) {
+        std::unique_lock hold(generation->mutex);
+        auto tailed = core.tail(Applier(generation->index), false);
+        generation->lsn = core.lsn();
+        hold.unlock();
+        if (!tailed) return tailed.error();
+        report.records += tailed.value().records;
+        switch (tailed.value().end) {
+          case detail::ReplicaCore::TailEnd::More: continue;
+          case detail::ReplicaCore::TailEnd::CaughtUp: return report;
+          case detail::ReplicaCore::TailEnd::NotYet:
+            report.waiting = tailed.value().detail;
+            return report;
+          case detail::ReplicaCore::TailEnd::NeedsSnapshot:
+            // Retired records live in a newer snapshot; until it is there
+            // (a copier may deliver it later), wait.
+            if (core.snapshot_unchanged()) {
+              report.waiting = tailed.value().detail;
+              return report;
+            }
+            [[fallthrough]];
+          case detail::ReplicaCore::TailEnd::Diverged:
+            IQDB_TRY(switch_generation(report));
+            return report;
+        }
+      }
+    }
+
+    // Builds a generation from the snapshot now at the path and the log after
+    // it, then makes it current. Under refresh_mutex.
+    Result<void> switch_generation(RefreshReport& report) {
+      IQDB_TRY_ASSIGN(const SnapshotView snapshot, core.open_snapshot(I::kIndexType));
+      IQDB_TRY_ASSIGN(auto index, rebuild(snapshot));
+      IQDB_TRY(detail::ReplicaCore::check_rebuilt(snapshot, facts(index)));
+      const auto previous = current();
+      auto generation =
+          std::make_shared<Generation>(std::move(index), previous ? previous->number + 1 : 1);
+      generation->snapshot_lsn = snapshot.header().wal_lsn;
+      // Not yet shared: no hold needed while its log is applied.
+      for (;;) {
+        IQDB_TRY_ASSIGN(const auto tailed, core.tail(Applier(generation->index), true));
+        report.records += tailed.records;
+        if (tailed.end == detail::ReplicaCore::TailEnd::More) continue;
+        if (tailed.end != detail::ReplicaCore::TailEnd::CaughtUp) report.waiting = tailed.detail;
+        break;
+      }
+      generation->lsn = core.lsn(true);
+      core.adopt_pending();
+      {
+        std::lock_guard guard(current_mutex);
+        current_generation = std::move(generation);
+      }
+      report.switched = true;
+      return success();
+    }
+
+    static IndexFacts facts(const I& index) {
+      return {I::kIndexType, static_cast<std::uint64_t>(index.dim()), index.metric(),
+              static_cast<std::uint64_t>(index.size())};
+    }
+
+    static Result<I> rebuild(const SnapshotView& snapshot) {
+      if constexpr (SectionPersistable<I>) {
+        auto index = I::load_sections(snapshot);
+        if (!index) return detail::ReplicaCore::rebuild_failed(snapshot, index.error());
+        return index;
+      } else {
+        IQDB_TRY_ASSIGN(auto section, snapshot.section(kStreamSectionName));
+        StreamReader reader = section.reader();
+        auto index = I::load_from(reader);
+        if (!index) return detail::ReplicaCore::rebuild_failed(snapshot, index.error());
+        IQDB_TRY(reader.expect_end());
+        return index;
+      }
+    }
+
+    void run_follower() {
+      for (;;) {
+        const std::uint32_t seen = core.changes();
+        {
+          std::lock_guard guard(refresh_mutex);
+          auto refreshed = refresh();
+          std::lock_guard error_guard(follower_mutex);
+          follower_error = refreshed ? std::nullopt : std::optional(refreshed.error());
+        }
+        if (stopping.load()) return;
+        core.wait_for_change(seen, core.options().poll_interval);
+        if (stopping.load()) return;
+      }
+    }
+
+    void stop_follower() {
+      std::thread follower_thread;
+      {
+        std::lock_guard guard(follower_mutex);
+        if (!follower.joinable()) return;
+        stopping = true;
+        follower_thread = std::move(follower);
+      }
+      core.wake_waiters();
+      follower_thread.join();
+    }
+
+    detail::ReplicaCore core;
+    std::mutex refresh_mutex;
+    mutable std::mutex current_mutex;
+    std::shared_ptr<Generation> current_generation;
+
+    mutable std::mutex follower_mutex;
+    std::thread follower;
+    std::atomic<bool> stopping{false};
+    std::optional<PersistError> follower_error;
+  };
+
+  explicit Replica(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace iqdb::persist
+
+#endif  // IQDB_PERSIST_REPLICA_H_

@@ -1,0 +1,239 @@
+// ReplicaCore (iqdb/persist/detail/replica_core.h): the files side of a
+// read-only replica.
+#include "iqdb/persist/detail/replica_core.h"
+
+#include <algorithm>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "db/snapshot_io.h"
+#include "iqdb/persist/file_system.h"
+#include "wal/control_file.h"
+#include "wal/wal_tailer.h"
+
+namespace iqdb::persist::detail {
+namespace {
+
+// The snapshot a generation was built from, and the log after it.
+struct GenerationFiles {
+  FileStatus snapshot;  // identity when opened
+  std::uint64_t snapshot_lsn = 0;
+  std::unique_ptr<WalTailer> tailer;
+};
+
+bool same_snapshot(const FileStatus& a, const FileStatus& b) {
+  return a.same_file(b) && a.size == b.size;
+}
+
+}  // namespace
+
+class ReplicaCore::Impl {
+ public:
+  Impl(PersistConfig config, ReplicaOptions options)
+      : config_(std::move(config)),
+        options_(options),
+        fs_(file_system_or_default(config_.file_system)) {}
+
+  const PersistConfig& config() const { return config_; }
+  const ReplicaOptions& options() const { return options_; }
+
+  Step check() {
+    look_for_control();
+    auto status = fs_.status(config_.path);
+    // A missing snapshot (a copier between delete and create) is "not yet":
+    // the current generation stays.
+    if (status && !same_snapshot(status.value(), current_.snapshot)) return Step::Switch;
+    return current_.tailer->maybe_changed() ? Step::Tail : Step::Nothing;
+  }
+
+  bool snapshot_unchanged() {
+    auto status = fs_.status(config_.path);
+    return !status || same_snapshot(status.value(), current_.snapshot);
+  }
+
+  Result<SnapshotView> open_snapshot(std::string_view index_type) {
+    // Stat before opening: if the file is replaced in between, the next check
+    // sees another identity and switches again, to the file now there.
+    IQDB_TRY_ASSIGN(const FileStatus status, fs_.status(config_.path));
+    IQDB_TRY_ASSIGN(auto opened, detail::open_snapshot(config_, index_type));
+    const std::uint64_t lsn = opened.view.header().wal_lsn;
+    pending_.snapshot = status;
+    pending_.snapshot_lsn = lsn;
+    pending_.tailer = std::make_unique<WalTailer>(fs_, config_.path, lsn + 1);
+    return std::move(opened.view);
+  }
+
+  Result<Tailed> tail(const OpApplier& index, bool pending) {
+    WalTailer& tailer = *(pending ? pending_ : current_).tailer;
+    IQDB_TRY_ASSIGN(const auto outcome, tailer.advance(index, options_.records_per_step));
+    Tailed tailed;
+    tailed.records = outcome.records;
+    tailed.detail = outcome.detail;
+    switch (outcome.state) {
+      case WalTailer::State::CaughtUp:
+        tailed.end =
+            outcome.records >= options_.records_per_step ? TailEnd::More : TailEnd::CaughtUp;
+        break;
+      case WalTailer::State::NotYet: tailed.end = TailEnd::NotYet; break;
+      case WalTailer::State::NeedsSnapshot: tailed.end = TailEnd::NeedsSnapshot; break;
+      case WalTailer::State::Diverged: tailed.end = TailEnd::Diverged; break;
+    }
+    if (!pending) note_progress(tailed.end);
+    return tailed;
+  }
+
+  void adopt_pending() {
+    current_ = std::move(pending_);
+    pending_ = GenerationFiles{};
+    note_progress(TailEnd::CaughtUp);
+  }
+
+  std::uint64_t lsn(bool pending) const {
+    const auto& files = pending ? pending_ : current_;
+    return files.tailer ? files.tailer->next_lsn() - 1 : 0;
+  }
+  std::uint64_t snapshot_lsn(bool pending) const {
+    return (pending ? pending_ : current_).snapshot_lsn;
+  }
+
+  ReplicaLag lag() const {
+    std::unique_lock guard(lag_mutex_);
+    ReplicaLag lag = lag_;
+    const auto last_current = last_current_;
+    guard.unlock();
+    {
+      // The writer may have committed since the last refresh.
+      std::lock_guard control_guard(control_mutex_);
+      if (control_) {
+        lag.writer_lsn = std::max({lag.writer_lsn, lag.lsn, control_->committed_lsn()});
+        lag.records = lag.writer_lsn - lag.lsn;
+        lag.notified = true;
+      }
+    }
+    if (lag.records > 0 || lag.bytes > 0) {
+      lag.behind = std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::steady_clock::now() - last_current);
+    }
+    return lag;
+  }
+
+  std::uint32_t changes() const {
+    std::lock_guard guard(control_mutex_);
+    return control_ ? control_->changes() : 0;
+  }
+
+  void wait_for_change(std::uint32_t seen, std::chrono::nanoseconds timeout) const {
+    std::shared_ptr<const ControlFile> control;
+    {
+      std::lock_guard guard(control_mutex_);
+      control = control_;
+    }
+    timeout = std::min<std::chrono::nanoseconds>(timeout, options_.poll_interval);
+    if (control) {
+      control->wait_for_change(seen, timeout);
+    } else {
+      std::this_thread::sleep_for(timeout);
+    }
+  }
+
+  void wake_waiters() const {
+    std::lock_guard guard(control_mutex_);
+    if (control_) control_->wake_local();
+  }
+
+ private:
+  // The control file exists only on the writer's host and only once a
+  // writer has run; look again now and then until it appears.
+  void look_for_control() {
+    if (config_.file_system != nullptr) return;  // a custom file system: no host files
+    {
+      std::lock_guard guard(control_mutex_);
+      if (control_) return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_control_look_) return;
+    next_control_look_ = now + std::chrono::seconds(1);
+    auto control = ControlFile::open_for_reader(config_.path);
+    if (!control) return;
+    std::lock_guard guard(control_mutex_);
+    control_ = std::move(control).value();
+  }
+
+  void note_progress(TailEnd end) {
+    const std::uint64_t applied = lsn(false);
+    std::uint64_t writer = applied;
+    bool notified = false;
+    {
+      std::lock_guard guard(control_mutex_);
+      if (control_) {
+        writer = std::max(applied, control_->committed_lsn());
+        notified = true;
+      }
+    }
+    std::lock_guard guard(lag_mutex_);
+    lag_.lsn = applied;
+    lag_.writer_lsn = writer;
+    lag_.records = writer - applied;
+    lag_.bytes = current_.tailer ? current_.tailer->pending_bytes() : 0;
+    lag_.notified = notified;
+    if (end == TailEnd::CaughtUp && lag_.records == 0) lag_.bytes = 0;
+    if (lag_.records == 0 && lag_.bytes == 0) last_current_ = std::chrono::steady_clock::now();
+  }
+
+  const PersistConfig config_;
+  const ReplicaOptions options_;
+  FileSystem& fs_;
+  GenerationFiles current_;
+  GenerationFiles pending_;
+
+  mutable std::mutex control_mutex_;
+  std::shared_ptr<ControlFile> control_;
+  std::chrono::steady_clock::time_point next_control_look_{};
+
+  mutable std::mutex lag_mutex_;
+  ReplicaLag lag_;
+  std::chrono::steady_clock::time_point last_current_ = std::chrono::steady_clock::now();
+};
+
+Result<ReplicaCore> ReplicaCore::open(PersistConfig config, ReplicaOptions options) {
+  IQDB_TRY(config.validate());
+  IQDB_TRY(options.validate());
+  return ReplicaCore(std::make_unique<Impl>(std::move(config), options));
+}
+
+ReplicaCore::ReplicaCore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ReplicaCore::ReplicaCore(ReplicaCore&&) noexcept = default;
+ReplicaCore& ReplicaCore::operator=(ReplicaCore&&) noexcept = default;
+ReplicaCore::~ReplicaCore() = default;
+
+ReplicaCore::Step ReplicaCore::check() { return impl_->check(); }
+Result<SnapshotView> ReplicaCore::open_snapshot(std::string_view index_type) {
+  return impl_->open_snapshot(index_type);
+}
+Result<void> ReplicaCore::check_rebuilt(const SnapshotView& snapshot, const IndexFacts& rebuilt) {
+  return detail::check_rebuilt(snapshot, rebuilt);
+}
+PersistError ReplicaCore::rebuild_failed(const SnapshotView& snapshot, const PersistError& error) {
+  return detail::rebuild_failed(snapshot, error);
+}
+Result<ReplicaCore::Tailed> ReplicaCore::tail(const OpApplier& index, bool pending) {
+  return impl_->tail(index, pending);
+}
+void ReplicaCore::adopt_pending() { impl_->adopt_pending(); }
+bool ReplicaCore::snapshot_unchanged() { return impl_->snapshot_unchanged(); }
+std::uint64_t ReplicaCore::lsn(bool pending) const { return impl_->lsn(pending); }
+std::uint64_t ReplicaCore::snapshot_lsn(bool pending) const { return impl_->snapshot_lsn(pending); }
+ReplicaLag ReplicaCore::lag() const { return impl_->lag(); }
+const ReplicaOptions& ReplicaCore::options() const { return impl_->options(); }
+const PersistConfig& ReplicaCore::config() const { return impl_->config(); }
+std::uint32_t ReplicaCore::changes() const { return impl_->changes(); }
+void ReplicaCore::wait_for_change(std::uint32_t seen, std::chrono::nanoseconds timeout) const {
+  impl_->wait_for_change(seen, timeout);
+}
+void ReplicaCore::wake_waiters() const { impl_->wake_waiters(); }
+
+}  // namespace iqdb::persist::detail

@@ -1,0 +1,253 @@
+// Following a log while its writer appends (see wal_tailer.h).
+#include "wal/wal_tailer.h"
+
+#include <algorithm>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "wal/wal_format.h"
+#include "wal/wal_reader.h"
+#include "wal/wal_segments.h"
+
+namespace iqdb::persist {
+namespace {
+
+namespace wf = wal_format;
+
+// Bytes read at once: enough for thousands of small records per read, small
+// enough that a replica's buffer stays modest.
+constexpr std::uint64_t kReadChunk = std::uint64_t{1} << 20;
+
+// How often one advance() looks for the segment again after the one it
+// followed disappeared.
+constexpr int kMaxRelocations = 3;
+
+using Outcome = WalTailer::Outcome;
+using State = WalTailer::State;
+
+Outcome stopped(State state, std::string detail) {
+  Outcome outcome;
+  outcome.state = state;
+  outcome.detail = std::move(detail);
+  return outcome;
+}
+
+}  // namespace
+
+WalTailer::WalTailer(FileSystem& fs, std::filesystem::path snapshot_path, std::uint64_t next_lsn)
+    : fs_(fs), snapshot_path_(std::move(snapshot_path)), next_lsn_(next_lsn) {}
+
+bool WalTailer::maybe_changed() {
+  if (segment_ == 0) return true;
+  auto status = fs_.status(segment_path_);
+  if (!status || status.value().size != seen_size_) return true;
+  return static_cast<bool>(fs_.status(wal_segment_path(snapshot_path_, segment_ + 1)));
+}
+
+std::string WalTailer::frame_context(std::uint64_t offset, std::uint64_t lsn) const {
+  return fmt::format("{}: frame at offset {} (LSN {})", segment_path_.string(), offset, lsn);
+}
+
+Result<std::optional<Outcome>> WalTailer::locate() {
+  IQDB_TRY_ASSIGN(const auto numbers, list_wal_segments(fs_, snapshot_path_));
+  std::optional<std::uint64_t> first_after;
+  std::vector<std::byte> header(wf::kHeaderSize);
+  for (auto number = numbers.rbegin(); number != numbers.rend(); ++number) {
+    const auto path = wal_segment_path(snapshot_path_, *number);
+    auto file = fs_.open_readable(path);
+    // A segment just created (its header not yet readable) or one with a
+    // damaged header holds nothing this replica can apply yet.
+    if (!file || file.value()->size() < wf::kHeaderSize) continue;
+    if (!file.value()->read_at(0, header)) continue;
+    auto scan = read_wal_segment_header(header, path);
+    if (!scan) continue;
+    if (scan.value().first_lsn > next_lsn_) {
+      first_after = scan.value().first_lsn;
+      continue;
+    }
+    segment_ = *number;
+    segment_path_ = path;
+    offset_ = wf::kHeaderSize;
+    expected_lsn_ = scan.value().first_lsn;
+    seen_size_ = 0;
+    return std::nullopt;
+  }
+  if (first_after) {
+    return stopped(State::NeedsSnapshot,
+                   fmt::format("{}: the log starts at LSN {}, after the next record to apply ({})",
+                               snapshot_path_.string(), *first_after, next_lsn_));
+  }
+  return stopped(State::CaughtUp, fmt::format("{}: no log segment yet", snapshot_path_.string()));
+}
+
+Result<void> WalTailer::read_window(const ReadableFile& file, std::uint64_t size,
+                                    std::uint64_t want) {
+  const std::uint64_t length = std::min(size - offset_, std::max(want, kReadChunk));
+  window_.resize(length);
+  window_offset_ = offset_;
+  return file.read_at(offset_, window_);
+}
+
+Result<std::optional<Outcome>> WalTailer::at_segment_end(bool bytes_left) {
+  const auto next_path = wal_segment_path(snapshot_path_, segment_ + 1);
+  auto next = fs_.open_readable(next_path);
+  if (!next) {
+    if (next.error().kind() != ErrorKind::NotFound) return next.error();
+    if (!bytes_left) return stopped(State::CaughtUp, "");
+    return stopped(State::NotYet, fmt::format("{}: the frame at offset {} (LSN {}) is not complete "
+                                              "yet",
+                                              segment_path_.string(), offset_, expected_lsn_));
+  }
+  std::vector<std::byte> header(wf::kHeaderSize);
+  if (next.value()->size() < wf::kHeaderSize || !next.value()->read_at(0, header)) {
+    return stopped(State::NotYet, fmt::format("{}: being created", next_path.string()));
+  }
+  auto scan = read_wal_segment_header(header, next_path);
+  if (!scan) return stopped(State::NotYet, scan.error().to_string());
+  const std::uint64_t first = scan.value().first_lsn;
+  if (first == expected_lsn_) {
+    // The next segment continues the sequence: this one is sealed, and what
+    // is left of it is a torn tail the writer's recovery dropped.
+    segment_ += 1;
+    segment_path_ = next_path;
+    offset_ = wf::kHeaderSize;
+    seen_size_ = 0;
+    window_.clear();
+    return std::nullopt;
+  }
+  if (first > expected_lsn_) {
+    return stopped(State::NeedsSnapshot,
+                   fmt::format("{} starts at LSN {}: records {}..{} are no longer in the log",
+                               next_path.string(), first, expected_lsn_, first - 1));
+  }
+  return stopped(State::Diverged,
+                 fmt::format("{} starts at LSN {}, repeating records up to {} already read",
+                             next_path.string(), first, expected_lsn_ - 1));
+}
+
+Result<void> WalTailer::apply_frame(std::uint64_t lsn, std::span<const std::byte> body,
+                                    std::optional<std::uint32_t> abort_limit, bool followed,
+                                    const OpApplier& index, Outcome& outcome) {
+  IQDB_TRY(decode_record(body, record_, frame_context(offset_, lsn)));
+  if (record_.type() == WalRecordType::Abort) {
+    const bool disagrees = unconfirmed_ && unconfirmed_->lsn == record_.aborted_lsn() &&
+                           unconfirmed_->applied != record_.aborted_applied_ops();
+    if (disagrees) {
+      outcome.state = State::Diverged;
+      outcome.detail = fmt::format(
+          "{}: the writer's index applied {} op(s) of the record at LSN {}, this one {}",
+          segment_path_.string(), record_.aborted_applied_ops(), unconfirmed_->lsn,
+          unconfirmed_->applied);
+    }
+    unconfirmed_.reset();
+    return success();
+  }
+  unconfirmed_.reset();
+  const auto ops = record_.ops();
+  const std::size_t limit = std::min<std::size_t>(abort_limit.value_or(ops.size()), ops.size());
+  std::uint32_t applied = 0;
+  for (std::size_t i = 0; i < limit; ++i) {
+    const DecodedOp& op = ops[i];
+    const WalOp view = op.kind == WalOp::Kind::Insert ? WalOp::insert(op.id, op.vector, op.metadata)
+                                                      : WalOp::remove(op.id);
+    if (index.apply(view)) {
+      ++applied;
+      continue;
+    }
+    if (abort_limit) {
+      outcome.state = State::Diverged;
+      outcome.detail = fmt::format("{}: op {} was applied by the writer but this index refuses it",
+                                   frame_context(offset_, lsn), i + 1);
+      return success();
+    }
+    break;  // refused here as by the writer, whose Abort record may follow
+  }
+  ++outcome.records;
+  if (!followed) unconfirmed_ = Unconfirmed{lsn, applied};
+  return success();
+}
+
+Result<Outcome> WalTailer::advance(const OpApplier& index, std::uint64_t max_records) {
+  Outcome outcome;
+  int relocations = 0;
+  while (outcome.records < max_records) {
+    if (segment_ == 0) {
+      IQDB_TRY_ASSIGN(auto located, locate());
+      if (located) return *located;
+    }
+    auto opened = fs_.open_readable(segment_path_);
+    if (!opened) {
+      if (opened.error().kind() != ErrorKind::NotFound) return opened.error();
+      // Retired by a checkpoint (or deleted by a copier): the next record may
+      // be in a newer segment, or only in the newer snapshot. Look again, a
+      // few times at most while segments come and go.
+      if (++relocations > kMaxRelocations) {
+        return stopped(State::NotYet,
+                       fmt::format("{}: segments are being replaced", snapshot_path_.string()));
+      }
+      segment_ = 0;
+      continue;
+    }
+    const ReadableFile& file = *opened.value();
+    const std::uint64_t size = file.size();
+    seen_size_ = size;
+    window_.clear();
+    window_offset_ = offset_;
+    // The frames of the segment from offset_ on, until none is readable.
+    bool bytes_left = false;
+    while (outcome.records < max_records && outcome.state == State::CaughtUp) {
+      if (offset_ >= size) break;
+      const auto in_window = [&](std::uint64_t at) {
+        const std::uint64_t end = window_offset_ + window_.size();
+        return at >= window_offset_ && at <= end
+                   ? std::span<const std::byte>(window_).subspan(at - window_offset_)
+                   : std::span<const std::byte>();
+      };
+      const WalFrameAt frame = check_wal_frame(in_window(offset_), expected_lsn_);
+      const std::uint64_t needed = std::max<std::uint64_t>(frame.size, wf::kFrameHeaderSize);
+      if (frame.status == WalFrameAt::Status::Incomplete && offset_ + needed <= size) {
+        IQDB_TRY(read_window(file, size, needed));  // the window ends before the file does
+        continue;
+      }
+      if (frame.status != WalFrameAt::Status::Valid) {
+        bytes_left = true;
+        break;
+      }
+      // Look at the next frame for an Abort record naming this one.
+      const std::uint64_t next = offset_ + frame.size;
+      const WalFrameAt after = check_wal_frame(in_window(next), expected_lsn_ + 1);
+      const std::uint64_t after_needed = std::max<std::uint64_t>(after.size, wf::kFrameHeaderSize);
+      if (after.status == WalFrameAt::Status::Incomplete && next + after_needed <= size) {
+        IQDB_TRY(read_window(file, size, frame.size + after_needed));
+        continue;
+      }
+      std::optional<std::uint32_t> abort_limit;
+      const bool followed = after.status == WalFrameAt::Status::Valid;
+      if (followed && static_cast<WalRecordType>(after.body[0]) == WalRecordType::Abort) {
+        DecodedRecord abort;
+        if (decode_record(after.body, abort, "") && abort.aborted_lsn() == expected_lsn_) {
+          abort_limit = abort.aborted_applied_ops();
+        }
+      }
+      if (expected_lsn_ >= next_lsn_) {
+        IQDB_TRY(apply_frame(expected_lsn_, frame.body, abort_limit, followed, index, outcome));
+        if (outcome.state != State::CaughtUp) return outcome;
+        outcome.bytes += frame.size;
+        next_lsn_ = expected_lsn_ + 1;
+      }
+      offset_ = next;
+      ++expected_lsn_;
+    }
+    if (outcome.records >= max_records) break;
+    IQDB_TRY_ASSIGN(auto ended, at_segment_end(bytes_left));
+    if (ended) {
+      ended->records = outcome.records;
+      ended->bytes = outcome.bytes;
+      return *ended;
+    }
+  }
+  return outcome;
+}
+
+}  // namespace iqdb::persist

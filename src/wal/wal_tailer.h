@@ -1,0 +1,117 @@
+// WalTailer: follows a database's write-ahead log while its writer appends,
+// applying each new record to an index as it becomes readable: how a replica
+// stays current between checkpoints.
+//
+// The log is only ever appended to, in whole segments that are never
+// rewritten (docs/FORMAT.md, "Write-ahead log"), so a reader can follow it by
+// position: it remembers the segment and offset of the next frame and the LSN
+// it expects there. What it cannot read yet is "not yet", never an error:
+//   - an incomplete or bad frame at the end of the segment is one the writer
+//     is still writing (or a torn tail it will never finish): wait;
+//   - once the next segment exists and continues the LSN sequence, the rest
+//     of this one is a torn tail the writer's recovery dropped: move on;
+//   - when the segment followed disappears, the next LSN is looked for in the
+//     segments there are (a checkpoint starts a new one at that LSN);
+//   - when the log no longer holds the next LSN (no segment has it, or the
+//     next segment starts later), a checkpoint folded those records into
+//     a newer snapshot: the caller must switch to it (NeedsSnapshot).
+// A frame is applied only when it is complete and its CRC and LSN match, so
+// half a frame is never applied. Records are applied as far as the writer
+// applied them: a refusal by the writer's index is logged as an Abort record
+// right after its record (wal_record.h); when both are readable the record is
+// limited by it, as replay does. When the record is the last readable frame,
+// it is applied at once (the index refuses what the writer's refused), and
+// an Abort arriving later that disagrees reports Diverged: the caller must
+// rebuild from the snapshot, which replays the pair together.
+//
+// Files are reopened by path at each step, so a file replaced by a copier
+// (rsync writes a new file and renames it) is followed as well as one
+// appended in place. The tailer never writes.
+//
+// Thread-safety: none; one thread at a time.
+#ifndef IQDB_PERSIST_SRC_WAL_WAL_TAILER_H_
+#define IQDB_PERSIST_SRC_WAL_WAL_TAILER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "iqdb/persist/error.h"
+#include "iqdb/persist/file_system.h"
+#include "wal/wal_op.h"
+#include "wal/wal_record.h"
+
+namespace iqdb::persist {
+
+class WalTailer {
+ public:
+  enum class State {
+    CaughtUp,       // every frame there is was applied
+    NotYet,         // bytes or a segment are still being written: try again later
+    NeedsSnapshot,  // the log no longer holds next_lsn(): switch to a newer snapshot
+    Diverged,       // the writer's index refused a record this one applied: rebuild
+  };
+  struct Outcome {
+    State state = State::CaughtUp;
+    std::uint64_t records = 0;  // mutation records applied by this call
+    std::uint64_t bytes = 0;    // frame bytes consumed by this call
+    std::string detail;         // why, for NotYet, NeedsSnapshot and Diverged
+  };
+
+  // Follows the log of the snapshot at `snapshot_path` from `next_lsn` (one
+  // past the snapshot's LSN). `fs` must outlive the tailer.
+  WalTailer(FileSystem& fs, std::filesystem::path snapshot_path, std::uint64_t next_lsn);
+
+  // Whether advance() may find something new: two stats (the segment being
+  // followed and the one after it), or true when no segment is known yet.
+  bool maybe_changed();
+
+  // Applies the readable records from next_lsn() on, in order, to `index`,
+  // stopping after `max_records` mutation records (the caller then calls
+  // again). Errors: InvalidPayload for a frame whose CRC matches but whose
+  // record does not decode (the log is damaged; naming segment and offset);
+  // Io.
+  [[nodiscard]] Result<Outcome> advance(const OpApplier& index, std::uint64_t max_records);
+
+  // The LSN of the next record to apply: every record before it was applied.
+  std::uint64_t next_lsn() const { return next_lsn_; }
+  // Bytes of the followed segment past the last applied frame, as last seen.
+  std::uint64_t pending_bytes() const { return seen_size_ > offset_ ? seen_size_ - offset_ : 0; }
+
+ private:
+  // A record applied while no frame followed it: an Abort naming it may come.
+  struct Unconfirmed {
+    std::uint64_t lsn = 0;
+    std::uint32_t applied = 0;  // ops applied before the index refused one, or all
+  };
+
+  Result<std::optional<Outcome>> locate();
+  Result<void> read_window(const ReadableFile& file, std::uint64_t size, std::uint64_t want);
+  // At the end of what the followed segment holds: moves to the next
+  // segment, or says why not (nullopt: moved on).
+  Result<std::optional<Outcome>> at_segment_end(bool bytes_left);
+  Result<void> apply_frame(std::uint64_t lsn, std::span<const std::byte> body,
+                           std::optional<std::uint32_t> abort_limit, bool followed,
+                           const OpApplier& index, Outcome& outcome);
+  std::string frame_context(std::uint64_t offset, std::uint64_t lsn) const;
+
+  FileSystem& fs_;
+  const std::filesystem::path snapshot_path_;
+  std::uint64_t next_lsn_;
+  std::uint64_t segment_ = 0;  // the segment followed; 0 until located
+  std::filesystem::path segment_path_;
+  std::uint64_t offset_ = 0;        // of the next frame in it
+  std::uint64_t expected_lsn_ = 0;  // the LSN of the frame there
+  std::uint64_t seen_size_ = 0;     // its size when last read
+  std::optional<Unconfirmed> unconfirmed_;
+  std::vector<std::byte> window_;  // bytes [window_offset_, +size) of the segment
+  std::uint64_t window_offset_ = 0;
+  DecodedRecord record_;
+};
+
+}  // namespace iqdb::persist
+
+#endif  // IQDB_PERSIST_SRC_WAL_WAL_TAILER_H_

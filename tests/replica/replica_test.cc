@@ -1,0 +1,231 @@
+// Replica<I> in one process: following commits, checkpoints, aborts, torn
+// frames, generations held by Views, wait_for(), the follower thread and the
+// control file's notification.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "iqdb/persist/persisted_index.h"
+#include "iqdb/persist/replica.h"
+#include "support/mock_indexes.h"
+#include "support/test_util.h"
+#include "wal/control_file.h"
+#include "wal/wal_segments.h"
+
+namespace iqdb::persist::test {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using Writer = PersistedIndex<StreamMapIndex>;
+using Reader = Replica<StreamMapIndex>;
+using Content = std::map<std::uint64_t, std::vector<float>>;
+constexpr std::size_t kDim = 4;
+
+std::vector<float> vec(std::uint64_t id) {
+  const float x = static_cast<float>(id);
+  return {x, x + 0.5f, -x, 1.0f};
+}
+
+class ReplicaTest : public ::testing::Test {
+ protected:
+  ReplicaTest() {
+    config_.path = dir_.file("db.iqdb");
+    config_.wal_enabled = true;
+    config_.fsync_policy = FsyncPolicy::never();
+  }
+
+  Writer create() {
+    auto db = Writer::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), config_);
+    EXPECT_THAT(db, IsOk());
+    return std::move(db).value();
+  }
+
+  Reader replica(ReplicaOptions options = {}) {
+    auto opened = Reader::open(config_, options);
+    EXPECT_THAT(opened, IsOk());
+    return std::move(opened).value();
+  }
+
+  static Content content(const Reader& reader) { return reader.acquire().index().vectors(); }
+
+  TempDir dir_;
+  PersistConfig config_;
+};
+
+TEST_F(ReplicaTest, FollowsCommitsAndCheckpoints) {
+  Writer writer = create();
+  ASSERT_THAT(writer.insert(1, vec(1)), IsOk());
+  Reader reader = replica();
+  EXPECT_EQ(reader.lsn(), 1u);
+  EXPECT_EQ(content(reader), writer.index().vectors());
+
+  ASSERT_THAT(writer.insert(2, vec(2)), IsOk());
+  ASSERT_THAT(writer.remove(1), IsOk());
+  auto refreshed = reader.refresh();
+  ASSERT_THAT(refreshed, IsOk());
+  EXPECT_EQ(refreshed.value().records, 2u);
+  EXPECT_FALSE(refreshed.value().switched);
+  EXPECT_EQ(reader.lsn(), writer.last_lsn());
+  EXPECT_EQ(content(reader), writer.index().vectors());
+
+  ASSERT_THAT(writer.checkpoint(), IsOk());
+  ASSERT_THAT(writer.insert(3, vec(3)), IsOk());
+  refreshed = reader.refresh();
+  ASSERT_THAT(refreshed, IsOk());
+  EXPECT_TRUE(refreshed.value().switched);
+  EXPECT_EQ(reader.generation(), 2u);
+  EXPECT_EQ(reader.acquire().snapshot_lsn(), 3u);
+  EXPECT_EQ(reader.lsn(), writer.last_lsn());
+  EXPECT_EQ(content(reader), writer.index().vectors());
+
+  // Nothing new: nothing applied, no switch.
+  refreshed = reader.refresh();
+  ASSERT_THAT(refreshed, IsOk());
+  EXPECT_EQ(refreshed.value().records, 0u);
+  EXPECT_FALSE(refreshed.value().switched);
+}
+
+TEST_F(ReplicaTest, ViewKeepsItsGenerationAcrossSwitches) {
+  Writer writer = create();
+  ASSERT_THAT(writer.insert(1, vec(1)), IsOk());
+  Reader reader = replica();
+  auto old_view = std::make_unique<Reader::View>(reader.acquire());
+  const Content before = old_view->index().vectors();
+  ASSERT_THAT(writer.insert(2, vec(2)), IsOk());
+  ASSERT_THAT(writer.checkpoint(), IsOk());
+  ASSERT_THAT(writer.insert(3, vec(3)), IsOk());
+  auto refreshed = reader.refresh();  // a switch does not wait for old Views
+  ASSERT_THAT(refreshed, IsOk());
+  EXPECT_TRUE(refreshed.value().switched);
+  EXPECT_EQ(old_view->index().vectors(), before);
+  EXPECT_EQ(old_view->lsn(), 1u);
+  EXPECT_EQ(old_view->generation(), 1u);
+  old_view.reset();
+  EXPECT_EQ(content(reader), writer.index().vectors());
+}
+
+TEST_F(ReplicaTest, RefusedOpsAreRefusedAsByTheWriter) {
+  Writer writer = create();
+  Reader reader = replica();
+  ASSERT_THAT(writer.insert(1, vec(1)), IsOk());
+  EXPECT_FALSE(writer.insert(1, vec(1)));  // DuplicateId: logged, refused, Abort logged
+  WriteBatch batch;
+  batch.insert(2, vec(2));
+  batch.remove(99);  // refused: the batch stops here
+  batch.insert(3, vec(3));
+  EXPECT_FALSE(writer.apply_batch(batch));
+  ASSERT_THAT(reader.refresh(), IsOk());
+  EXPECT_EQ(reader.lsn(), writer.last_lsn());
+  EXPECT_EQ(content(reader), writer.index().vectors());
+}
+
+TEST_F(ReplicaTest, IncompleteFrameIsNotYetAndNeverHalfApplied) {
+  Writer writer = create();
+  ASSERT_THAT(writer.insert(1, vec(1)), IsOk());
+  Reader reader = replica();
+  ASSERT_THAT(writer.insert(2, vec(2)), IsOk());
+  // Cut the last frame short in a copy of the directory, as a copier that
+  // caught the writer mid-frame would.
+  TempDir copy;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_.path())) {
+    std::filesystem::copy(entry.path(), copy.path() / entry.path().filename());
+  }
+  PersistConfig copied = config_;
+  copied.path = copy.file("db.iqdb");
+  const auto segments = list_wal_segments(*default_file_system(), copied.path).value();
+  const auto segment = wal_segment_path(copied.path, segments.back());
+  const auto full_size = std::filesystem::file_size(segment);
+  std::filesystem::permissions(segment, std::filesystem::perms::owner_write,
+                               std::filesystem::perm_options::add);
+  std::filesystem::resize_file(segment, full_size - 3);
+  auto opened = Reader::open(copied);
+  ASSERT_THAT(opened, IsOk());
+  EXPECT_EQ(opened.value().lsn(), 1u);
+  auto refreshed = opened.value().refresh();
+  ASSERT_THAT(refreshed, IsOk());
+  EXPECT_EQ(opened.value().lsn(), 1u);
+  // The rest of the frame arrives.
+  std::filesystem::copy_file(wal_segment_path(config_.path, segments.back()), segment,
+                             std::filesystem::copy_options::overwrite_existing);
+  refreshed = opened.value().refresh();
+  ASSERT_THAT(refreshed, IsOk());
+  EXPECT_EQ(opened.value().lsn(), 2u);
+  EXPECT_EQ(content(opened.value()), writer.index().vectors());
+}
+
+TEST_F(ReplicaTest, WaitForSeesOwnWritesFromAnotherThread) {
+  Writer writer = create();
+  Reader reader = replica(ReplicaOptions{.poll_interval = 10s});
+  std::thread inserter([&] {
+    std::this_thread::sleep_for(20ms);
+    EXPECT_THAT(writer.insert(7, vec(7)), IsOk());
+  });
+  const auto started = std::chrono::steady_clock::now();
+  auto reached = reader.wait_for(1, 5s);
+  inserter.join();
+  ASSERT_THAT(reached, IsOk());
+  EXPECT_TRUE(reached.value());
+  // Woken by the control file, not by the 10 s poll.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  EXPECT_EQ(content(reader).count(7), 1u);
+  auto timed_out = reader.wait_for(100, 30ms);
+  ASSERT_THAT(timed_out, IsOk());
+  EXPECT_FALSE(timed_out.value());
+}
+
+TEST_F(ReplicaTest, FollowerKeepsUpAndLagReachesZero) {
+  Writer writer = create();
+  Reader reader = replica();
+  reader.follow();
+  for (std::uint64_t id = 1; id <= 50; ++id) ASSERT_THAT(writer.insert(id, vec(id)), IsOk());
+  ASSERT_THAT(writer.checkpoint(), IsOk());
+  for (std::uint64_t id = 51; id <= 60; ++id) ASSERT_THAT(writer.insert(id, vec(id)), IsOk());
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (reader.lsn() < writer.last_lsn() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  reader.stop_following();
+  EXPECT_EQ(reader.lsn(), writer.last_lsn());
+  EXPECT_EQ(content(reader), writer.index().vectors());
+  const ReplicaLag lag = reader.lag();
+  EXPECT_EQ(lag.records, 0u);
+  EXPECT_TRUE(lag.notified);
+  EXPECT_EQ(lag.writer_lsn, writer.last_lsn());
+  EXPECT_FALSE(reader.follower_error().has_value());
+}
+
+TEST_F(ReplicaTest, WorksInReadOnlyDirectoryWithoutControlFile) {
+  {
+    Writer writer = create();
+    ASSERT_THAT(writer.insert(1, vec(1)), IsOk());
+  }
+  std::filesystem::remove(ControlFile::path_for(config_.path));
+  std::filesystem::permissions(
+      dir_.path(), std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+  auto opened = Reader::open(config_);
+  std::filesystem::permissions(dir_.path(), std::filesystem::perms::owner_all);
+  ASSERT_THAT(opened, IsOk());
+  EXPECT_EQ(opened.value().lsn(), 1u);
+  EXPECT_FALSE(opened.value().lag().notified);
+}
+
+TEST_F(ReplicaTest, MissingDatabaseIsNotFound) {
+  auto opened = Reader::open(config_);
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().kind(), ErrorKind::NotFound);
+}
+
+TEST_F(ReplicaTest, BadOptionsAreRefused) {
+  create();
+  auto opened = Reader::open(config_, ReplicaOptions{.poll_interval = 0ms});
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().kind(), ErrorKind::InvalidConfig);
+  EXPECT_THAT(opened.error().message(), HasSubstr("poll_interval"));
+}
+
+}  // namespace
+}  // namespace iqdb::persist::test
