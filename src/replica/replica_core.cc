@@ -3,9 +3,9 @@
 #include "iqdb/persist/detail/replica_core.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <utility>
 
 #include <fmt/format.h>
@@ -135,18 +135,24 @@ class ReplicaCore::Impl {
     timeout = std::min<std::chrono::nanoseconds>(timeout, options_.poll_interval);
     if (control) {
       control->wait_for_change(seen, timeout);
-    } else {
-      std::this_thread::sleep_for(timeout);
+      return;
     }
+    std::unique_lock guard(sleep_mutex_);
+    const std::uint64_t wakes = wakes_;
+    sleep_cv_.wait_for(guard, timeout, [&] { return wakes_ != wakes; });
   }
 
   void wake_waiters() const {
+    {
+      std::lock_guard guard(sleep_mutex_);
+      ++wakes_;
+    }
+    sleep_cv_.notify_all();
     std::lock_guard guard(control_mutex_);
     if (control_) control_->wake_local();
   }
 
- private:
-  // The control file exists only on the writer's host and only once a
+ // The control file exists only on the writer's host and only once a
   // writer has run; look again now and then until it appears.
   void look_for_control() {
     if (config_.file_system != nullptr) return;  // a custom file system: no host files
@@ -163,6 +169,7 @@ class ReplicaCore::Impl {
     control_ = std::move(control).value();
   }
 
+ private:
   void note_progress(TailEnd end) {
     const std::uint64_t applied = lsn(false);
     std::uint64_t writer = applied;
@@ -194,6 +201,12 @@ class ReplicaCore::Impl {
   std::shared_ptr<ControlFile> control_;
   std::chrono::steady_clock::time_point next_control_look_{};
 
+  // Waits without a control file sleep on this, so that wake_waiters() can
+  // end them.
+  mutable std::mutex sleep_mutex_;
+  mutable std::condition_variable sleep_cv_;
+  mutable std::uint64_t wakes_ = 0;
+
   mutable std::mutex lag_mutex_;
   ReplicaLag lag_;
   std::chrono::steady_clock::time_point last_current_ = std::chrono::steady_clock::now();
@@ -202,7 +215,9 @@ class ReplicaCore::Impl {
 Result<ReplicaCore> ReplicaCore::open(PersistConfig config, ReplicaOptions options) {
   IQDB_TRY(config.validate());
   IQDB_TRY(options.validate());
-  return ReplicaCore(std::make_unique<Impl>(std::move(config), options));
+  auto impl = std::make_unique<Impl>(std::move(config), options);
+  impl->look_for_control();
+  return ReplicaCore(std::move(impl));
 }
 
 ReplicaCore::ReplicaCore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

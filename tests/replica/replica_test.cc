@@ -4,12 +4,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <thread>
 
 #include "iqdb/persist/persisted_index.h"
 #include "iqdb/persist/replica.h"
+#include "iqdb/persist/rewrite.h"
 #include "support/mock_indexes.h"
 #include "support/test_util.h"
 #include "wal/control_file.h"
@@ -211,6 +213,96 @@ TEST_F(ReplicaTest, WorksInReadOnlyDirectoryWithoutControlFile) {
   ASSERT_THAT(opened, IsOk());
   EXPECT_EQ(opened.value().lsn(), 1u);
   EXPECT_FALSE(opened.value().lag().notified);
+}
+
+// Every writer path that replaces the snapshot (checkpoint, save, an
+// in-place rewrite) writes a new file and renames it: a generation mapping
+// the old one keeps reading exactly the bytes it mapped.
+TEST_F(ReplicaTest, MappedGenerationSurvivesEveryWriterPathThatReplacesTheSnapshot) {
+  using MappedWriter = PersistedIndex<SectionArrayIndex>;
+  std::vector<float> vectors(16 * kDim);
+  for (std::size_t i = 0; i < vectors.size(); ++i) vectors[i] = static_cast<float>(i) * 0.25f;
+  auto writer = MappedWriter::open_with(SectionArrayIndex(kDim, DistanceMetric::Euclidean, vectors),
+                                        config_);
+  ASSERT_THAT(writer, IsOk());
+  auto opened = Replica<SectionArrayIndex>::open(config_);
+  ASSERT_THAT(opened, IsOk());
+  auto& reader = opened.value();
+  const auto view = reader.acquire();
+  ASSERT_TRUE(view.index().is_mapped());
+  const std::vector<float> seen(view.index().vectors().begin(), view.index().vectors().end());
+  ASSERT_EQ(seen, vectors);
+
+  ASSERT_THAT(writer.value().insert(100, vec(100)), IsOk());
+  ASSERT_THAT(writer.value().checkpoint(), IsOk());
+  ASSERT_THAT(writer.value().remove(3), IsOk());
+  ASSERT_THAT(writer.value().save(), IsOk());
+  { const MappedWriter closing = std::move(writer).value(); }  // one writer: the rewrite
+  RewriteOptions compress;
+  compress.compression = Compression::zstd();
+  ASSERT_THAT(rewrite_snapshot(config_.path, config_.path, compress), IsOk());
+  ASSERT_THAT(reader.refresh(), IsOk());
+
+  EXPECT_TRUE(std::equal(seen.begin(), seen.end(), view.index().vectors().begin(),
+                         view.index().vectors().end()));
+  EXPECT_EQ(view.lsn(), 0u);
+  EXPECT_GE(reader.generation(), 2u);
+  EXPECT_EQ(reader.acquire().index().ids().size(), 16u);
+}
+
+// A refresh waiting to apply records is not starved by a stream of Views,
+// and a thread that holds a View may take another while it waits.
+TEST_F(ReplicaTest, RefreshIsNotStarvedByViewsAndNestedViewsDoNotDeadlock) {
+  Writer writer = create();
+  Reader reader = replica();
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> queries;
+  for (int t = 0; t < 3; ++t) {
+    queries.emplace_back([&] {
+      while (!stop.load()) {
+        const auto outer = reader.acquire();
+        std::this_thread::sleep_for(200us);
+        const auto inner = reader.acquire();  // nested: never waits for the refresh
+        EXPECT_GE(inner.lsn(), outer.lsn());
+      }
+    });
+  }
+  for (std::uint64_t id = 1; id <= 20; ++id) {
+    ASSERT_THAT(writer.insert(id, vec(id)), IsOk());
+    ASSERT_THAT(reader.refresh(), IsOk());
+    EXPECT_EQ(reader.lsn(), id);
+  }
+  stop = true;
+  for (auto& query : queries) query.join();
+  EXPECT_EQ(content(reader), writer.index().vectors());
+}
+
+// The control file is a hint: a foreign or damaged one is ignored by a
+// replica (which polls) and taken over by the next writer.
+TEST_F(ReplicaTest, ForeignControlFileIsIgnoredThenReset) {
+  {
+    Writer writer = create();
+    ASSERT_THAT(writer.insert(1, vec(1)), IsOk());
+  }
+  const auto control_path = ControlFile::path_for(config_.path);
+  {
+    std::ofstream garbage(control_path, std::ios::binary | std::ios::trunc);
+    garbage << std::string(ControlFile::kFileSize, 'x');
+  }
+  {
+    Reader reader = replica();
+    EXPECT_EQ(reader.lsn(), 1u);
+    EXPECT_FALSE(reader.lag().notified);
+  }
+  auto writer = Writer::load(config_);
+  ASSERT_THAT(writer, IsOk());
+  ASSERT_THAT(writer.value().insert(2, vec(2)), IsOk());
+  auto control = ControlFile::open_for_reader(config_.path);
+  ASSERT_THAT(control, IsOk());
+  EXPECT_EQ(control.value()->committed_lsn(), 2u);
+  Reader reader = replica();
+  EXPECT_TRUE(reader.lag().notified);
+  EXPECT_EQ(reader.lag().writer_lsn, 2u);
 }
 
 TEST_F(ReplicaTest, MissingDatabaseIsNotFound) {

@@ -30,8 +30,9 @@
 // View::lsn(), from start to end, never a mix. The writer never waits for a
 // replica, and a dead or slow replica costs the writer nothing. Hold Views
 // for the duration of a query, not longer: a View held forever stops the
-// replica at its LSN (lag() shows it). A thread must not acquire a second
-// View while holding one (the refresh waiting between them would wait for it).
+// replica at its LSN (lag() shows it). A refresh waiting to apply records
+// holds back new Views (not those of a thread already holding one), so a
+// steady stream of queries does not starve it.
 //
 // Freshness. On the writer's host, the writer wakes waiting replicas at each
 // commit through its control file ("<snapshot>.control"), so a follower sees
@@ -75,6 +76,40 @@ class Replica {
   struct Generation;
 
  public:
+  // The lock of one generation: shared by Views, exclusive while records are
+  // applied. A refresh waiting for the exclusive hold makes new Views wait
+  // (so that a stream of queries cannot starve the replica), except in a
+  // thread that already holds a View, which would otherwise deadlock.
+  class HoldLock {
+   public:
+    void lock_shared() {
+      if (views_held_by_this_thread() == 0) {
+        while (refresh_waiting_.load()) refresh_waiting_.wait(true);
+      }
+      mutex_.lock_shared();
+      ++views_held_by_this_thread();
+    }
+    void unlock_shared() {
+      --views_held_by_this_thread();
+      mutex_.unlock_shared();
+    }
+    void lock() {
+      refresh_waiting_.store(true);
+      mutex_.lock();
+      refresh_waiting_.store(false);
+      refresh_waiting_.notify_all();
+    }
+    void unlock() { mutex_.unlock(); }
+
+   private:
+    static int& views_held_by_this_thread() {
+      thread_local int held = 0;
+      return held;
+    }
+    std::shared_mutex mutex_;  // prefers readers (glibc): a nested View never waits
+    std::atomic<bool> refresh_waiting_{false};
+  };
+
   // One generation of the replica, held: the index as it was at lsn(). Keeps
   // its generation (and its snapshot's mapping) alive and unchanged until
   // destroyed. Movable, not copyable.
@@ -95,7 +130,7 @@ class Replica {
         : generation_(std::move(generation)), hold_(generation_->mutex) {}
 
     std::shared_ptr<Generation> generation_;
-    std::shared_lock<std::shared_mutex> hold_;
+    std::shared_lock<HoldLock> hold_;
   };
 
   // Opens the database at config.path read-only and brings the replica up to
@@ -185,7 +220,7 @@ class Replica {
   struct Generation {
     Generation(I built, std::uint64_t number) : index(std::move(built)), number(number) {}
     I index;
-    std::shared_mutex mutex;  // shared by Views, exclusive to apply records
+    HoldLock mutex;  // shared by Views, exclusive to apply records
     std::uint64_t lsn = 0;    // written under the exclusive hold
     const std::uint64_t number;
     std::uint64_t snapshot_lsn = 0;
