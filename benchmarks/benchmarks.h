@@ -12,6 +12,11 @@
 //   BM_WalPlainSave / BM_WalCheckpoint  per index size (/vectors:N)
 //   BM_Lz4Floor / BM_LoadLz4            an LZ4-compressed section; per thread count (/threads:T)
 //   BM_ZstdFloor / BM_SaveZstd          a section compressed with zstd level 1
+//   BM_StatFloor / BM_ReplicaRefreshIdle  a replica's refresh with nothing new
+//   BM_OpenFloor / BM_ReplicaSwitch     a replica's switch to a new snapshot, per size
+//   BM_WalReplay / BM_ReplicaCatchUp    a replica applying a log of N inserts
+//   BM_ReplicaVisibility                insert() under always() -> seen by a replica process
+//   BM_ReplicaMemory                    private memory of 4 replica processes, per size
 // Names are stable: scripts pair them across releases.
 #ifndef IQDB_BENCHMARKS_BENCHMARKS_H_
 #define IQDB_BENCHMARKS_BENCHMARKS_H_
@@ -62,6 +67,15 @@ std::uint64_t compression_bench_ids(std::uint64_t vectors);
 // go to `dir`, named "compression-*"; remove_compression_files() deletes them.
 void register_compression_benchmarks(const std::filesystem::path& dir, std::uint64_t vectors);
 void remove_compression_files(const std::filesystem::path& dir);
+
+// The replica benchmarks (replica_benchmarks.cc): switches on each of
+// `files`, memory on the first and on `memory_small`. Their files go to
+// `dir`, named "replica-*"; remove_replica_files() deletes them.
+inline constexpr std::uint64_t kReplicaMemorySmallVectors = 10000;
+void register_replica_benchmarks(const std::filesystem::path& dir, std::uint32_t dim,
+                                 const std::vector<SnapshotFile>& files,
+                                 const SnapshotFile& memory_small);
+void remove_replica_files(const std::filesystem::path& dir);
 
 }  // namespace iqdb::bench
 

@@ -4,6 +4,7 @@
 // run that checked none) makes the exit status 1.
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
+#include <algorithm>
 
 #include <cstdio>
 #include <iostream>
@@ -51,6 +52,15 @@ int main(int argc, char** argv) {
   register_save_benchmarks(files, options->data_dir, options->save_min_time);
   register_wal_benchmarks(options->data_dir, options->vectors, options->dim);
   register_compression_benchmarks(options->data_dir, options->vectors);
+  // The memory of replicas of the main snapshot is compared with that of
+  // replicas of a tiny one (when the main one is larger).
+  const std::uint64_t tiny = std::min(kReplicaMemorySmallVectors, options->vectors);
+  auto memory_small = prepare_snapshot(options->data_dir, tiny, options->dim);
+  if (!memory_small) {
+    std::fprintf(stderr, "iqdb_persist_bench: %s\n", memory_small.error().to_string().c_str());
+    return 1;
+  }
+  register_replica_benchmarks(options->data_dir, options->dim, files, memory_small.value());
 
   benchmark::BenchmarkReporter* display = benchmark::CreateDefaultDisplayReporter();
   CollectingReporter collector(*display);
@@ -58,10 +68,12 @@ int main(int argc, char** argv) {
   remove_save_files(options->data_dir);
   remove_wal_files(options->data_dir);
   remove_compression_files(options->data_dir);
+  remove_replica_files(options->data_dir);
 
   ReportSetup setup{options->vectors, files.front().size(), 0, 0, options->dim};
   setup.checkpoint_vectors = wal_bench_sizes(options->vectors).checkpoint_vectors();
   setup.compression_ids = compression_bench_ids(options->vectors);
+  if (tiny < options->vectors) setup.memory_small_vectors = tiny;
   if (files.size() > 1) {
     setup.small_vectors = files[1].vectors;
     setup.small_file_bytes = files[1].size();

@@ -12,7 +12,7 @@ namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
 
-enum class Unit { Times, Percent, MiB, PerSecond };
+enum class Unit { Times, Percent, MiB, PerSecond, Micros };
 
 struct Target {
   bool at_most = true;
@@ -26,6 +26,7 @@ std::string format_value(double value, Unit unit) {
     case Unit::Percent: return fmt::format("{:.1f}%", value * 100);
     case Unit::MiB: return fmt::format("{:.2f} MiB", value);
     case Unit::PerSecond: return fmt::format("{:.2f} M/s", value / 1e6);
+    case Unit::Micros: return fmt::format("{:.1f} us", value);
   }
   return {};
 }
@@ -279,6 +280,35 @@ bool print_ratio_report(std::ostream& out, const std::map<std::string, Measured>
                 report.fastest_ratio(checkpoint, plain), Unit::Times, Target{true, 1.2});
     report.line(fmt::format("WalCheckpoint / WalPlainSave [{}], medians", v),
                 report.ratio(checkpoint, plain), Unit::Times, std::nullopt);
+  }
+
+  // Replicas.
+  report.line("ReplicaRefreshIdle / StatFloor",
+              report.ratio("BM_ReplicaRefreshIdle", "BM_StatFloor"), Unit::Times, Target{true, 3});
+  for (const auto& [vectors, bytes] : sizes) {
+    report.line(fmt::format("ReplicaSwitch / OpenFloor [{}]", vectors),
+                report.ratio(sized("BM_ReplicaSwitch", vectors), sized("BM_OpenFloor", vectors)),
+                Unit::Times, Target{true, 3});
+  }
+  report.line("ReplicaCatchUp speed / WalReplay speed",
+              report.ratio("BM_WalReplay", "BM_ReplicaCatchUp"), Unit::Percent, Target{false, 0.8});
+  for (const char* counter : {"p50_us", "p99_us", "p999_us"}) {
+    report.line(
+        fmt::format("ReplicaVisibility {}", counter),
+        report.counter("BM_ReplicaVisibility", counter), Unit::Micros,
+        std::string_view(counter) == "p99_us" ? std::optional(Target{true, 1000}) : std::nullopt);
+  }
+  if (setup.memory_small_vectors != 0) {
+    const auto large = report.counter(sized("BM_ReplicaMemory", n), "private_kib");
+    const auto tiny =
+        report.counter(sized("BM_ReplicaMemory", setup.memory_small_vectors), "private_kib");
+    report.line(fmt::format("ReplicaMemory private [{}] - [{}], per process", n,
+                            setup.memory_small_vectors),
+                large && tiny ? std::optional((*large - *tiny) / 1024) : std::nullopt, Unit::MiB,
+                Target{true, 1});
+    const auto pss = report.counter(sized("BM_ReplicaMemory", n), "pss_kib");
+    report.line(fmt::format("ReplicaMemory PSS [{}], per process", n),
+                pss ? std::optional(*pss / 1024) : std::nullopt, Unit::MiB, std::nullopt);
   }
 
   // Compressed sections. Speeds over the same ids: speed(a) / speed(b) = time(b) / time(a).

@@ -58,8 +58,9 @@ struct ReportSetup {
   std::uint64_t small_vectors = 0;  // 0: no small snapshot
   std::uint64_t small_file_bytes = 0;
   std::uint32_t dim = 0;
-  std::uint64_t checkpoint_vectors = 0;  // the index BM_WalCheckpoint and BM_WalPlainSave save
-  std::uint64_t compression_ids = 0;     // the u64 ids of the compressed-section benchmarks
+  std::uint64_t checkpoint_vectors = 0;    // the index BM_WalCheckpoint and BM_WalPlainSave save
+  std::uint64_t compression_ids = 0;       // the u64 ids of the compressed-section benchmarks
+  std::uint64_t memory_small_vectors = 0;  // the small snapshot of BM_ReplicaMemory (0: none)
 };
 
 // Prints one line per pair whose two sides both ran, then the raw times, then

@@ -35,6 +35,7 @@
 
 #include "benchmarks.h"
 #include "iqdb/persist/persisted_index.h"
+#include "iqdb/persist/replica.h"
 #include "iqdb/persist/write_batch.h"
 #include "wal/wal_reader.h"
 
@@ -46,6 +47,7 @@ using persist::FsyncPolicy;
 using persist::OpenMode;
 using persist::PersistConfig;
 using persist::PersistedIndex;
+using persist::Replica;
 
 // Every file these benchmarks create starts with this; remove_wal_files() deletes them.
 constexpr std::string_view kWalPrefix = "wal-";
@@ -543,6 +545,33 @@ void run_segment_scan(benchmark::State& state, const std::vector<std::byte>& seg
   state.counters["crc_MiB"] = static_cast<double>(crc_bytes) / (1 << 20);
 }
 
+// A replica opening the same database: the snapshot, then every logged
+// record applied as a replica tails a live log (frame by frame, by position).
+void BM_ReplicaCatchUp(benchmark::State& state) {
+  const std::filesystem::path& snapshot = replay_snapshot();
+  if (snapshot.empty()) {
+    state.SkipWithError("cannot write the log to replay");
+    return;
+  }
+  const PersistConfig config(snapshot);
+  flush_file_system();
+  for (auto _ : state) {
+    auto replica = Replica<CountingIndex>::open(config);
+    if (!replica) {
+      state.SkipWithError(replica.error().to_string().c_str());
+      break;
+    }
+    if (replica.value().acquire().index().size() != g_setup.sizes.replay_records) {
+      state.SkipWithError("the replica did not apply every record");
+      break;
+    }
+    state.PauseTiming();
+    { auto done = std::move(replica); }
+    state.ResumeTiming();
+  }
+  set_replay_counters(state);
+}
+
 void BM_WalScanIntact(benchmark::State& state) {
   const ResyncSegments& segments = resync_segments();
   run_segment_scan(state, segments.intact, [&](const persist::WalSegmentScan& scan) {
@@ -728,7 +757,8 @@ void register_wal_benchmarks(const std::filesystem::path& dir, std::uint64_t vec
   per_record(benchmark::RegisterBenchmark("BM_WalBatchFloor", BM_WalBatchFloor));
   per_record(benchmark::RegisterBenchmark("BM_WalBatch64", BM_WalBatch64));
   for (auto* family : {benchmark::RegisterBenchmark("BM_WalScanFloor", BM_WalScanFloor),
-                       benchmark::RegisterBenchmark("BM_WalReplay", BM_WalReplay)}) {
+                       benchmark::RegisterBenchmark("BM_WalReplay", BM_WalReplay),
+                       benchmark::RegisterBenchmark("BM_ReplicaCatchUp", BM_ReplicaCatchUp)}) {
     family->UseRealTime()->Unit(benchmark::kMillisecond);
   }
 

@@ -1,0 +1,403 @@
+// Replica benchmarks, each beside its floor:
+//   BM_StatFloor / BM_ReplicaRefreshIdle   a refresh with nothing new vs two stat(2)
+//   BM_ReplicaSwitch (/vectors:N)          a switch to a new snapshot; floor BM_OpenFloor
+//   BM_ReplicaVisibility                   insert() returning -> a replica process sees it
+//   BM_ReplicaMemory                       private memory of 4 replica processes, by size
+// (BM_ReplicaCatchUp, beside BM_WalReplay, is in wal_benchmarks.cc.)
+#include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <new>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "benchmarks.h"
+#include "iqdb/persist/persisted_index.h"
+#include "iqdb/persist/replica.h"
+
+namespace iqdb::bench {
+namespace {
+
+using persist::FsyncPolicy;
+using persist::PersistConfig;
+using persist::ReplicaOptions;
+using persist::VerifyMode;
+using FlatReplica = persist::Replica<examples::FlatIndex>;
+using FlatWriter = persist::PersistedIndex<examples::FlatIndex>;
+
+struct ReplicaSetup {
+  std::filesystem::path dir;
+  std::uint32_t dim = 0;
+  std::vector<const SnapshotFile*> files;
+};
+ReplicaSetup g_setup;
+
+std::vector<float> vector_for(std::uint64_t id, std::uint32_t dim) {
+  std::vector<float> vector(dim);
+  for (std::uint32_t i = 0; i < dim; ++i)
+    vector[i] = static_cast<float>((id * 31 + i) % 97) / 97.0f;
+  return vector;
+}
+
+// A database with the log at <dir>/replica-<name>.iqdb holding `records`
+// logged inserts over an empty snapshot; the writer stays open.
+persist::Result<FlatWriter> make_database(const std::string& name, std::uint64_t records,
+                                          FsyncPolicy policy) {
+  PersistConfig config(g_setup.dir / fmt::format("replica-{}.iqdb", name));
+  config.wal_enabled = true;
+  config.fsync_policy = policy;
+  IQDB_TRY_ASSIGN(auto writer,
+                  FlatWriter::open_with(examples::FlatIndex(g_setup.dim, DistanceMetric::Euclidean),
+                                        config, persist::OpenMode::Overwrite));
+  for (std::uint64_t id = 0; id < records; ++id) {
+    IQDB_TRY(writer.insert(id, vector_for(id, g_setup.dim)));
+  }
+  return writer;
+}
+
+PersistConfig replica_config(const std::filesystem::path& path) {
+  PersistConfig config(path);
+  config.verify = VerifyMode::Skip;  // a trusted replica: the same cost whatever the size
+  return config;
+}
+
+// The floor of an idle refresh: what any follower must do to learn that
+// nothing changed without help from the writer: stat the snapshot and the
+// segment it follows.
+void BM_StatFloor(benchmark::State& state) {
+  auto writer = make_database("idle-floor", 100, FsyncPolicy::never());
+  if (!writer) {
+    state.SkipWithError(writer.error().to_string().c_str());
+    return;
+  }
+  const auto snapshot = writer.value().config().path;
+  auto segment = snapshot;
+  segment += ".wal-0000000000000001";
+  for (auto _ : state) {
+    struct stat a {};
+    struct stat b {};
+    benchmark::DoNotOptimize(::stat(snapshot.c_str(), &a));
+    benchmark::DoNotOptimize(::stat(segment.c_str(), &b));
+  }
+}
+
+void BM_ReplicaRefreshIdle(benchmark::State& state) {
+  auto writer = make_database("idle", 100, FsyncPolicy::never());
+  if (!writer) {
+    state.SkipWithError(writer.error().to_string().c_str());
+    return;
+  }
+  auto replica = FlatReplica::open(replica_config(writer.value().config().path));
+  if (!replica) {
+    state.SkipWithError(replica.error().to_string().c_str());
+    return;
+  }
+  for (auto _ : state) {
+    auto refreshed = replica.value().refresh();
+    if (!refreshed || refreshed.value().records != 0) {
+      state.SkipWithError("an idle refresh applied records or failed");
+      break;
+    }
+  }
+}
+
+// Each iteration replaces the snapshot (a rename, untimed) with one of two
+// copies of the same file, alternately, so that every refresh sees a new file
+// and builds a new generation from it.
+void BM_ReplicaSwitch(benchmark::State& state, const SnapshotFile* file) {
+  const auto dir = g_setup.dir / fmt::format("replica-switch-{}", file->vectors);
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  const std::filesystem::path copies[2] = {dir / "a.iqdb", dir / "b.iqdb"};
+  const auto path = dir / "db.iqdb";
+  const auto staged = dir / "staged";
+  std::filesystem::remove(copies[0], error);
+  std::filesystem::create_hard_link(file->path, copies[0], error);
+  if (!std::filesystem::exists(copies[1]) ||
+      std::filesystem::file_size(copies[1], error) != file->size()) {
+    std::filesystem::copy_file(file->path, copies[1],
+                               std::filesystem::copy_options::overwrite_existing, error);
+  }
+  std::filesystem::remove(staged, error);
+  std::filesystem::create_hard_link(copies[0], path, error);
+  if (error) {
+    state.SkipWithError(("cannot stage the snapshots: " + error.message()).c_str());
+    return;
+  }
+  auto replica = FlatReplica::open(replica_config(path));
+  if (!replica) {
+    state.SkipWithError(replica.error().to_string().c_str());
+    return;
+  }
+  std::size_t next = 1;
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::filesystem::create_hard_link(copies[next], staged, error);
+    std::filesystem::rename(staged, path, error);
+    next ^= 1;
+    state.ResumeTiming();
+    auto refreshed = replica.value().refresh();
+    if (!refreshed || !refreshed.value().switched) {
+      state.SkipWithError("the refresh did not switch");
+      break;
+    }
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
+                          static_cast<std::int64_t>(file->size()));
+}
+
+// Shared between the writer (this process) and the replica process: when
+// each LSN was acknowledged and when the replica first saw it, in ns of
+// CLOCK_MONOTONIC (the same clock in both processes).
+struct VisibilityLog {
+  static constexpr std::size_t kMaxRecords = 1 << 16;
+  std::atomic<std::uint64_t> ready{0};
+  std::atomic<std::uint64_t> stop{0};
+  std::atomic<std::int64_t> acknowledged[kMaxRecords];
+  std::atomic<std::int64_t> seen[kMaxRecords];
+};
+
+std::int64_t monotonic_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The replica process: follows, and stamps each LSN when it becomes visible.
+[[noreturn]] void run_visibility_replica(const std::filesystem::path& path, VisibilityLog& log) {
+  auto replica = FlatReplica::open(replica_config(path));
+  if (!replica) ::_exit(1);
+  replica.value().follow();
+  log.ready.store(1);
+  std::uint64_t last = replica.value().lsn();
+  while (log.stop.load() == 0) {
+    const std::uint64_t lsn = replica.value().lsn();
+    if (lsn == last) continue;
+    const std::int64_t now = monotonic_ns();
+    for (std::uint64_t seen = last + 1; seen <= lsn && seen < VisibilityLog::kMaxRecords; ++seen) {
+      log.seen[seen].store(now);
+    }
+    last = lsn;
+  }
+  ::_exit(0);
+}
+
+double percentile(std::vector<double>& values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const auto rank = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1));
+  return values[rank];
+}
+
+void BM_ReplicaVisibility(benchmark::State& state) {
+  auto writer = make_database("visibility", 0, FsyncPolicy::always());
+  if (!writer) {
+    state.SkipWithError(writer.error().to_string().c_str());
+    return;
+  }
+  void* shared = ::mmap(nullptr, sizeof(VisibilityLog), PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (shared == MAP_FAILED) {
+    state.SkipWithError("mmap");
+    return;
+  }
+  auto* log = new (shared) VisibilityLog();
+  const pid_t child = ::fork();
+  if (child == 0) run_visibility_replica(writer.value().config().path, *log);
+  while (log->ready.load() == 0) std::this_thread::yield();
+  std::uint64_t id = 0;
+  for (auto _ : state) {
+    if (!writer.value().insert(id, vector_for(id, g_setup.dim))) {
+      state.SkipWithError("insert failed");
+      break;
+    }
+    const std::uint64_t lsn = writer.value().last_lsn();
+    if (lsn < VisibilityLog::kMaxRecords) log->acknowledged[lsn].store(monotonic_ns());
+    ++id;
+  }
+  // Let the replica see the last ones, then stop it.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  const std::uint64_t last = std::min<std::uint64_t>(id, VisibilityLog::kMaxRecords - 1);
+  while (last > 0 && log->seen[last].load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  log->stop.store(1);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  std::vector<double> micros;
+  std::uint64_t unseen = 0;
+  for (std::uint64_t lsn = 1; lsn <= last; ++lsn) {
+    const std::int64_t seen = log->seen[lsn].load();
+    if (seen == 0) {
+      ++unseen;
+      continue;
+    }
+    // Seen before insert() returned (a replica may see a record as soon as
+    // it is written): no delay.
+    micros.push_back(std::max<double>(0, static_cast<double>(seen - log->acknowledged[lsn]) / 1e3));
+  }
+  ::munmap(shared, sizeof(VisibilityLog));
+  state.counters["p50_us"] = percentile(micros, 0.50);
+  state.counters["p99_us"] = percentile(micros, 0.99);
+  state.counters["p999_us"] = percentile(micros, 0.999);
+  state.counters["unseen"] = static_cast<double>(unseen);
+}
+
+// Private_Clean + Private_Dirty and Pss of process `pid`, in KiB.
+struct ProcessMemory {
+  std::uint64_t private_kib = 0;
+  std::uint64_t pss_kib = 0;
+};
+ProcessMemory memory_of(pid_t pid) {
+  ProcessMemory memory;
+  std::ifstream in(fmt::format("/proc/{}/smaps_rollup", pid));
+  std::string key;
+  std::uint64_t value = 0;
+  std::string unit;
+  while (in >> key >> value >> unit) {
+    if (key == "Private_Clean:" || key == "Private_Dirty:") memory.private_kib += value;
+    if (key == "Pss:") memory.pss_kib = value;
+  }
+  return memory;
+}
+
+// `replicas` processes each open a replica of `path`, apply `records` logged
+// inserts, and run a query (touching every mapped vector); then their memory
+// is read while they wait.
+std::vector<ProcessMemory> replica_memory(const std::filesystem::path& path, int replicas) {
+  int ready[2];
+  int release[2];
+  if (::pipe(ready) != 0 || ::pipe(release) != 0) return {};
+  std::vector<pid_t> children;
+  for (int i = 0; i < replicas; ++i) {
+    const pid_t child = ::fork();
+    if (child == 0) {
+      auto replica = FlatReplica::open(replica_config(path));
+      if (!replica) ::_exit(1);
+      const auto view = replica.value().acquire();
+      benchmark::DoNotOptimize(view.index().search(vector_for(1, g_setup.dim), 10));
+      const char byte = 'r';
+      (void)!::write(ready[1], &byte, 1);
+      char done = 0;
+      (void)!::read(release[0], &done, 1);
+      ::_exit(0);
+    }
+    children.push_back(child);
+  }
+  for (int i = 0; i < replicas; ++i) {
+    char byte = 0;
+    (void)!::read(ready[0], &byte, 1);
+  }
+  std::vector<ProcessMemory> memory;
+  for (const pid_t child : children) memory.push_back(memory_of(child));
+  ::close(release[1]);  // every child's read returns
+  for (const pid_t child : children) ::waitpid(child, nullptr, 0);
+  for (int fd : {ready[0], ready[1], release[0]}) ::close(fd);
+  return memory;
+}
+
+// A database at <dir>/replica-memory-<N>.iqdb: the N-vector snapshot and a
+// log of `records` inserts after it.
+persist::Result<PersistConfig> memory_database(const SnapshotFile& file, std::uint64_t records) {
+  PersistConfig config(g_setup.dir / fmt::format("replica-memory-{}.iqdb", file.vectors));
+  config.wal_enabled = true;
+  config.fsync_policy = FsyncPolicy::never();
+  config.verify = VerifyMode::Skip;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(g_setup.dir, error)) {
+    if (entry.path().filename().string().starts_with(config.path.filename().string())) {
+      std::filesystem::remove(entry.path(), error);
+    }
+  }
+  std::filesystem::create_hard_link(file.path, config.path, error);
+  if (error) return persist::fail(persist::ErrorKind::Io, error.message());
+  IQDB_TRY_ASSIGN(auto writer, FlatWriter::load(config));
+  for (std::uint64_t i = 0; i < records; ++i) {
+    const std::uint64_t id = file.vectors + i;
+    IQDB_TRY(writer.insert(id, vector_for(id, g_setup.dim)));
+  }
+  return config;
+}
+
+void BM_ReplicaMemory(benchmark::State& state, const SnapshotFile* file) {
+  constexpr int kReplicas = 4;
+  constexpr std::uint64_t kRecords = 1000;
+  auto config = memory_database(*file, kRecords);
+  if (!config) {
+    state.SkipWithError(config.error().to_string().c_str());
+    return;
+  }
+  std::vector<ProcessMemory> memory;
+  for (auto _ : state) memory = replica_memory(config.value().path, kReplicas);
+  if (memory.size() != kReplicas) {
+    state.SkipWithError("a replica process failed");
+    return;
+  }
+  std::uint64_t most_private = 0;
+  std::uint64_t pss = 0;
+  for (const ProcessMemory& m : memory) {
+    most_private = std::max(most_private, m.private_kib);
+    pss += m.pss_kib;
+  }
+  state.counters["private_kib"] = static_cast<double>(most_private);
+  state.counters["pss_kib"] = static_cast<double>(pss / kReplicas);
+  state.counters["replicas"] = kReplicas;
+}
+
+}  // namespace
+
+void register_replica_benchmarks(const std::filesystem::path& dir, std::uint32_t dim,
+                                 const std::vector<SnapshotFile>& files,
+                                 const SnapshotFile& memory_small) {
+  g_setup.dir = dir;
+  g_setup.dim = dim;
+  for (auto* family :
+       {benchmark::RegisterBenchmark("BM_StatFloor", BM_StatFloor),
+        benchmark::RegisterBenchmark("BM_ReplicaRefreshIdle", BM_ReplicaRefreshIdle)}) {
+    family->Unit(benchmark::kMicrosecond)->UseRealTime();
+  }
+  for (const SnapshotFile& file : files) {
+    benchmark::RegisterBenchmark("BM_ReplicaSwitch", BM_ReplicaSwitch, &file)
+        ->Arg(static_cast<std::int64_t>(file.vectors))
+        ->ArgName("vectors")
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+  }
+  benchmark::RegisterBenchmark("BM_ReplicaVisibility", BM_ReplicaVisibility)
+      ->Iterations(1000)
+      ->Unit(benchmark::kMicrosecond)
+      ->UseRealTime();
+  for (const SnapshotFile* file : {&files.front(), &memory_small}) {
+    if (file != &files.front() && file->vectors == files.front().vectors) break;
+    benchmark::RegisterBenchmark("BM_ReplicaMemory", BM_ReplicaMemory, file)
+        ->Arg(static_cast<std::int64_t>(file->vectors))
+        ->ArgName("vectors")
+        ->Iterations(1)
+        ->UseRealTime();
+  }
+}
+
+void remove_replica_files(const std::filesystem::path& dir) {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+    if (entry.path().filename().string().starts_with("replica-")) {
+      std::filesystem::remove_all(entry.path(), error);
+    }
+  }
+}
+
+}  // namespace iqdb::bench
