@@ -12,6 +12,7 @@
 //   BM_WalPlainSave / BM_WalCheckpoint  per index size (/vectors:N)
 //   BM_Lz4Floor / BM_LoadLz4            an LZ4-compressed section; per thread count (/threads:T)
 //   BM_ZstdFloor / BM_SaveZstd          a section compressed with zstd level 1
+//   BM_ScanFloor / BM_FlatSearch        a k-nearest search of the main snapshot (/vectors:N)
 // Names are stable: scripts pair them across releases.
 #ifndef IQDB_BENCHMARKS_BENCHMARKS_H_
 #define IQDB_BENCHMARKS_BENCHMARKS_H_
@@ -62,6 +63,10 @@ std::uint64_t compression_bench_ids(std::uint64_t vectors);
 // go to `dir`, named "compression-*"; remove_compression_files() deletes them.
 void register_compression_benchmarks(const std::filesystem::path& dir, std::uint64_t vectors);
 void remove_compression_files(const std::filesystem::path& dir);
+
+// The search pair (search_benchmarks.cc) on `file`, the main snapshot,
+// loaded once with VerifyMode::Skip. `file` must outlive the benchmark run.
+void register_search_benchmarks(const SnapshotFile& file);
 
 }  // namespace iqdb::bench
 

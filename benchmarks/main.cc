@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   register_save_benchmarks(files, options->data_dir, options->save_min_time);
   register_wal_benchmarks(options->data_dir, options->vectors, options->dim);
   register_compression_benchmarks(options->data_dir, options->vectors);
+  register_search_benchmarks(files.front());
 
   benchmark::BenchmarkReporter* display = benchmark::CreateDefaultDisplayReporter();
   CollectingReporter collector(*display);
