@@ -17,6 +17,7 @@
 //   BM_WalReplay / BM_ReplicaCatchUp    a replica applying a log of N inserts
 //   BM_ReplicaVisibility                insert() under always() -> seen by a replica process
 //   BM_ReplicaMemory                    private memory of 4 replica processes, per size
+//   BM_ScanFloor / BM_FlatSearch        a k-nearest search of the main snapshot (/vectors:N)
 // Names are stable: scripts pair them across releases.
 #ifndef IQDB_BENCHMARKS_BENCHMARKS_H_
 #define IQDB_BENCHMARKS_BENCHMARKS_H_
@@ -76,6 +77,9 @@ void register_replica_benchmarks(const std::filesystem::path& dir, std::uint32_t
                                  const std::vector<SnapshotFile>& files,
                                  const SnapshotFile& memory_small);
 void remove_replica_files(const std::filesystem::path& dir);
+// The search pair (search_benchmarks.cc) on `file`, the main snapshot,
+// loaded once with VerifyMode::Skip. `file` must outlive the benchmark run.
+void register_search_benchmarks(const SnapshotFile& file);
 
 }  // namespace iqdb::bench
 

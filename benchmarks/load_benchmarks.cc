@@ -143,7 +143,7 @@ void time_loads(benchmark::State& state, const PersistConfig& config) {
       state.SkipWithError(loaded.error().to_string().c_str());
       break;
     }
-    benchmark::DoNotOptimize(loaded.value().index().vectors().data());
+    benchmark::DoNotOptimize(loaded.value().index().base_vectors().data());
   }
 }
 
@@ -181,7 +181,7 @@ void BM_LoadBackground(benchmark::State& state, const SnapshotFile* file) {
       state.SkipWithError(loaded.error().to_string().c_str());
       break;
     }
-    benchmark::DoNotOptimize(loaded.value().index().vectors().data());
+    benchmark::DoNotOptimize(loaded.value().index().base_vectors().data());
     state.SetIterationTime(elapsed.count());
   }
   set_bytes(state, *file);
@@ -265,7 +265,7 @@ void BM_LoadNaive(benchmark::State& state, const SnapshotFile* file) {
       state.SkipWithError("insert failed");
       break;
     }
-    benchmark::DoNotOptimize(index.vectors().data());
+    benchmark::DoNotOptimize(index.delta_vectors().data());
   }
   set_bytes(state, *file);
 }

@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   register_replica_benchmarks(options->data_dir, options->dim, files, memory_small.value());
+  register_search_benchmarks(files.front());
 
   benchmark::BenchmarkReporter* display = benchmark::CreateDefaultDisplayReporter();
   CollectingReporter collector(*display);

@@ -330,6 +330,14 @@ bool print_ratio_report(std::ostream& out, const std::map<std::string, Measured>
                 report.ratio("BM_ZstdFloor", "BM_SaveZstd"), Unit::Percent, Target{false, 0.8});
   }
 
+  // Search: the example index's k-nearest search against a bare L2 scan.
+  report.line(fmt::format("FlatSearch / ScanFloor [{}]", n),
+              report.ratio(sized("BM_FlatSearch", n), sized("BM_ScanFloor", n)), Unit::Times,
+              Target{true, 1.5});
+  report.line(fmt::format("FlatSearch / ScanFloor [{}], fastest", n),
+              report.fastest_ratio(sized("BM_FlatSearch", n), sized("BM_ScanFloor", n)),
+              Unit::Times, std::nullopt);
+
   fmt::print(out, "Raw real times per iteration:\n");
   for (const auto& [name, measured] : results) {
     fmt::print(out, "  {:<40} {:>12}\n", name, format_seconds(measured.seconds));

@@ -632,10 +632,11 @@ persist::Result<void> refill_log(CheckpointData& data) {
   if (db.index().size() == total) {
     for (std::uint64_t id = total; id-- > base;) IQDB_TRY(db.remove(id));
   }
-  const auto vectors = data.plain->index().vectors();
-  const std::size_t dim = g_setup.dim;
+  const FlatIndex& plain = data.plain->index();
   for (std::uint64_t id = base; id < total; ++id) {
-    IQDB_TRY(db.insert(id, vectors.subspan(id * dim, dim)));
+    const auto vector = plain.find(id);
+    if (!vector) return persist::fail(persist::ErrorKind::NotFound, "the plain index lost an id");
+    IQDB_TRY(db.insert(id, *vector));
   }
   return iqdb::persist::success();
 }
@@ -650,8 +651,13 @@ persist::Result<void> refill_plain(CheckpointData& data) {
   const std::uint64_t total = base + g_setup.sizes.checkpoint_extra;
   FlatIndex& index = data.plain->index_mut();
   const std::size_t dim = g_setup.dim;
-  std::vector<float> extra(index.vectors().begin() + static_cast<std::ptrdiff_t>(base * dim),
-                           index.vectors().end());
+  std::vector<float> extra;
+  extra.reserve((total - base) * dim);
+  for (std::uint64_t id = base; id < total; ++id) {
+    const auto vector = index.find(id);
+    if (!vector) return persist::fail(persist::ErrorKind::NotFound, "the plain index lost an id");
+    extra.insert(extra.end(), vector->begin(), vector->end());
+  }
   for (std::uint64_t id = total; id-- > base;) {
     if (auto removed = index.remove(id); !removed)
       return persist::PersistError::from_index(removed.error());

@@ -1,13 +1,16 @@
 #include "flat_index.h"
 
 #include <algorithm>
-#include <cmath>
+#include <bit>
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <numeric>
 #include <string>
 
 #include <fmt/format.h>
+
+#include "flat_search.h"
 
 namespace iqdb::examples {
 namespace {
@@ -17,37 +20,12 @@ using persist::fail;
 using persist::Result;
 using persist::success;
 
+// Section "id_order": one u64 saying how the "ids" section is ordered.
+constexpr std::string_view kIdOrderSection = "id_order";
+constexpr std::uint64_t kIdsAscend = 1;
+
 IndexResult<void> refuse(IndexErrc code, std::string message) {
   return IndexError{code, std::move(message)};
-}
-
-float distance(DistanceMetric metric, std::span<const float> a, std::span<const float> b) {
-  float sum = 0;
-  switch (metric) {
-    case DistanceMetric::Cosine: {
-      float dot = 0, norm_a = 0, norm_b = 0;
-      for (std::size_t i = 0; i < a.size(); ++i) {
-        dot += a[i] * b[i];
-        norm_a += a[i] * a[i];
-        norm_b += b[i] * b[i];
-      }
-      const float denominator = std::sqrt(norm_a) * std::sqrt(norm_b);
-      return denominator == 0 ? 1.0f : 1.0f - dot / denominator;
-    }
-    case DistanceMetric::DotProduct:
-      for (std::size_t i = 0; i < a.size(); ++i) sum += a[i] * b[i];
-      return -sum;
-    case DistanceMetric::Euclidean:
-      for (std::size_t i = 0; i < a.size(); ++i) sum += (a[i] - b[i]) * (a[i] - b[i]);
-      return sum;
-    case DistanceMetric::Manhattan:
-      for (std::size_t i = 0; i < a.size(); ++i) sum += std::abs(a[i] - b[i]);
-      return sum;
-    case DistanceMetric::Hamming:  // over the sign bits of the components
-      for (std::size_t i = 0; i < a.size(); ++i) sum += (a[i] > 0) != (b[i] > 0) ? 1.0f : 0.0f;
-      return sum;
-  }
-  return std::numeric_limits<float>::infinity();
 }
 
 // Metadata section / payload tail, little-endian:
@@ -163,19 +141,94 @@ Result<void> check_shape(std::uint64_t dim, std::uint64_t count, std::string_vie
   return success();
 }
 
-// Duplicate ids would have search() return an id twice and the first
-// mutation lose track of slots. Linear when the ids ascend (as when inserted
-// in order), else O(n log n) on a sorted copy: never quadratic, whatever the
-// file holds.
-Result<void> check_distinct_ids(std::span<const std::uint64_t> ids, std::string_view context) {
-  if (std::adjacent_find(ids.begin(), ids.end(), std::greater_equal<>()) == ids.end()) {
-    return success();
+// Whether the snapshot says its ids ascend (section "id_order").
+Result<bool> ids_said_to_ascend(const persist::SnapshotView& snapshot) {
+  if (!snapshot.has_section(kIdOrderSection)) return false;
+  IQDB_TRY_ASSIGN(auto section, snapshot.section(kIdOrderSection));
+  IQDB_TRY_ASSIGN(auto order, section.as_span<std::uint64_t>(1));
+  if (order[0] != kIdsAscend) {
+    return fail(ErrorKind::InvalidPayload, fmt::format("{}: unknown id order {} (expected {})",
+                                                       section.context(), order[0], kIdsAscend));
   }
-  std::vector<std::uint64_t> sorted(ids.begin(), ids.end());
-  std::sort(sorted.begin(), sorted.end());
-  const auto twice = std::adjacent_find(sorted.begin(), sorted.end());
-  if (twice == sorted.end()) return success();
-  return fail(ErrorKind::InvalidPayload, fmt::format("{}: id {} appears twice", context, *twice));
+  return true;
+}
+
+// The base slots in ascending id order, or an empty vector when the ids
+// ascend already (a linear scan). Unless `trusted`, refuses duplicates, and
+// ids that do not ascend when the file says they do (`said_to_ascend`).
+// Duplicates would have search() return an id twice and lookups find one of
+// them only. Never quadratic, whatever the file holds: O(n log n) at worst.
+Result<std::vector<std::size_t>> sort_base(std::span<const std::uint64_t> ids, bool said_to_ascend,
+                                           bool trusted, std::string_view context) {
+  const auto drop = std::adjacent_find(ids.begin(), ids.end(), std::greater_equal<>());
+  if (drop == ids.end()) return std::vector<std::size_t>();
+  if (said_to_ascend && !trusted && *drop != *(drop + 1)) {
+    return fail(ErrorKind::InvalidPayload,
+                fmt::format("{}: id {} comes before id {}, though section '{}' says ids ascend",
+                            context, *drop, *(drop + 1), kIdOrderSection));
+  }
+  std::vector<std::size_t> order(ids.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::sort(order.begin(), order.end(), [ids](std::size_t a, std::size_t b) {
+    return ids[a] < ids[b] || (ids[a] == ids[b] && a < b);
+  });
+  if (trusted) return order;
+  const auto twice = std::adjacent_find(order.begin(), order.end(),
+                                        [ids](auto a, auto b) { return ids[a] == ids[b]; });
+  if (twice == order.end()) return order;
+  return fail(ErrorKind::InvalidPayload,
+              fmt::format("{}: id {} appears twice", context, ids[*twice]));
+}
+
+// The splitmix64 finalizer: a bijection that spreads every input bit.
+std::uint64_t mix(std::uint64_t x) {
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// A 64-bit hash of a sequence of words and byte strings (for state_digest()).
+class Hasher {
+ public:
+  void add(std::uint64_t word) { state_ = mix(state_ ^ word); }
+  void add(std::span<const std::byte> bytes) {
+    add(static_cast<std::uint64_t>(bytes.size()));
+    std::size_t i = 0;
+    for (; i + 8 <= bytes.size(); i += 8) {
+      std::uint64_t word;
+      std::memcpy(&word, bytes.data() + i, 8);
+      add(word);
+    }
+    std::uint64_t tail = 0;
+    if (i < bytes.size()) std::memcpy(&tail, bytes.data() + i, bytes.size() - i);
+    add(tail);
+  }
+  void add(std::string_view text) { add(std::as_bytes(std::span(text.data(), text.size()))); }
+  void add(const Metadata& fields) {
+    add(static_cast<std::uint64_t>(fields.size()));
+    for (const auto& [key, value] : fields) {  // a std::map: in key order
+      add(key);
+      add(static_cast<std::uint64_t>(value.index()));
+      if (const auto* text = std::get_if<std::string>(&value)) add(*text);
+      if (const auto* number = std::get_if<std::int64_t>(&value)) {
+        add(static_cast<std::uint64_t>(*number));
+      }
+      if (const auto* real = std::get_if<double>(&value)) add(std::bit_cast<std::uint64_t>(*real));
+      if (const auto* flag = std::get_if<bool>(&value)) add(std::uint64_t{*flag});
+    }
+  }
+  std::uint64_t value() const { return state_; }
+
+ private:
+  std::uint64_t state_ = 0x9e3779b97f4a7c15ULL;
+};
+
+// Heap bytes of a node-based hash table, as libstdc++ lays it out: a bucket
+// array, and per element a node holding the value, a next pointer and a hash.
+template <class Table>
+std::size_t table_bytes(const Table& table) {
+  return table.bucket_count() * sizeof(void*) +
+         table.size() * (sizeof(typename Table::value_type) + 2 * sizeof(void*));
 }
 
 }  // namespace
@@ -190,13 +243,12 @@ IndexResult<void> FlatIndex::insert(const VectorId& id, std::span<const float> v
         IndexErrc::DimensionMismatch,
         fmt::format("vector has {} components, the index has dimension {}", vector.size(), dim_));
   }
-  make_mutable();
   const std::uint64_t key = id.as_u64();
-  if (!slot_of_.emplace(key, owned_ids_.size()).second) {
+  if (live_base_slot(key) || !delta_row_of_.emplace(key, delta_ids_.size()).second) {
     return refuse(IndexErrc::DuplicateId, fmt::format("id {} is already present", key));
   }
-  owned_ids_.push_back(key);
-  owned_vectors_.insert(owned_vectors_.end(), vector.begin(), vector.end());
+  delta_ids_.push_back(key);
+  delta_vectors_.insert(delta_vectors_.end(), vector.begin(), vector.end());
   if (!metadata.empty()) metadata_[key] = metadata;
   return success();
 }
@@ -205,65 +257,58 @@ IndexResult<void> FlatIndex::remove(const VectorId& id) {
   if (!id.is_u64()) {
     return refuse(IndexErrc::IdNotFound, fmt::format("id {} is absent", id.to_string()));
   }
-  make_mutable();
-  const auto found = slot_of_.find(id.as_u64());
-  if (found == slot_of_.end()) {
-    return refuse(IndexErrc::IdNotFound, fmt::format("id {} is absent", id.as_u64()));
+  const std::uint64_t key = id.as_u64();
+  if (const auto found = delta_row_of_.find(key); found != delta_row_of_.end()) {
+    // Moves the last row into the freed one, so delta order is not insertion order.
+    const std::size_t row = found->second;
+    const std::size_t last = delta_ids_.size() - 1;
+    if (row != last) {
+      delta_ids_[row] = delta_ids_[last];
+      std::copy_n(delta_vectors_.begin() + static_cast<std::ptrdiff_t>(last * dim_), dim_,
+                  delta_vectors_.begin() + static_cast<std::ptrdiff_t>(row * dim_));
+      delta_row_of_[delta_ids_[row]] = row;
+    }
+    delta_ids_.pop_back();
+    delta_vectors_.resize(last * dim_);
+    delta_row_of_.erase(found);
+  } else if (const auto slot = live_base_slot(key)) {
+    removed_.insert(*slot);
+  } else {
+    return refuse(IndexErrc::IdNotFound, fmt::format("id {} is absent", key));
   }
-  const std::size_t slot = found->second;
-  const std::size_t last = owned_ids_.size() - 1;
-  if (slot != last) {
-    owned_ids_[slot] = owned_ids_[last];
-    std::copy_n(owned_vectors_.begin() + static_cast<std::ptrdiff_t>(last * dim_), dim_,
-                owned_vectors_.begin() + static_cast<std::ptrdiff_t>(slot * dim_));
-    slot_of_[owned_ids_[slot]] = slot;
-  }
-  owned_ids_.pop_back();
-  owned_vectors_.resize(last * dim_);
-  slot_of_.erase(found);
-  metadata_.erase(id.as_u64());
+  metadata_.erase(key);
   return success();
 }
 
 void FlatIndex::reserve(std::size_t count) {
-  make_mutable();
-  owned_ids_.reserve(count);
-  owned_vectors_.reserve(count * dim_);
-  slot_of_.reserve(count);
+  delta_ids_.reserve(count);
+  delta_vectors_.reserve(count * dim_);
+  delta_row_of_.reserve(count);
 }
 
-void FlatIndex::make_mutable() {
-  if (!is_mapped()) return;
-  owned_ids_.assign(mapped_ids_.begin(), mapped_ids_.end());
-  owned_vectors_.assign(mapped_vectors_.begin(), mapped_vectors_.end());
-  slot_of_.clear();
-  slot_of_.reserve(owned_ids_.size());
-  for (std::size_t slot = 0; slot < owned_ids_.size(); ++slot) {
-    slot_of_.insert_or_assign(owned_ids_[slot], slot);
+std::optional<std::size_t> FlatIndex::live_base_slot(std::uint64_t id) const {
+  std::size_t slot = 0;
+  if (base_order_.empty()) {
+    const auto found = std::lower_bound(mapped_ids_.begin(), mapped_ids_.end(), id);
+    if (found == mapped_ids_.end() || *found != id) return std::nullopt;
+    slot = static_cast<std::size_t>(found - mapped_ids_.begin());
+  } else {
+    const auto found = std::lower_bound(
+        base_order_.begin(), base_order_.end(), id,
+        [this](std::size_t at, std::uint64_t wanted) { return mapped_ids_[at] < wanted; });
+    if (found == base_order_.end() || mapped_ids_[*found] != id) return std::nullopt;
+    slot = *found;
   }
-  keep_alive_.reset();
-  mapped_ids_ = {};
-  mapped_vectors_ = {};
+  if (removed_.contains(slot)) return std::nullopt;
+  return slot;
 }
 
-std::vector<SearchHit> FlatIndex::search(std::span<const float> query, std::size_t k) const {
-  if (query.size() != dim_ || k == 0) return {};
-  const auto all_ids = ids();
-  const auto all_vectors = vectors();
-  std::vector<SearchHit> hits;
-  hits.reserve(all_ids.size());
-  for (std::size_t slot = 0; slot < all_ids.size(); ++slot) {
-    hits.push_back(
-        {all_ids[slot], distance(metric_, query, all_vectors.subspan(slot * dim_, dim_))});
+std::optional<std::span<const float>> FlatIndex::find(std::uint64_t id) const {
+  if (const auto found = delta_row_of_.find(id); found != delta_row_of_.end()) {
+    return delta_row(found->second);
   }
-  const auto nearer = [](const SearchHit& a, const SearchHit& b) {
-    return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
-  };
-  const std::size_t keep = std::min(k, hits.size());
-  std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep), hits.end(),
-                    nearer);
-  hits.resize(keep);
-  return hits;
+  if (const auto slot = live_base_slot(id)) return base_row(*slot);
+  return std::nullopt;
 }
 
 const Metadata* FlatIndex::metadata(std::uint64_t id) const {
@@ -271,9 +316,120 @@ const Metadata* FlatIndex::metadata(std::uint64_t id) const {
   return found == metadata_.end() ? nullptr : &found->second;
 }
 
+std::uint64_t FlatIndex::state_digest() const {
+  Hasher shape;
+  shape.add(static_cast<std::uint64_t>(dim_));
+  shape.add(static_cast<std::uint64_t>(metric_));
+  // A wrapping sum of one hash per row: independent of the rows' order.
+  std::uint64_t digest = shape.value();
+  for_each([&](std::uint64_t id, std::span<const float> vector) {
+    Hasher row;
+    row.add(id);
+    row.add(std::as_bytes(vector));
+    if (const Metadata* fields = metadata(id)) row.add(*fields);
+    digest += row.value();
+  });
+  return digest;
+}
+
+std::size_t FlatIndex::owned_bytes() const {
+  return delta_ids_.capacity() * sizeof(std::uint64_t) + delta_vectors_.capacity() * sizeof(float) +
+         base_order_.capacity() * sizeof(std::size_t) + table_bytes(delta_row_of_) +
+         table_bytes(removed_);
+}
+
+std::vector<SearchHit> FlatIndex::search(std::span<const float> query, std::size_t k) const {
+  if (query.size() != dim_ || k == 0) return {};
+  const float* q = query.data();
+  switch (metric_) {
+    case DistanceMetric::Cosine: return search_with(flat_search::Cosine(q, dim_), k);
+    case DistanceMetric::DotProduct: return search_with(flat_search::DotProduct{q, dim_}, k);
+    case DistanceMetric::Euclidean: return search_with(flat_search::Euclidean{q, dim_}, k);
+    case DistanceMetric::Manhattan: return search_with(flat_search::Manhattan{q, dim_}, k);
+    case DistanceMetric::Hamming: return search_with(flat_search::Hamming{q, dim_}, k);
+  }
+  return {};
+}
+
+// One pass over the base, then the delta. A row is looked up among the
+// tombstones only when its distance would enter the top k.
+template <class Kernel>
+std::vector<SearchHit> FlatIndex::search_with(const Kernel& distance, std::size_t k) const {
+  flat_search::TopK top(k, size());
+  const bool any_removed = !removed_.empty();
+  const float* rows = mapped_vectors_.data();
+  for (std::size_t slot = 0; slot < mapped_ids_.size(); ++slot) {
+    const float d = distance(rows + slot * dim_);
+    if (d <= top.bound() && !(any_removed && removed_.contains(slot))) {
+      top.offer(mapped_ids_[slot], d);
+    }
+  }
+  rows = delta_vectors_.data();
+  for (std::size_t row = 0; row < delta_ids_.size(); ++row) {
+    const float d = distance(rows + row * dim_);
+    if (d <= top.bound()) top.offer(delta_ids_[row], d);
+  }
+  return std::move(top).take();
+}
+
+bool FlatIndex::stored_in_id_order() const {
+  if (!removed_.empty()) return false;
+  if (delta_ids_.empty()) return base_order_.empty();
+  return mapped_ids_.empty() && std::adjacent_find(delta_ids_.begin(), delta_ids_.end(),
+                                                   std::greater_equal<>()) == delta_ids_.end();
+}
+
+// A merge of the live base rows (in id order through base_order_) and the
+// delta rows (sorted here: the only temporary, 8 bytes per delta row).
+template <class F>
+persist::Result<void> FlatIndex::for_each_ascending(F f) const {
+  std::vector<std::size_t> delta_order(delta_ids_.size());
+  std::iota(delta_order.begin(), delta_order.end(), std::size_t{0});
+  std::sort(delta_order.begin(), delta_order.end(),
+            [this](std::size_t a, std::size_t b) { return delta_ids_[a] < delta_ids_[b]; });
+  std::size_t position = 0;  // in base id order
+  const auto next_base = [&]() -> std::optional<std::size_t> {
+    while (position < mapped_ids_.size()) {
+      const std::size_t slot = base_order_.empty() ? position : base_order_[position];
+      ++position;
+      if (removed_.empty() || !removed_.contains(slot)) return slot;
+    }
+    return std::nullopt;
+  };
+  std::optional<std::size_t> base = next_base();
+  std::size_t next_delta = 0;
+  while (base || next_delta < delta_order.size()) {
+    if (base && (next_delta == delta_order.size() ||
+                 mapped_ids_[*base] < delta_ids_[delta_order[next_delta]])) {
+      IQDB_TRY(f(mapped_ids_[*base], base_row(*base)));
+      base = next_base();
+    } else {
+      const std::size_t row = delta_order[next_delta++];
+      IQDB_TRY(f(delta_ids_[row], delta_row(row)));
+    }
+  }
+  return success();
+}
+
 persist::Result<void> FlatIndex::save_sections(persist::SectionWriter& out) const {
-  IQDB_TRY(out.add_array<std::uint64_t>("ids", ids()));
-  IQDB_TRY(out.add_array<float>("vectors", vectors()));
+  if (stored_in_id_order()) {
+    const bool base = delta_ids_.empty();
+    IQDB_TRY(out.add_array<std::uint64_t>(
+        "ids", base ? mapped_ids_ : std::span<const std::uint64_t>(delta_ids_)));
+    IQDB_TRY(out.add_array<float>("vectors",
+                                  base ? mapped_vectors_ : std::span<const float>(delta_vectors_)));
+  } else {
+    IQDB_TRY(out.add_streamed_section("ids", [this](persist::StreamWriter& writer) {
+      return for_each_ascending(
+          [&writer](std::uint64_t id, std::span<const float>) { return writer.write_value(id); });
+    }));
+    IQDB_TRY(out.add_streamed_section("vectors", [this](persist::StreamWriter& writer) {
+      return for_each_ascending([&writer](std::uint64_t, std::span<const float> vector) {
+        return writer.write_array(vector);
+      });
+    }));
+  }
+  IQDB_TRY(out.add_array<std::uint64_t>(kIdOrderSection, std::span(&kIdsAscend, 1)));
   if (metadata_.empty()) return success();
   return out.add_streamed_section("metadata", [this](persist::StreamWriter& writer) {
     return write_metadata(writer, metadata_);
@@ -287,11 +443,15 @@ persist::Result<FlatIndex> FlatIndex::load_sections(const persist::SnapshotView&
   const auto count = static_cast<std::size_t>(header.n_vectors);
   IQDB_TRY_ASSIGN(auto ids_section, snapshot.section("ids"));
   IQDB_TRY_ASSIGN(auto ids, ids_section.as_span<std::uint64_t>(count));
-  if (!snapshot.payload_trusted()) IQDB_TRY(check_distinct_ids(ids, ids_section.context()));
   IQDB_TRY_ASSIGN(auto vectors_section, snapshot.section("vectors"));
   IQDB_TRY_ASSIGN(auto vectors, vectors_section.as_span<float>(count * header.dim));
+  IQDB_TRY_ASSIGN(const bool said_to_ascend, ids_said_to_ascend(snapshot));
 
   FlatIndex index(header.dim, header.metric);
+  if (!said_to_ascend || !snapshot.payload_trusted()) {
+    IQDB_TRY_ASSIGN(index.base_order_, sort_base(ids, said_to_ascend, snapshot.payload_trusted(),
+                                                 ids_section.context()));
+  }
   if (snapshot.has_section("metadata")) {
     IQDB_TRY_ASSIGN(auto metadata_section, snapshot.section("metadata"));
     auto reader = metadata_section.reader();
@@ -308,8 +468,10 @@ persist::Result<void> FlatIndex::save_to(persist::StreamWriter& out) const {
   IQDB_TRY(out.write_value(static_cast<std::uint32_t>(dim_)));
   IQDB_TRY(out.write_value(static_cast<std::uint8_t>(metric_)));
   IQDB_TRY(out.write_value(static_cast<std::uint64_t>(size())));
-  IQDB_TRY(out.write_array(ids()));
-  IQDB_TRY(out.write_array(vectors()));
+  IQDB_TRY(for_each_ascending(
+      [&out](std::uint64_t id, std::span<const float>) { return out.write_value(id); }));
+  IQDB_TRY(for_each_ascending(
+      [&out](std::uint64_t, std::span<const float> vector) { return out.write_array(vector); }));
   return write_metadata(out, metadata_);
 }
 
@@ -332,16 +494,18 @@ persist::Result<FlatIndex> FlatIndex::load_from(persist::StreamReader& in) {
                 fmt::format("{}: {} vectors of dimension {} need more than the {} bytes left",
                             context, count, dim, in.remaining()));
   }
+  // Everything goes to the delta: the payload is copied anyway.
   FlatIndex index(dim, *metric);
-  index.owned_ids_.resize(static_cast<std::size_t>(count));
-  index.owned_vectors_.resize(static_cast<std::size_t>(count) * dim);
-  IQDB_TRY(in.read_array(std::span<std::uint64_t>(index.owned_ids_)));
-  IQDB_TRY(in.read_array(std::span<float>(index.owned_vectors_)));
+  index.delta_ids_.resize(static_cast<std::size_t>(count));
+  index.delta_vectors_.resize(static_cast<std::size_t>(count) * dim);
+  IQDB_TRY(in.read_array(std::span<std::uint64_t>(index.delta_ids_)));
+  IQDB_TRY(in.read_array(std::span<float>(index.delta_vectors_)));
   IQDB_TRY_ASSIGN(index.metadata_, read_metadata(in, context));
-  for (std::size_t slot = 0; slot < index.owned_ids_.size(); ++slot) {
-    if (!index.slot_of_.emplace(index.owned_ids_[slot], slot).second) {
+  index.delta_row_of_.reserve(index.delta_ids_.size());
+  for (std::size_t row = 0; row < index.delta_ids_.size(); ++row) {
+    if (!index.delta_row_of_.emplace(index.delta_ids_[row], row).second) {
       return fail(ErrorKind::InvalidPayload,
-                  fmt::format("{}: id {} appears twice", context, index.owned_ids_[slot]));
+                  fmt::format("{}: id {} appears twice", context, index.delta_ids_[row]));
     }
   }
   return index;

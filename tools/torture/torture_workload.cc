@@ -114,13 +114,9 @@ persist::WriteBatch batch_of(const TortureOp& op) {
 
 TortureState state_of(const examples::FlatIndex& index) {
   TortureState state;
-  const auto ids = index.ids();
-  const auto vectors = index.vectors();
-  const std::size_t dim = index.dim();
-  for (std::size_t slot = 0; slot < ids.size(); ++slot) {
-    const auto vector = vectors.subspan(slot * dim, dim);
-    state.emplace(ids[slot], std::vector<float>(vector.begin(), vector.end()));
-  }
+  index.for_each([&state](std::uint64_t id, std::span<const float> vector) {
+    state.emplace(id, std::vector<float>(vector.begin(), vector.end()));
+  });
   return state;
 }
 
