@@ -31,7 +31,10 @@ std::uint64_t next_random(std::uint64_t& state) {
 bool matches(const persist::FileHeader& header, std::uint64_t vectors, std::uint32_t dim) {
   return header.index_type == FlatIndex::kIndexType && header.dim == dim &&
          header.n_vectors == vectors && header.metric == kMetric &&
-         header.writer_version == persist::kWriterVersion;
+         header.writer_version == persist::kWriterVersion &&
+         // Written by a flat index that records its id order (a load then
+         // reads no ids): older files would make loads cost more.
+         header.find_section("id_order") != nullptr;
 }
 
 persist::Result<void> write_snapshot(const std::filesystem::path& path, std::uint64_t vectors,

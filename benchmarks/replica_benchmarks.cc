@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <new>
@@ -28,6 +29,7 @@
 #include "benchmarks.h"
 #include "iqdb/persist/persisted_index.h"
 #include "iqdb/persist/replica.h"
+#include "wal/wal_writer.h"
 
 namespace iqdb::bench {
 namespace {
@@ -125,6 +127,11 @@ void BM_ReplicaSwitch(benchmark::State& state, const SnapshotFile* file) {
   const std::filesystem::path copies[2] = {dir / "a.iqdb", dir / "b.iqdb"};
   const auto path = dir / "db.iqdb";
   const auto staged = dir / "staged";
+  for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+    if (entry.path().filename().string().starts_with("db.iqdb.")) {
+      std::filesystem::remove(entry.path(), error);
+    }
+  }
   std::filesystem::remove(copies[0], error);
   std::filesystem::create_hard_link(file->path, copies[0], error);
   if (!std::filesystem::exists(copies[1]) ||
@@ -133,9 +140,18 @@ void BM_ReplicaSwitch(benchmark::State& state, const SnapshotFile* file) {
                                std::filesystem::copy_options::overwrite_existing, error);
   }
   std::filesystem::remove(staged, error);
+  std::filesystem::remove(path, error);
   std::filesystem::create_hard_link(copies[0], path, error);
   if (error) {
     state.SkipWithError(("cannot stage the snapshots: " + error.message()).c_str());
+    return;
+  }
+  // The log a checkpoint leaves: an empty segment starting after the
+  // snapshot's LSN, which each new generation finds and follows.
+  auto segment = persist::WalWriter::create(*persist::default_file_system(), path, 1,
+                                            file->header.wal_lsn + 1, false);
+  if (!segment || !segment.value()->close()) {
+    state.SkipWithError("cannot write the log segment");
     return;
   }
   auto replica = FlatReplica::open(replica_config(path));
@@ -177,16 +193,18 @@ std::int64_t monotonic_ns() {
       .count();
 }
 
-// The replica process: follows, and stamps each LSN when it becomes visible.
+// The replica process: waits for each next LSN (woken by the writer's
+// control file) and stamps every LSN it sees when it first sees it.
 [[noreturn]] void run_visibility_replica(const std::filesystem::path& path, VisibilityLog& log) {
   auto replica = FlatReplica::open(replica_config(path));
   if (!replica) ::_exit(1);
-  replica.value().follow();
   log.ready.store(1);
   std::uint64_t last = replica.value().lsn();
   while (log.stop.load() == 0) {
+    auto reached = replica.value().wait_for(last + 1, std::chrono::milliseconds(100));
+    if (!reached) ::_exit(2);
+    if (!reached.value()) continue;
     const std::uint64_t lsn = replica.value().lsn();
-    if (lsn == last) continue;
     const std::int64_t now = monotonic_ns();
     for (std::uint64_t seen = last + 1; seen <= lsn && seen < VisibilityLog::kMaxRecords; ++seen) {
       log.seen[seen].store(now);
@@ -265,12 +283,15 @@ struct ProcessMemory {
 ProcessMemory memory_of(pid_t pid) {
   ProcessMemory memory;
   std::ifstream in(fmt::format("/proc/{}/smaps_rollup", pid));
-  std::string key;
-  std::uint64_t value = 0;
-  std::string unit;
-  while (in >> key >> value >> unit) {
-    if (key == "Private_Clean:" || key == "Private_Dirty:") memory.private_kib += value;
-    if (key == "Pss:") memory.pss_kib = value;
+  std::string line;
+  // After a header line naming the range: "Key:   <n> kB" lines.
+  while (std::getline(in, line)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string key = line.substr(0, colon);
+    const std::uint64_t kib = std::strtoull(line.c_str() + colon + 1, nullptr, 10);
+    if (key == "Private_Clean" || key == "Private_Dirty") memory.private_kib += kib;
+    if (key == "Pss") memory.pss_kib = kib;
   }
   return memory;
 }
@@ -279,6 +300,9 @@ ProcessMemory memory_of(pid_t pid) {
 // inserts, and run a query (touching every mapped vector); then their memory
 // is read while they wait.
 std::vector<ProcessMemory> replica_memory(const std::filesystem::path& path, int replicas) {
+  // Each child writes one byte to `ready` once it has queried, then waits
+  // for `release` to close. Every process closes the ends it does not use,
+  // so a child that dies shows as an early end of `ready` (no hang).
   int ready[2];
   int release[2];
   if (::pipe(ready) != 0 || ::pipe(release) != 0) return {};
@@ -286,27 +310,32 @@ std::vector<ProcessMemory> replica_memory(const std::filesystem::path& path, int
   for (int i = 0; i < replicas; ++i) {
     const pid_t child = ::fork();
     if (child == 0) {
+      ::close(ready[0]);
+      ::close(release[1]);
       auto replica = FlatReplica::open(replica_config(path));
       if (!replica) ::_exit(1);
       const auto view = replica.value().acquire();
       benchmark::DoNotOptimize(view.index().search(vector_for(1, g_setup.dim), 10));
       const char byte = 'r';
       (void)!::write(ready[1], &byte, 1);
+      ::close(ready[1]);
       char done = 0;
       (void)!::read(release[0], &done, 1);
       ::_exit(0);
     }
-    children.push_back(child);
+    if (child > 0) children.push_back(child);
   }
-  for (int i = 0; i < replicas; ++i) {
-    char byte = 0;
-    (void)!::read(ready[0], &byte, 1);
-  }
+  ::close(ready[1]);
+  ::close(release[0]);
+  int arrived = 0;
+  for (char byte = 0; arrived < replicas && ::read(ready[0], &byte, 1) == 1;) ++arrived;
   std::vector<ProcessMemory> memory;
-  for (const pid_t child : children) memory.push_back(memory_of(child));
+  if (arrived == replicas) {
+    for (const pid_t child : children) memory.push_back(memory_of(child));
+  }
   ::close(release[1]);  // every child's read returns
   for (const pid_t child : children) ::waitpid(child, nullptr, 0);
-  for (int fd : {ready[0], ready[1], release[0]}) ::close(fd);
+  ::close(ready[0]);
   return memory;
 }
 

@@ -63,7 +63,8 @@ class ReplicaCore::Impl {
     const std::uint64_t lsn = opened.view.header().wal_lsn;
     pending_.snapshot = status;
     pending_.snapshot_lsn = lsn;
-    pending_.tailer = std::make_unique<WalTailer>(fs_, config_.path, lsn + 1);
+    const std::uint64_t hint = current_.tailer ? current_.tailer->segment() : 0;
+    pending_.tailer = std::make_unique<WalTailer>(fs_, config_.path, lsn + 1, hint);
     return std::move(opened.view);
   }
 
@@ -152,7 +153,7 @@ class ReplicaCore::Impl {
     if (control_) control_->wake_local();
   }
 
- // The control file exists only on the writer's host and only once a
+  // The control file exists only on the writer's host and only once a
   // writer has run; look again now and then until it appears.
   void look_for_control() {
     if (config_.file_system != nullptr) return;  // a custom file system: no host files

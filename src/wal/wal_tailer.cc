@@ -18,6 +18,8 @@ namespace wf = wal_format;
 // Bytes read at once: enough for thousands of small records per read, small
 // enough that a replica's buffer stays modest.
 constexpr std::uint64_t kReadChunk = std::uint64_t{1} << 20;
+// From this many unread bytes on, the segment is mapped instead.
+constexpr std::uint64_t kMapAtLeast = std::uint64_t{4} << 20;
 
 // How often one advance() looks for the segment again after the one it
 // followed disappeared.
@@ -35,8 +37,35 @@ Outcome stopped(State state, std::string detail) {
 
 }  // namespace
 
-WalTailer::WalTailer(FileSystem& fs, std::filesystem::path snapshot_path, std::uint64_t next_lsn)
-    : fs_(fs), snapshot_path_(std::move(snapshot_path)), next_lsn_(next_lsn) {}
+WalTailer::WalTailer(FileSystem& fs, std::filesystem::path snapshot_path, std::uint64_t next_lsn,
+                     std::uint64_t segment_hint)
+    : fs_(fs),
+      snapshot_path_(std::move(snapshot_path)),
+      next_lsn_(next_lsn),
+      segment_hint_(segment_hint) {}
+
+void WalTailer::follow_segment(std::uint64_t number, std::filesystem::path path,
+                               std::uint64_t first_lsn) {
+  segment_ = number;
+  segment_path_ = std::move(path);
+  offset_ = wf::kHeaderSize;
+  expected_lsn_ = first_lsn;
+  seen_size_ = 0;
+}
+
+bool WalTailer::try_segment_starting_here(std::uint64_t number) {
+  auto path = wal_segment_path(snapshot_path_, number);
+  auto file = fs_.open_readable(path);
+  std::byte header[wf::kHeaderSize];
+  if (!file || file.value()->size() < wf::kHeaderSize || !file.value()->read_at(0, header)) {
+    return false;
+  }
+  auto scan = read_wal_segment_header(header, path);
+  if (!scan || scan.value().first_lsn != next_lsn_) return false;
+  follow_segment(number, std::move(path), next_lsn_);
+  probed_ = std::move(file).value();
+  return true;
+}
 
 bool WalTailer::maybe_changed() {
   if (segment_ == 0) return true;
@@ -50,6 +79,16 @@ std::string WalTailer::frame_context(std::uint64_t offset, std::uint64_t lsn) co
 }
 
 Result<std::optional<Outcome>> WalTailer::locate() {
+  // After a checkpoint the next record starts the segment after the one the
+  // previous generation followed: found without listing the directory. (A
+  // segment that starts exactly at next_lsn_ is the one to follow: no other
+  // may hold that LSN.)
+  if (segment_hint_ != 0) {
+    const std::uint64_t hint = std::exchange(segment_hint_, 0);
+    if (try_segment_starting_here(hint + 1) || try_segment_starting_here(hint)) {
+      return std::nullopt;
+    }
+  }
   IQDB_TRY_ASSIGN(const auto numbers, list_wal_segments(fs_, snapshot_path_));
   std::optional<std::uint64_t> first_after;
   std::vector<std::byte> header(wf::kHeaderSize);
@@ -66,11 +105,7 @@ Result<std::optional<Outcome>> WalTailer::locate() {
       first_after = scan.value().first_lsn;
       continue;
     }
-    segment_ = *number;
-    segment_path_ = path;
-    offset_ = wf::kHeaderSize;
-    expected_lsn_ = scan.value().first_lsn;
-    seen_size_ = 0;
+    follow_segment(*number, path, scan.value().first_lsn);
     return std::nullopt;
   }
   if (first_after) {
@@ -83,10 +118,30 @@ Result<std::optional<Outcome>> WalTailer::locate() {
 
 Result<void> WalTailer::read_window(const ReadableFile& file, std::uint64_t size,
                                     std::uint64_t want) {
-  const std::uint64_t length = std::min(size - offset_, std::max(want, kReadChunk));
-  window_.resize(length);
+  const std::uint64_t available = size - offset_;
+  if (available >= kMapAtLeast) {
+    // Catching up: view the frames in place rather than copy them.
+    IQDB_TRY_ASSIGN(mapping_, file.map());
+    const auto bytes = mapping_->bytes();
+    if (bytes.size() < size) {
+      return fail(ErrorKind::Io,
+                  fmt::format("{}: shorter than when it was opened", segment_path_.string()));
+    }
+    window_ = bytes.subspan(offset_, available);
+  } else {
+    mapping_.reset();
+    buffer_.resize(std::min(available, std::max(want, kReadChunk)));
+    IQDB_TRY(file.read_at(offset_, buffer_));
+    window_ = buffer_;
+  }
   window_offset_ = offset_;
-  return file.read_at(offset_, window_);
+  return success();
+}
+
+void WalTailer::clear_window() {
+  window_ = {};
+  mapping_.reset();
+  window_offset_ = offset_;
 }
 
 Result<std::optional<Outcome>> WalTailer::at_segment_end(bool bytes_left) {
@@ -109,11 +164,8 @@ Result<std::optional<Outcome>> WalTailer::at_segment_end(bool bytes_left) {
   if (first == expected_lsn_) {
     // The next segment continues the sequence: this one is sealed, and what
     // is left of it is a torn tail the writer's recovery dropped.
-    segment_ += 1;
-    segment_path_ = next_path;
-    offset_ = wf::kHeaderSize;
-    seen_size_ = 0;
-    window_.clear();
+    follow_segment(segment_ + 1, next_path, first);
+    clear_window();
     return std::nullopt;
   }
   if (first > expected_lsn_) {
@@ -176,7 +228,9 @@ Result<Outcome> WalTailer::advance(const OpApplier& index, std::uint64_t max_rec
       IQDB_TRY_ASSIGN(auto located, locate());
       if (located) return *located;
     }
-    auto opened = fs_.open_readable(segment_path_);
+    auto opened = probed_ ? Result<std::unique_ptr<ReadableFile>>(std::move(probed_))
+                          : fs_.open_readable(segment_path_);
+    probed_.reset();
     if (!opened) {
       if (opened.error().kind() != ErrorKind::NotFound) return opened.error();
       // Retired by a checkpoint (or deleted by a copier): the next record may
@@ -192,19 +246,22 @@ Result<Outcome> WalTailer::advance(const OpApplier& index, std::uint64_t max_rec
     const ReadableFile& file = *opened.value();
     const std::uint64_t size = file.size();
     seen_size_ = size;
-    window_.clear();
-    window_offset_ = offset_;
+    clear_window();
     // The frames of the segment from offset_ on, until none is readable.
     bool bytes_left = false;
+    // The next frame, once checked as the look-ahead of the one before it
+    // (each frame's CRC is computed once). Invalid once the window moves.
+    std::optional<WalFrameAt> checked_next;
     while (outcome.records < max_records && outcome.state == State::CaughtUp) {
       if (offset_ >= size) break;
       const auto in_window = [&](std::uint64_t at) {
         const std::uint64_t end = window_offset_ + window_.size();
-        return at >= window_offset_ && at <= end
-                   ? std::span<const std::byte>(window_).subspan(at - window_offset_)
-                   : std::span<const std::byte>();
+        return at >= window_offset_ && at <= end ? window_.subspan(at - window_offset_)
+                                                 : std::span<const std::byte>();
       };
-      const WalFrameAt frame = check_wal_frame(in_window(offset_), expected_lsn_);
+      const WalFrameAt frame = checked_next ? std::move(*checked_next)
+                                            : check_wal_frame(in_window(offset_), expected_lsn_);
+      checked_next.reset();
       const std::uint64_t needed = std::max<std::uint64_t>(frame.size, wf::kFrameHeaderSize);
       if (frame.status == WalFrameAt::Status::Incomplete && offset_ + needed <= size) {
         IQDB_TRY(read_window(file, size, needed));  // the window ends before the file does
@@ -238,6 +295,7 @@ Result<Outcome> WalTailer::advance(const OpApplier& index, std::uint64_t max_rec
       }
       offset_ = next;
       ++expected_lsn_;
+      if (followed) checked_next = after;
     }
     if (outcome.records >= max_records) break;
     IQDB_TRY_ASSIGN(auto ended, at_segment_end(bytes_left));

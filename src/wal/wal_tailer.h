@@ -35,7 +35,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -62,8 +64,12 @@ class WalTailer {
   };
 
   // Follows the log of the snapshot at `snapshot_path` from `next_lsn` (one
-  // past the snapshot's LSN). `fs` must outlive the tailer.
-  WalTailer(FileSystem& fs, std::filesystem::path snapshot_path, std::uint64_t next_lsn);
+  // past the snapshot's LSN). `fs` must outlive the tailer. `segment_hint`,
+  // if not 0, is a segment that may start at next_lsn (the one the previous
+  // tailer followed: a checkpoint starts the next one there), looked at
+  // before the directory is listed.
+  WalTailer(FileSystem& fs, std::filesystem::path snapshot_path, std::uint64_t next_lsn,
+            std::uint64_t segment_hint = 0);
 
   // Whether advance() may find something new: two stats (the segment being
   // followed and the one after it), or true when no segment is known yet.
@@ -76,6 +82,8 @@ class WalTailer {
   // Io.
   [[nodiscard]] Result<Outcome> advance(const OpApplier& index, std::uint64_t max_records);
 
+  // The segment followed (0 until one is found).
+  std::uint64_t segment() const { return segment_; }
   // The LSN of the next record to apply: every record before it was applied.
   std::uint64_t next_lsn() const { return next_lsn_; }
   // Bytes of the followed segment past the last applied frame, as last seen.
@@ -89,7 +97,13 @@ class WalTailer {
   };
 
   Result<std::optional<Outcome>> locate();
+  // Follows segment `number` if it exists and starts exactly at next_lsn_.
+  bool try_segment_starting_here(std::uint64_t number);
+  void follow_segment(std::uint64_t number, std::filesystem::path path, std::uint64_t first_lsn);
+  // Makes the window start at offset_ and hold at least `want` bytes (if
+  // the file has them).
   Result<void> read_window(const ReadableFile& file, std::uint64_t size, std::uint64_t want);
+  void clear_window();
   // At the end of what the followed segment holds: moves to the next
   // segment, or says why not (nullopt: moved on).
   Result<std::optional<Outcome>> at_segment_end(bool bytes_left);
@@ -101,14 +115,22 @@ class WalTailer {
   FileSystem& fs_;
   const std::filesystem::path snapshot_path_;
   std::uint64_t next_lsn_;
+  std::uint64_t segment_hint_;
   std::uint64_t segment_ = 0;  // the segment followed; 0 until located
   std::filesystem::path segment_path_;
   std::uint64_t offset_ = 0;        // of the next frame in it
   std::uint64_t expected_lsn_ = 0;  // the LSN of the frame there
   std::uint64_t seen_size_ = 0;     // its size when last read
   std::optional<Unconfirmed> unconfirmed_;
-  std::vector<std::byte> window_;  // bytes [window_offset_, +size) of the segment
+  // Bytes [window_offset_, +size) of the segment: read into buffer_ (a few
+  // new frames), or viewed in mapping_ (a catch-up: no copy).
+  std::span<const std::byte> window_;
   std::uint64_t window_offset_ = 0;
+  std::vector<std::byte> buffer_;
+  std::shared_ptr<const MappedRegion> mapping_;
+  // The followed segment as try_segment_starting_here() opened it, used
+  // (once) by the next advance() instead of opening it again.
+  std::unique_ptr<ReadableFile> probed_;
   DecodedRecord record_;
 };
 
