@@ -305,6 +305,23 @@ TEST_F(ReplicaTest, ForeignControlFileIsIgnoredThenReset) {
   EXPECT_EQ(reader.lag().writer_lsn, 2u);
 }
 
+TEST_F(ReplicaTest, RefreshWhileHoldingAViewIsRefusedNotDeadlocked) {
+  Writer writer = create();
+  Reader reader = replica();
+  ASSERT_THAT(writer.insert(1, vec(1)), IsOk());
+  {
+    const auto view = reader.acquire();
+    auto refreshed = reader.refresh();
+    ASSERT_FALSE(refreshed);
+    EXPECT_EQ(refreshed.error().kind(), ErrorKind::InvalidArgument);
+    EXPECT_THAT(refreshed.error().message(), HasSubstr("holds a View"));
+    EXPECT_FALSE(reader.wait_for(1, 10ms));
+  }
+  auto reached = reader.wait_for(1, 5s);
+  ASSERT_THAT(reached, IsOk());
+  EXPECT_TRUE(reached.value());
+}
+
 TEST_F(ReplicaTest, MissingDatabaseIsNotFound) {
   auto opened = Reader::open(config_);
   ASSERT_FALSE(opened);

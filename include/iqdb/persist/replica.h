@@ -30,7 +30,9 @@
 // View::lsn(), from start to end, never a mix. The writer never waits for a
 // replica, and a dead or slow replica costs the writer nothing. Hold Views
 // for the duration of a query, not longer: a View held forever stops the
-// replica at its LSN (lag() shows it). A refresh waiting to apply records
+// replica at its LSN (lag() shows it); a thread that holds a View of the
+// current generation cannot refresh (InvalidArgument: it would wait for
+// itself). A View must be released by the thread that acquired it. A refresh waiting to apply records
 // holds back new Views (not those of a thread already holding one), so a
 // steady stream of queries does not starve it.
 //
@@ -40,6 +42,11 @@
 // a follower looks every options.poll_interval. A record is visible to a
 // replica once the writer has written it, which may be before its insert()
 // returns (and, under FsyncPolicy::always(), after it is durable).
+//
+// LSNs only increase, with two exceptions that start a new history: the
+// writer recreated the database (OpenMode::Overwrite), or records a replica
+// on another host applied were lost with the writer's host before they were
+// durable (the replica then rebuilds from the snapshot: docs/REPLICATION.md).
 //
 // Verification: config.verify applies to each snapshot a replica opens (Skip
 // or Background make a switch cost the same whatever the snapshot's size).
@@ -51,16 +58,19 @@
 #ifndef IQDB_PERSIST_REPLICA_H_
 #define IQDB_PERSIST_REPLICA_H_
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "iqdb/index.h"
 #include "iqdb/persist/config.h"
@@ -83,14 +93,17 @@ class Replica {
   class HoldLock {
    public:
     void lock_shared() {
-      if (views_held_by_this_thread() == 0) {
+      std::vector<const HoldLock*>& held = held_by_this_thread();
+      if (held.empty()) {
         while (refresh_waiting_.load()) refresh_waiting_.wait(true);
       }
       mutex_.lock_shared();
-      ++views_held_by_this_thread();
+      held.push_back(this);
     }
     void unlock_shared() {
-      --views_held_by_this_thread();
+      std::vector<const HoldLock*>& held = held_by_this_thread();
+      const auto it = std::find(held.rbegin(), held.rend(), this);
+      if (it != held.rend()) held.erase(std::next(it).base());
       mutex_.unlock_shared();
     }
     void lock() {
@@ -101,9 +114,16 @@ class Replica {
     }
     void unlock() { mutex_.unlock(); }
 
+    // Whether the calling thread holds this lock shared (a View of it).
+    bool held_here() const {
+      const std::vector<const HoldLock*>& held = held_by_this_thread();
+      return std::find(held.begin(), held.end(), this) != held.end();
+    }
+
    private:
-    static int& views_held_by_this_thread() {
-      thread_local int held = 0;
+    // The generations this thread holds Views of, in acquisition order.
+    static std::vector<const HoldLock*>& held_by_this_thread() {
+      thread_local std::vector<const HoldLock*> held;
       return held;
     }
     std::shared_mutex mutex_;  // prefers readers (glibc): a nested View never waits
@@ -264,6 +284,13 @@ class Replica {
         case detail::ReplicaCore::Step::Tail: break;
       }
       const std::shared_ptr<Generation> generation = current();
+      // Applying records would wait for the caller's own View to be released.
+      if (generation->mutex.held_here()) {
+        return fail(ErrorKind::InvalidArgument,
+                    core.config().path.string() +
+                        ": refresh() or wait_for() called by a thread that holds a View of the "
+                        "current generation: release the View first");
+      }
       for (;;) {
         std::unique_lock hold(generation->mutex);
         auto tailed = core.tail(Applier(generation->index), false);
