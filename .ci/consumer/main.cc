@@ -72,6 +72,10 @@ int main(int argc, char** argv) {
   auto loaded = persist::PersistedIndex<TinyIndex>::load(persist::PersistConfig(argv[1]));
   if (!loaded || loaded.value().index().size() != 1)
     return std::fprintf(stderr, "load failed\n"), 1;
+  // A read-only replica of the same file (replica.h, installed too).
+  auto replica = persist::Replica<TinyIndex>::open(persist::PersistConfig(argv[1]));
+  if (!replica || replica.value().acquire().index().size() != 1)
+    return std::fprintf(stderr, "replica failed\n"), 1;
   auto header = persist::read_file_header(argv[1]);
   if (!header || header.value().index_type != TinyIndex::kIndexType) return 1;
   // kVersion comes from the generated version.h: this checks it is installed.

@@ -19,6 +19,8 @@
 #include "iqdb/persist/load_options.h"
 #include "iqdb/persist/persistable.h"
 #include "iqdb/persist/persisted_index.h"
+#include "iqdb/persist/replica.h"
+#include "iqdb/persist/replica_options.h"
 #include "iqdb/persist/rewrite.h"
 #include "iqdb/persist/sections.h"
 #include "iqdb/persist/stream.h"
