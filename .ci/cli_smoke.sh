@@ -94,6 +94,17 @@ grep -q "SkipCorruptedRecords   opens at LSN 8" "$work/out" || { echo "FAIL: wal
 cp "$work/damaged.iqdb.wal-0000000000000001" "$work/damaged.iqdb.wal-0000000000000001.damaged"
 expect_exit 1 "$tool" wal "$work/damaged.iqdb.wal-0000000000000001.damaged"
 grep -q "no load replays it" "$work/out" || { echo "FAIL: wal on a lone segment"; cat "$work/out"; exit 1; }
+# follow: a replica of the demo's logged database, one JSON line a second, at the snapshot's LSN.
+expect_exit 0 "$tool" follow "$work/demo/wal-demo.iqdb" --seconds 1 --json
+python3 - "$work/out" <<'PY' || { echo "FAIL: follow --json"; cat "$work/out"; exit 1; }
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == 1, lines
+line = json.loads(lines[0])
+assert line["lsn"] > 0 and line["lsn"] == line["writer_lsn"] and line["lag_records"] == 0, line
+PY
+expect_exit 3 "$tool" follow "$work/missing.iqdb" --seconds 1
+grep -q NotFound "$work/out" || { echo "FAIL: follow on a missing database"; cat "$work/out"; exit 1; }
 # A short crash-consistency run on this file system: it passes and removes its database.
 expect_exit 0 "$tool" torture --seconds 5 --dir "$work/torture"
 grep -q "^PASS" "$work/out" || { echo "FAIL: torture did not pass"; cat "$work/out"; exit 1; }

@@ -11,6 +11,7 @@ packages=(
   libzstd-dev liblz4-dev libxxhash-dev
   libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  rsync                             # the replica test copies a live database with it
 )
 if [[ "${IQDB_WITH_CLANG:-0}" == 1 ]]; then
   packages+=(clang clang-tidy clang-format libclang-rt-14-dev gcovr)

@@ -1,5 +1,5 @@
 // iqdb-persist: inspect, verify, compact and demonstrate iqdb-persist snapshots,
-// and torture-test crash consistency.
+// follow a database as a replica, and torture-test crash consistency.
 // This file only wires the command line (CLI11) to the commands.
 #include <cctype>
 #include <charconv>
@@ -14,6 +14,7 @@
 
 #include "compact_command.h"
 #include "demo/demo_command.h"
+#include "follow_command.h"
 #include "inspect_command.h"
 #include "iqdb/persist/version.h"
 #include "output/exit_status.h"
@@ -26,6 +27,7 @@ namespace {
 using iqdb::persist::Compression;
 using iqdb::tools::CompactOptions;
 using iqdb::tools::DemoOptions;
+using iqdb::tools::FollowOptions;
 using iqdb::tools::InspectOptions;
 using iqdb::tools::TortureOptions;
 using iqdb::tools::VerifyCommandOptions;
@@ -68,8 +70,8 @@ int usage_error(const CLI::App& app, const CLI::Error& error) {
 
 int run(int argc, char** argv) {
   CLI::App app(
-      "Inspect, verify, compact and demonstrate iqdb-persist snapshot files, and check crash "
-      "consistency.",
+      "Inspect, verify, compact and demonstrate iqdb-persist snapshot files, follow a database "
+      "as a replica, and check crash consistency.",
       "iqdb-persist");
   app.footer(std::string(iqdb::tools::exit_status_help()));
   app.set_version_flag("--version", fmt::format("iqdb-persist {}", iqdb::persist::kVersion));
@@ -98,6 +100,19 @@ int run(int argc, char** argv) {
                    "Snapshot file (its log is FILE.wal-*), or one segment file, such as one a "
                    "load moved aside (FILE.wal-*.damaged)")
       ->required();
+
+  FollowOptions follow;
+  CLI::App* follow_command = app.add_subcommand(
+      "follow",
+      "Run a read-only replica of a database and print its LSN, generation and lag each second.");
+  follow_command->add_option("FILE", follow.file, "Snapshot file (its log is FILE.wal-*)")
+      ->required();
+  follow_command
+      ->add_option("--seconds", follow.seconds,
+                   "Stop after N seconds (default: at SIGINT or SIGTERM)")
+      ->type_name("N")
+      ->check(whole_number(1));
+  follow_command->add_flag("--json", follow.json, "Print one JSON object per line instead of text");
 
   CompactOptions compact;
   std::string codec = "zstd";
@@ -193,6 +208,7 @@ int run(int argc, char** argv) {
   if (inspect_command->parsed()) return iqdb::tools::run_inspect(inspect);
   if (verify_command->parsed()) return iqdb::tools::run_verify(verify);
   if (wal_command->parsed()) return iqdb::tools::run_wal(wal);
+  if (follow_command->parsed()) return iqdb::tools::run_follow(follow);
   if (torture_command->parsed()) return iqdb::tools::run_torture(torture);
   if (compact_command->parsed()) {
     if (level_option->count() > 0 && codec != "zstd") {

@@ -86,6 +86,12 @@ JsonWriter& JsonWriter::number(std::uint64_t value) {
   return *this;
 }
 
+JsonWriter& JsonWriter::boolean(bool value) {
+  start_value();
+  out_ += value ? "true" : "false";
+  return *this;
+}
+
 JsonWriter& JsonWriter::fixed(double value, int decimals) {
   start_value();
   out_ += fmt::format("{:.{}f}", value, decimals);
@@ -120,6 +126,11 @@ void JsonWriter::start_value() {
 }
 
 void JsonWriter::newline() {
+  if (layout_ == Layout::OneLine) {
+    // A space between elements; none inside the brackets.
+    if (out_.back() == ',') out_ += ' ';
+    return;
+  }
   out_ += '\n';
   out_.append(2 * has_element_.size(), ' ');
 }

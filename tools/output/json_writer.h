@@ -1,5 +1,6 @@
-// JsonWriter: builds one JSON document, indented by two spaces, with commas
-// placed for the caller. Strings from files are arbitrary bytes: valid UTF-8
+// JsonWriter: builds one JSON document, indented by two spaces (or on one
+// line, for a stream of one document per line), with commas placed for the
+// caller. Strings from files are arbitrary bytes: valid UTF-8
 // passes through, control characters, '"' and '\' are escaped, and each byte
 // that is not part of valid UTF-8 becomes U+FFFD, so the output is always
 // valid JSON.
@@ -27,6 +28,9 @@ std::string json_quote(std::string_view text);
 
 class JsonWriter {
  public:
+  enum class Layout { Indented, OneLine };
+  explicit JsonWriter(Layout layout = Layout::Indented) : layout_(layout) {}
+
   JsonWriter& begin_object() { return open('{'); }
   JsonWriter& end_object() { return close('}'); }
   JsonWriter& begin_array() { return open('['); }
@@ -35,6 +39,7 @@ class JsonWriter {
   JsonWriter& key(std::string_view name);
   JsonWriter& string(std::string_view text);
   JsonWriter& number(std::uint64_t value);
+  JsonWriter& boolean(bool value);
   // `value` with `decimals` digits after the point. Precondition: finite.
   JsonWriter& fixed(double value, int decimals);
 
@@ -48,6 +53,7 @@ class JsonWriter {
   void start_value();
   void newline();
 
+  Layout layout_;
   std::string out_;
   // One entry per open container: whether it has an element yet.
   std::vector<bool> has_element_;
