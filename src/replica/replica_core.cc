@@ -46,7 +46,10 @@ class ReplicaCore::Impl {
     auto status = fs_.status(config_.path);
     // A missing snapshot (a copier between delete and create) is "not yet":
     // the current generation stays.
-    if (status && !same_snapshot(status.value(), current_.snapshot)) return Step::Switch;
+    if (status && !same_snapshot(status.value(), current_.snapshot)) {
+      if (failed_ && same_snapshot(status.value(), failed_->snapshot)) return Step::Failed;
+      return Step::Switch;
+    }
     return current_.tailer->maybe_changed() ? Step::Tail : Step::Nothing;
   }
 
@@ -55,7 +58,20 @@ class ReplicaCore::Impl {
     return !status || same_snapshot(status.value(), current_.snapshot);
   }
 
+  void switch_failed(const PersistError& error) {
+    FileStatus snapshot = pending_.snapshot;
+    if (!pending_.tailer) {
+      auto status = fs_.status(config_.path);
+      if (!status) return;  // nothing there to remember: the next check looks again
+      snapshot = status.value();
+    }
+    failed_ = FailedSwitch{snapshot, error};
+    pending_ = GenerationFiles{};
+  }
+  const PersistError& failed_switch() const { return failed_->error; }
+
   Result<SnapshotView> open_snapshot(std::string_view index_type) {
+    pending_ = GenerationFiles{};
     // Stat before opening: if the file is replaced in between, the next check
     // sees another identity and switches again, to the file now there.
     IQDB_TRY_ASSIGN(const FileStatus status, fs_.status(config_.path));
@@ -90,6 +106,7 @@ class ReplicaCore::Impl {
   void adopt_pending() {
     current_ = std::move(pending_);
     pending_ = GenerationFiles{};
+    failed_.reset();
     note_progress(TailEnd::CaughtUp);
   }
 
@@ -197,6 +214,13 @@ class ReplicaCore::Impl {
   FileSystem& fs_;
   GenerationFiles current_;
   GenerationFiles pending_;
+  // The last snapshot a switch failed on: a damaged file is reported at each
+  // refresh, not verified again at each poll, until it is replaced.
+  struct FailedSwitch {
+    FileStatus snapshot;
+    PersistError error;
+  };
+  std::optional<FailedSwitch> failed_;
 
   mutable std::mutex control_mutex_;
   std::shared_ptr<ControlFile> control_;
@@ -240,6 +264,8 @@ Result<ReplicaCore::Tailed> ReplicaCore::tail(const OpApplier& index, bool pendi
   return impl_->tail(index, pending);
 }
 void ReplicaCore::adopt_pending() { impl_->adopt_pending(); }
+void ReplicaCore::switch_failed(const PersistError& error) { impl_->switch_failed(error); }
+const PersistError& ReplicaCore::failed_switch() const { return impl_->failed_switch(); }
 bool ReplicaCore::snapshot_unchanged() { return impl_->snapshot_unchanged(); }
 std::uint64_t ReplicaCore::lsn(bool pending) const { return impl_->lsn(pending); }
 std::uint64_t ReplicaCore::snapshot_lsn(bool pending) const { return impl_->snapshot_lsn(pending); }

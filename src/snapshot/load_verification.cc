@@ -1,7 +1,10 @@
 #include "iqdb/persist/load_verification.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <deque>
+#include <new>
 #include <system_error>
 #include <thread>
 
@@ -11,6 +14,13 @@ namespace iqdb::persist {
 // queue push rather than a thread start (which costs more than the rest of a
 // Skip load). Never destroyed: it outlives every Verification, including
 // those destroyed during static destruction.
+//
+// fork() copies the queue but not the thread. Around a fork the worker's
+// mutex is held (so the child never inherits it locked mid-operation); in
+// the child the thread is started again by the next post(), and a check the
+// parent's thread was running is failed there (no thread will finish it), so
+// that nothing in the child waits for it forever. Replicas and tests fork
+// processes that load snapshots.
 class VerificationWorker {
  public:
   // Null when no thread can be started.
@@ -22,7 +32,14 @@ class VerificationWorker {
   void post(Verification* check) {
     {
       std::lock_guard lock(mutex_);
-      queue_.push_back(check);
+      if (thread_running_ || start_thread()) {
+        queue_.push_back(check);
+        check = nullptr;
+      }
+    }
+    if (check != nullptr) {
+      check->run();  // no thread could be started: run it here
+      return;
     }
     queued_.notify_one();
   }
@@ -39,13 +56,33 @@ class VerificationWorker {
  private:
   static VerificationWorker* create() {
     auto* worker = new VerificationWorker;
-    try {
-      std::thread([worker] { worker->run(); }).detach();
-    } catch (const std::system_error&) {
+    std::lock_guard lock(worker->mutex_);
+    if (!worker->start_thread()) {
       delete worker;
       return nullptr;
     }
+    ::pthread_atfork([] { instance()->mutex_.lock(); }, [] { instance()->mutex_.unlock(); },
+                     [] { instance()->after_fork_in_child(); });
     return worker;
+  }
+
+  // Under mutex_.
+  bool start_thread() {
+    try {
+      std::thread([this] { run(); }).detach();
+    } catch (const std::system_error&) {
+      return false;
+    }
+    thread_running_ = true;
+    return true;
+  }
+
+  // In a forked child, with mutex_ held by the forking thread (prepare).
+  void after_fork_in_child() {
+    thread_running_ = false;
+    if (running_ != nullptr) running_->abandon_after_fork();
+    running_ = nullptr;
+    mutex_.unlock();
   }
 
   void run() {
@@ -54,15 +91,19 @@ class VerificationWorker {
       queued_.wait(lock, [this] { return !queue_.empty(); });
       Verification* check = queue_.front();
       queue_.pop_front();
+      running_ = check;
       lock.unlock();
       check->run();  // its destructor waits for this when it cannot remove it
       lock.lock();
+      running_ = nullptr;
     }
   }
 
   std::mutex mutex_;
   std::condition_variable queued_;
   std::deque<Verification*> queue_;
+  bool thread_running_ = false;
+  Verification* running_ = nullptr;  // the check the thread is running, if any
 };
 
 std::shared_ptr<Verification> Verification::not_run() {
@@ -92,6 +133,17 @@ Verification::~Verification() {
   if (worker != nullptr && worker->remove(this)) return;  // never started
   std::unique_lock lock(mutex_);
   finished_.wait(lock, [this] { return state_ != State::Running; });
+}
+
+void Verification::abandon_after_fork() {
+  // The child has one thread, this one: nobody can hold the lock but the
+  // parent's worker, which does not exist here, so it is made anew.
+  new (&mutex_) std::mutex();
+  new (&finished_) std::condition_variable();
+  failure_ = PersistError(ErrorKind::Io,
+                          "verification interrupted: the process forked while it ran; load the "
+                          "snapshot again in this process to verify it");
+  state_ = State::Failed;
 }
 
 void Verification::run() {

@@ -161,9 +161,11 @@ Result<std::optional<Outcome>> WalTailer::at_segment_end(bool bytes_left) {
   auto scan = read_wal_segment_header(header, next_path);
   if (!scan) return stopped(State::NotYet, scan.error().to_string());
   const std::uint64_t first = scan.value().first_lsn;
-  if (first == expected_lsn_) {
-    // The next segment continues the sequence: this one is sealed, and what
-    // is left of it is a torn tail the writer's recovery dropped.
+  // The next segment continues the sequence (this one is sealed, and what is
+  // left of it is a torn tail the writer's recovery dropped), or this one
+  // held only records below the next one needed (an old segment a copier has
+  // not deleted yet, beside the newer snapshot that holds them): move on.
+  if (first == expected_lsn_ || (expected_lsn_ < next_lsn_ && first <= next_lsn_)) {
     follow_segment(segment_ + 1, next_path, first);
     clear_window();
     return std::nullopt;

@@ -950,10 +950,6 @@ TEST_F(ReplicaProcessTest, StoppedReplicasDoNotHoldUpTheWriter) {
 //    parent forked them right after creating the database.
 // A server that loads, then forks workers that open replicas, meets both.
 TEST(ReplicaProcessForkTest, ForkedChildRunsBackgroundVerification) {
-  if (std::getenv("IQDB_RUN_KNOWN_BUGS") == nullptr)
-    GTEST_SKIP() << "bug: VerificationWorker is not fork-safe (a forked child's Background "
-                    "verification never runs; a fork while the worker starts deadlocks the "
-                    "child's first load)";
   TempDir dir;
   PersistConfig config = config_at(dir);
   {

@@ -450,12 +450,6 @@ TEST_F(HostileCopyTest, SnapshotBeforeItsSegments) {
 // what an rsync pass that starts after a checkpoint leaves until its
 // --delete-after, and what a copier that never deletes leaves for good.
 TEST_F(HostileCopyTest, StaleSegmentEndingBeforeTheNewSnapshotDoesNotBlockTheNext) {
-  GTEST_SKIP() << "bug: after a switch to a snapshot at LSN S, the log tailer follows the stale "
-                  "segment 1 (which ends at LSN s < S) to its end, then compares segment 2's "
-                  "first LSN (S + 1) with the LSN after segment 1's last frame (s + 1) instead "
-                  "of the next LSN it needs (S + 1), reports NeedsSnapshot (\"records s+1..S are "
-                  "no longer in the log\"), and the replica waits at LSN S, with a lag of 0, "
-                  "until segment 1 is deleted (src/wal/wal_tailer.cc, at_segment_end())";
   insert(1, 10);
   deliver_snapshot();
   deliver_segment(1);

@@ -12,6 +12,7 @@
 #include "iqdb/persist/persisted_index.h"
 #include "iqdb/persist/replica.h"
 #include "iqdb/persist/rewrite.h"
+#include "support/fault_injection_file_system.h"
 #include "support/mock_indexes.h"
 #include "support/test_util.h"
 #include "wal/control_file.h"
@@ -222,8 +223,8 @@ TEST_F(ReplicaTest, MappedGenerationSurvivesEveryWriterPathThatReplacesTheSnapsh
   using MappedWriter = PersistedIndex<SectionArrayIndex>;
   std::vector<float> vectors(16 * kDim);
   for (std::size_t i = 0; i < vectors.size(); ++i) vectors[i] = static_cast<float>(i) * 0.25f;
-  auto writer = MappedWriter::open_with(SectionArrayIndex(kDim, DistanceMetric::Euclidean, vectors),
-                                        config_);
+  auto writer =
+      MappedWriter::open_with(SectionArrayIndex(kDim, DistanceMetric::Euclidean, vectors), config_);
   ASSERT_THAT(writer, IsOk());
   auto opened = Replica<SectionArrayIndex>::open(config_);
   ASSERT_THAT(opened, IsOk());
@@ -320,6 +321,45 @@ TEST_F(ReplicaTest, RefreshWhileHoldingAViewIsRefusedNotDeadlocked) {
   auto reached = reader.wait_for(1, 5s);
   ASSERT_THAT(reached, IsOk());
   EXPECT_TRUE(reached.value());
+}
+
+// A new snapshot that cannot be loaded is reported at each refresh without
+// being read again (a damaged 100 GB file is not re-verified every poll),
+// and the next good snapshot is switched to.
+TEST_F(ReplicaTest, DamagedNewSnapshotIsReportedNotReread) {
+  Writer writer = create();
+  ASSERT_THAT(writer.insert(1, vec(1)), IsOk());
+  auto fs = std::make_shared<FaultInjectionFileSystem>();
+  PersistConfig replica_config = config_;
+  replica_config.file_system = fs;
+  auto opened = Reader::open(replica_config);
+  ASSERT_THAT(opened, IsOk());
+  Reader& reader = opened.value();
+
+  ASSERT_THAT(writer.checkpoint(), IsOk());
+  const auto size = std::filesystem::file_size(config_.path);
+  std::filesystem::permissions(config_.path, std::filesystem::perms::owner_write,
+                               std::filesystem::perm_options::add);
+  {
+    std::fstream file(config_.path, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(size - 1));
+    file.put('\x5a');
+  }
+  auto first = reader.refresh();
+  ASSERT_FALSE(first);
+  fs->reset_counts();
+  auto second = reader.refresh();
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().kind(), first.error().kind());
+  EXPECT_LE(fs->calls(FsOp::OpenReadable), 1u);  // the stat, not a load
+  EXPECT_EQ(reader.lsn(), 1u);                   // still serving its generation
+
+  ASSERT_THAT(writer.insert(2, vec(2)), IsOk());
+  ASSERT_THAT(writer.checkpoint(), IsOk());
+  auto third = reader.refresh();
+  ASSERT_THAT(third, IsOk());
+  EXPECT_TRUE(third.value().switched);
+  EXPECT_EQ(content(reader), writer.index().vectors());
 }
 
 TEST_F(ReplicaTest, MissingDatabaseIsNotFound) {

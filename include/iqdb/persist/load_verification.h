@@ -89,6 +89,9 @@ class Verification {
   void finish(Result<std::uint64_t> outcome);
   // Runs check_ (on the worker) and records its outcome.
   void run();
+  // In a child forked while the worker ran this check: fails it (no thread
+  // will finish it in the child).
+  void abandon_after_fork();
 
   mutable std::mutex mutex_;
   mutable std::condition_variable finished_;

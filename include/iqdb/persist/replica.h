@@ -32,9 +32,9 @@
 // for the duration of a query, not longer: a View held forever stops the
 // replica at its LSN (lag() shows it); a thread that holds a View of the
 // current generation cannot refresh (InvalidArgument: it would wait for
-// itself). A View must be released by the thread that acquired it. A refresh waiting to apply records
-// holds back new Views (not those of a thread already holding one), so a
-// steady stream of queries does not starve it.
+// itself). A View must be released by the thread that acquired it. A refresh waiting to apply
+// records holds back new Views (not those of a thread already holding one), so a steady stream of
+// queries does not starve it.
 //
 // Freshness. On the writer's host, the writer wakes waiting replicas at each
 // commit through its control file ("<snapshot>.control"), so a follower sees
@@ -240,8 +240,8 @@ class Replica {
   struct Generation {
     Generation(I built, std::uint64_t number) : index(std::move(built)), number(number) {}
     I index;
-    HoldLock mutex;  // shared by Views, exclusive to apply records
-    std::uint64_t lsn = 0;    // written under the exclusive hold
+    HoldLock mutex;         // shared by Views, exclusive to apply records
+    std::uint64_t lsn = 0;  // written under the exclusive hold
     const std::uint64_t number;
     std::uint64_t snapshot_lsn = 0;
   };
@@ -281,6 +281,7 @@ class Replica {
       switch (core.check()) {
         case detail::ReplicaCore::Step::Nothing: return report;
         case detail::ReplicaCore::Step::Switch: IQDB_TRY(switch_generation(report)); return report;
+        case detail::ReplicaCore::Step::Failed: return core.failed_switch();
         case detail::ReplicaCore::Step::Tail: break;
       }
       const std::shared_ptr<Generation> generation = current();
@@ -320,8 +321,15 @@ class Replica {
     }
 
     // Builds a generation from the snapshot now at the path and the log after
-    // it, then makes it current. Under refresh_mutex.
+    // it, then makes it current; a failure is remembered, so that the same
+    // file is not read again until it changes. Under refresh_mutex.
     Result<void> switch_generation(RefreshReport& report) {
+      auto switched = build_generation(report);
+      if (!switched) core.switch_failed(switched.error());
+      return switched;
+    }
+
+    Result<void> build_generation(RefreshReport& report) {
       IQDB_TRY_ASSIGN(const SnapshotView snapshot, core.open_snapshot(I::kIndexType));
       IQDB_TRY_ASSIGN(auto index, rebuild(snapshot));
       IQDB_TRY(detail::ReplicaCore::check_rebuilt(snapshot, facts(index)));

@@ -31,9 +31,15 @@ class ReplicaCore {
   // writer's control file. Touches no file but to read.
   [[nodiscard]] static Result<ReplicaCore> open(PersistConfig config, ReplicaOptions options);
 
-  // What a refresh has to do, found with a few stat calls.
-  enum class Step { Nothing, Tail, Switch };
+  // What a refresh has to do, found with a few stat calls. Failed: the
+  // snapshot at the path is one a switch already failed on (switch_failed()),
+  // unchanged since: its error is failed_switch(), and it is not read again.
+  enum class Step { Nothing, Tail, Switch, Failed };
   [[nodiscard]] Step check();
+  // Records that a switch to the snapshot open_snapshot() opened (or, if it
+  // could not, the one now at the path) failed with `error`.
+  void switch_failed(const PersistError& error);
+  const PersistError& failed_switch() const;
 
   // Opens the snapshot at the path for a new generation (a pending one, until
   // adopt_pending()); the log is then followed from its LSN.
