@@ -315,7 +315,7 @@ TEST_F(ReplicaTest, RefreshWhileHoldingAViewIsRefusedNotDeadlocked) {
     auto refreshed = reader.refresh();
     ASSERT_FALSE(refreshed);
     EXPECT_EQ(refreshed.error().kind(), ErrorKind::InvalidArgument);
-    EXPECT_THAT(refreshed.error().message(), HasSubstr("holds a View"));
+    EXPECT_THAT(refreshed.error().message(), HasSubstr("holds a View of the current generation"));
     EXPECT_FALSE(reader.wait_for(1, 10ms));
   }
   auto reached = reader.wait_for(1, 5s);

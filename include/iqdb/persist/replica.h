@@ -175,8 +175,21 @@ class Replica {
   // those of open() for a new snapshot that cannot be loaded; InvalidPayload
   // for a damaged log record; Io.
   [[nodiscard]] Result<RefreshReport> refresh() {
+    if (state_->current()->mutex.held_here()) {
+      // This thread holds the current generation: it may switch to a new
+      // one, but not apply records to this one (that waits for its View),
+      // and not wait for a refresh in another thread (which may be waiting
+      // for its View).
+      std::unique_lock guard(state_->refresh_mutex, std::try_to_lock);
+      if (!guard.owns_lock()) {
+        RefreshReport busy;
+        busy.waiting = "another thread is refreshing";
+        return busy;
+      }
+      return state_->refresh(/*may_apply=*/false);
+    }
     std::lock_guard guard(state_->refresh_mutex);
-    return state_->refresh();
+    return state_->refresh(/*may_apply=*/true);
   }
 
   // Waits until every record up to `lsn` is applied (true), or `timeout`
@@ -185,6 +198,7 @@ class Replica {
   [[nodiscard]] Result<bool> wait_for(std::uint64_t lsn,
                                       std::chrono::duration<Rep, Period> timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
+    IQDB_TRY(state_->check_no_view_held());
     for (;;) {
       const std::uint32_t seen = state_->core.changes();
       {
@@ -275,8 +289,27 @@ class Replica {
     }
     std::uint64_t applied_lsn() const { return core.lsn(); }
 
-    // Under refresh_mutex.
-    Result<RefreshReport> refresh() {
+    // Refuses a wait from a thread holding a View of the current generation,
+    // before refresh_mutex is taken: applying records would wait for that
+    // View, and a follower holding refresh_mutex while it waits for the View
+    // would wait for this thread. Only the current generation takes records,
+    // so Views of older ones are no obstacle.
+    Result<void> check_no_view_held() const {
+      if (!current()->mutex.held_here()) return success();
+      return refuse_apply();
+    }
+    Result<void> refuse_apply() const {
+      return fail(ErrorKind::InvalidArgument,
+                  core.config().path.string() +
+                      ": records cannot be applied while this thread holds a View of the current "
+                      "generation (refresh() or wait_for() would wait for it): release the View "
+                      "first");
+    }
+
+    // Under refresh_mutex. Without `may_apply` (the caller holds a View of
+    // the current generation), a refresh that would apply records to it is
+    // refused.
+    Result<RefreshReport> refresh(bool may_apply = true) {
       RefreshReport report;
       switch (core.check()) {
         case detail::ReplicaCore::Step::Nothing: return report;
@@ -284,14 +317,8 @@ class Replica {
         case detail::ReplicaCore::Step::Failed: return core.failed_switch();
         case detail::ReplicaCore::Step::Tail: break;
       }
+      if (!may_apply) IQDB_TRY(refuse_apply());
       const std::shared_ptr<Generation> generation = current();
-      // Applying records would wait for the caller's own View to be released.
-      if (generation->mutex.held_here()) {
-        return fail(ErrorKind::InvalidArgument,
-                    core.config().path.string() +
-                        ": refresh() or wait_for() called by a thread that holds a View of the "
-                        "current generation: release the View first");
-      }
       for (;;) {
         std::unique_lock hold(generation->mutex);
         auto tailed = core.tail(Applier(generation->index), false);
