@@ -130,6 +130,7 @@ class ReplicaCore::Impl {
         lag.writer_lsn = std::max({lag.writer_lsn, lag.lsn, control_->committed_lsn()});
         lag.records = lag.writer_lsn - lag.lsn;
         lag.notified = true;
+        lag.writer_commit_time = control_->commit_time();
       }
     }
     if (lag.records > 0 || lag.bytes > 0) {

@@ -198,6 +198,10 @@ TEST_F(ReplicaTest, FollowerKeepsUpAndLagReachesZero) {
   EXPECT_EQ(lag.records, 0u);
   EXPECT_TRUE(lag.notified);
   EXPECT_EQ(lag.writer_lsn, writer.last_lsn());
+  EXPECT_EQ(lag.behind, std::chrono::nanoseconds::zero());
+  const auto since_commit = std::chrono::system_clock::now() - lag.writer_commit_time;
+  EXPECT_GE(since_commit, std::chrono::nanoseconds::zero());
+  EXPECT_LT(since_commit, std::chrono::minutes(1));
   EXPECT_FALSE(reader.follower_error().has_value());
 }
 
@@ -360,6 +364,25 @@ TEST_F(ReplicaTest, DamagedNewSnapshotIsReportedNotReread) {
   ASSERT_THAT(third, IsOk());
   EXPECT_TRUE(third.value().switched);
   EXPECT_EQ(content(reader), writer.index().vectors());
+}
+
+TEST_F(ReplicaTest, LagCountsWhatTheWriterCommittedSinceTheLastRefresh) {
+  Writer writer = create();
+  Reader reader = replica();
+  EXPECT_EQ(reader.lag().records, 0u);
+  for (std::uint64_t id = 1; id <= 5; ++id) ASSERT_THAT(writer.insert(id, vec(id)), IsOk());
+  std::this_thread::sleep_for(5ms);
+  ReplicaLag lag = reader.lag();
+  EXPECT_TRUE(lag.notified);
+  EXPECT_EQ(lag.lsn, 0u);
+  EXPECT_EQ(lag.writer_lsn, 5u);
+  EXPECT_EQ(lag.records, 5u);
+  EXPECT_GE(lag.behind, 5ms);
+  ASSERT_THAT(reader.refresh(), IsOk());
+  lag = reader.lag();
+  EXPECT_EQ(lag.records, 0u);
+  EXPECT_EQ(lag.bytes, 0u);
+  EXPECT_EQ(lag.behind, std::chrono::nanoseconds::zero());
 }
 
 TEST_F(ReplicaTest, MissingDatabaseIsNotFound) {

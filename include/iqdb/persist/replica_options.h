@@ -37,6 +37,9 @@ struct ReplicaLag {
   // Whether writer_lsn comes from the writer's control file (this host);
   // otherwise it is what the log showed at the last refresh.
   bool notified = false;
+  // When the writer committed writer_lsn (from the control file; the epoch
+  // when not notified).
+  std::chrono::system_clock::time_point writer_commit_time{};
 };
 
 // What one refresh() did.
