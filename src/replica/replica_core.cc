@@ -48,6 +48,7 @@ class ReplicaCore::Impl {
     // the current generation stays.
     if (status && !same_snapshot(status.value(), current_.snapshot)) {
       if (failed_ && same_snapshot(status.value(), failed_->snapshot)) return Step::Failed;
+      checked_snapshot_ = status.value();  // open_snapshot() need not stat it again
       return Step::Switch;
     }
     return current_.tailer->maybe_changed() ? Step::Tail : Step::Nothing;
@@ -72,9 +73,15 @@ class ReplicaCore::Impl {
 
   Result<SnapshotView> open_snapshot(std::string_view index_type) {
     pending_ = GenerationFiles{};
-    // Stat before opening: if the file is replaced in between, the next check
-    // sees another identity and switches again, to the file now there.
-    IQDB_TRY_ASSIGN(const FileStatus status, fs_.status(config_.path));
+    // Stat before opening (or use check()'s): if the file is replaced in
+    // between, the next check sees another identity and switches again, to
+    // the file now there.
+    FileStatus status;
+    if (checked_snapshot_) {
+      status = *std::exchange(checked_snapshot_, std::nullopt);
+    } else {
+      IQDB_TRY_ASSIGN(status, fs_.status(config_.path));
+    }
     IQDB_TRY_ASSIGN(auto opened, detail::open_snapshot(config_, index_type));
     const std::uint64_t lsn = opened.view.header().wal_lsn;
     pending_.snapshot = status;
@@ -222,6 +229,7 @@ class ReplicaCore::Impl {
     PersistError error;
   };
   std::optional<FailedSwitch> failed_;
+  std::optional<FileStatus> checked_snapshot_;  // what check() saw when it said Switch
 
   mutable std::mutex control_mutex_;
   std::shared_ptr<ControlFile> control_;

@@ -172,15 +172,16 @@ std::string_view file_type_name(mode_t mode) {
   return "special file";
 }
 
-// Opens `path`, which must be a regular file, with `flags`. O_NONBLOCK makes
-// the open itself return at once on a FIFO (which would otherwise wait for a
-// writer forever) or a device; such files are then refused. On a regular file
-// O_NONBLOCK has no effect, and it is cleared anyway.
-Result<int> open_regular(const std::filesystem::path& path, int flags,
+// Opens `path`, which must be a regular file, with `flags`, and fills
+// `info`. O_NONBLOCK makes the open itself return at once on a FIFO (which
+// would otherwise wait for a writer forever) or a device; such files are then
+// refused. On a regular file O_NONBLOCK has no effect on reads; it is cleared
+// for descriptors that write, and left on read-only ones (a system call
+// fewer on every open of a load or a replica's refresh).
+Result<int> open_regular(const std::filesystem::path& path, int flags, struct stat& info,
                          ErrorKind missing = ErrorKind::Io, mode_t mode = 0) {
   const int fd = ::open(path.c_str(), flags | O_NONBLOCK | O_CLOEXEC, mode);
   if (fd < 0) return os_failure("open", path, errno, missing);
-  struct stat info {};
   if (::fstat(fd, &info) != 0) {
     const int err = errno;
     ::close(fd);
@@ -191,7 +192,7 @@ Result<int> open_regular(const std::filesystem::path& path, int flags,
     return fail(ErrorKind::Io, fmt::format("{}: not a regular file (a {}): refused", path.string(),
                                            file_type_name(info.st_mode)));
   }
-  if (::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+  if ((flags & O_ACCMODE) != O_RDONLY && ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
     const int err = errno;
     ::close(fd);
     return os_failure("fcntl F_SETFL", path, err);
@@ -258,13 +259,8 @@ class PosixFileSystem final : public FileSystem {
   }
 
   Result<std::unique_ptr<ReadableFile>> open_readable(const std::filesystem::path& path) override {
-    IQDB_TRY_ASSIGN(const int fd, open_regular(path, O_RDONLY, ErrorKind::NotFound));
     struct stat info {};
-    if (::fstat(fd, &info) != 0) {
-      const int err = errno;
-      ::close(fd);
-      return os_failure("fstat", path, err);
-    }
+    IQDB_TRY_ASSIGN(const int fd, open_regular(path, O_RDONLY, info, ErrorKind::NotFound));
     return std::make_unique<PosixReadableFile>(fd, static_cast<std::uint64_t>(info.st_size), path);
   }
 
@@ -281,7 +277,8 @@ class PosixFileSystem final : public FileSystem {
   }
 
   Result<void> sync_file(const std::filesystem::path& path) override {
-    IQDB_TRY_ASSIGN(const int fd, open_regular(path, O_RDONLY));
+    struct stat info {};
+    IQDB_TRY_ASSIGN(const int fd, open_regular(path, O_RDONLY, info));
     return sync_and_close(fd, ::fdatasync, path, "fdatasync");
   }
 
@@ -307,7 +304,9 @@ class PosixFileSystem final : public FileSystem {
   }
 
   Result<std::unique_ptr<FileLock>> lock_file(const std::filesystem::path& path) override {
-    IQDB_TRY_ASSIGN(const int fd, open_regular(path, O_RDWR | O_CREAT, ErrorKind::NotFound, 0644));
+    struct stat info {};
+    IQDB_TRY_ASSIGN(const int fd,
+                    open_regular(path, O_RDWR | O_CREAT, info, ErrorKind::NotFound, 0644));
     struct flock whole_file {};
     whole_file.l_type = F_WRLCK;
     whole_file.l_whence = SEEK_SET;
