@@ -29,6 +29,7 @@
 #include "benchmarks.h"
 #include "iqdb/persist/persisted_index.h"
 #include "iqdb/persist/replica.h"
+#include "wal/wal_segments.h"
 #include "wal/wal_writer.h"
 
 namespace iqdb::bench {
@@ -146,11 +147,15 @@ void BM_ReplicaSwitch(benchmark::State& state, const SnapshotFile* file) {
     state.SkipWithError(("cannot stage the snapshots: " + error.message()).c_str());
     return;
   }
-  // The log a checkpoint leaves: an empty segment starting after the
-  // snapshot's LSN, which each new generation finds and follows.
-  auto segment = persist::WalWriter::create(*persist::default_file_system(), path, 1,
-                                            file->header.wal_lsn + 1, false);
-  if (!segment || !segment.value()->close()) {
+  // What a checkpoint leaves beside its snapshot: one empty segment, a new
+  // one each time, starting after the snapshot's LSN.
+  const auto start_segment = [&](std::uint64_t number) {
+    auto segment = persist::WalWriter::create(*persist::default_file_system(), path, number,
+                                              file->header.wal_lsn + 1, false);
+    return segment && segment.value()->close();
+  };
+  std::uint64_t segment = 1;
+  if (!start_segment(segment)) {
     state.SkipWithError("cannot write the log segment");
     return;
   }
@@ -161,11 +166,18 @@ void BM_ReplicaSwitch(benchmark::State& state, const SnapshotFile* file) {
   }
   std::size_t next = 1;
   for (auto _ : state) {
-    // Timed by hand around the refresh alone: the staging rename is not part
-    // of a switch, and PauseTiming() would add its own clock reads.
+    // Timed by hand around the refresh alone: the staging is not part of a
+    // switch, and PauseTiming() would add its own clock reads.
+    // A checkpoint, untimed: the new snapshot renamed into place, the old
+    // segment removed, a new one started.
     std::filesystem::create_hard_link(copies[next], staged, error);
     std::filesystem::rename(staged, path, error);
     next ^= 1;
+    std::filesystem::remove(persist::wal_segment_path(path, segment), error);
+    if (!start_segment(++segment)) {
+      state.SkipWithError("cannot write the log segment");
+      break;
+    }
     const auto started = std::chrono::steady_clock::now();
     auto refreshed = replica.value().refresh();
     state.SetIterationTime(
