@@ -398,7 +398,7 @@ void BM_ReplicaMemory(benchmark::State& state, const SnapshotFile* file) {
     pss += m.pss_kib;
   }
   state.counters["private_kib"] = static_cast<double>(most_private);
-  state.counters["pss_kib"] = static_cast<double>(pss / kReplicas);
+  state.counters["pss_kib"] = static_cast<double>(pss) / kReplicas;
   state.counters["replicas"] = kReplicas;
 }
 
