@@ -160,8 +160,4 @@ const PersistConfig& Database::config() const {
   return impl_ ? impl_->config() : kNone;
 }
 
-PersistError Database::rebuild_failed(const SnapshotView& snapshot, const PersistError& error) {
-  return detail::rebuild_failed(snapshot, error);
-}
-
 }  // namespace iqdb::persist::detail

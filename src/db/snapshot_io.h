@@ -1,5 +1,7 @@
 // A database's snapshot file: the atomic save protocol, and the open that
-// maps, decodes and verifies it for a load. Used by Database and rewrite.
+// maps, decodes and verifies it for a load. Used by Database, ReplicaCore and
+// rewrite; iqdb/persist/detail/snapshot_io.h declares the part the templates
+// call (check_rebuilt, rebuild_failed).
 #ifndef IQDB_PERSIST_SRC_DB_SNAPSHOT_IO_H_
 #define IQDB_PERSIST_SRC_DB_SNAPSHOT_IO_H_
 
@@ -9,6 +11,7 @@
 #include <string_view>
 
 #include "iqdb/persist/config.h"
+#include "iqdb/persist/detail/snapshot_io.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/file_system.h"
 #include "iqdb/persist/load_verification.h"
@@ -48,12 +51,6 @@ inline constexpr std::string_view kAnyIndexType{};
 // config.verify (VerifyMode::Background: starts the check and returns).
 [[nodiscard]] Result<OpenedSnapshot> open_snapshot(const PersistConfig& config,
                                                    std::string_view index_type);
-
-// InvalidPayload unless the rebuilt index's facts match the header's.
-[[nodiscard]] Result<void> check_rebuilt(const SnapshotView& snapshot, const IndexFacts& rebuilt);
-
-// The index's own load error, with the file named in the message.
-PersistError rebuild_failed(const SnapshotView& snapshot, const PersistError& error);
 
 }  // namespace iqdb::persist::detail
 

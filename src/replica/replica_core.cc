@@ -263,12 +263,6 @@ ReplicaCore::Step ReplicaCore::check() { return impl_->check(); }
 Result<SnapshotView> ReplicaCore::open_snapshot(std::string_view index_type) {
   return impl_->open_snapshot(index_type);
 }
-Result<void> ReplicaCore::check_rebuilt(const SnapshotView& snapshot, const IndexFacts& rebuilt) {
-  return detail::check_rebuilt(snapshot, rebuilt);
-}
-PersistError ReplicaCore::rebuild_failed(const SnapshotView& snapshot, const PersistError& error) {
-  return detail::rebuild_failed(snapshot, error);
-}
 Result<ReplicaCore::Tailed> ReplicaCore::tail(const OpApplier& index, bool pending) {
   return impl_->tail(index, pending);
 }

@@ -82,6 +82,8 @@
 #include "iqdb/index.h"
 #include "iqdb/persist/config.h"
 #include "iqdb/persist/detail/database.h"
+#include "iqdb/persist/detail/snapshot_io.h"
+#include "iqdb/persist/detail/wal_op.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/load_verification.h"
 #include "iqdb/persist/persistable.h"
@@ -221,10 +223,7 @@ class PersistedIndex {
   class Source final : public detail::SnapshotSource {
    public:
     explicit Source(const I& index) : index_(index) {}
-    IndexFacts facts() const override {
-      return {I::kIndexType, static_cast<std::uint64_t>(index_.dim()), index_.metric(),
-              static_cast<std::uint64_t>(index_.size())};
-    }
+    IndexFacts facts() const override { return detail::index_facts(index_); }
     Result<void> write_sections(SectionWriter& out) const override {
       if constexpr (SectionPersistable<I>) {
         return index_.save_sections(out);
@@ -247,45 +246,13 @@ class PersistedIndex {
   // load() once the database is opened (and locked, with the log).
   static Result<PersistedIndex> load_opened(detail::Database db) {
     IQDB_TRY_ASSIGN(const SnapshotView snapshot, db.open_snapshot(I::kIndexType));
-    IQDB_TRY_ASSIGN(auto index, rebuild(snapshot));
+    IQDB_TRY_ASSIGN(auto index, detail::rebuild_index<I>(snapshot));
     PersistedIndex loaded(std::move(index), std::move(db));
     IQDB_TRY(loaded.db_.recover(snapshot, Source(loaded.index_), Applier(loaded.index_)));
     return loaded;
   }
 
-  static Result<I> rebuild(const SnapshotView& snapshot) {
-    if constexpr (SectionPersistable<I>) {
-      auto index = I::load_sections(snapshot);
-      if (!index) return detail::Database::rebuild_failed(snapshot, index.error());
-      return index;
-    } else {
-      IQDB_TRY_ASSIGN(auto section, snapshot.section(kStreamSectionName));
-      StreamReader reader = section.reader();
-      auto index = I::load_from(reader);
-      if (!index) return detail::Database::rebuild_failed(snapshot, index.error());
-      IQDB_TRY(reader.expect_end());
-      return index;
-    }
-  }
-
-  // The index as the library applies ops to it.
-  class Applier final : public detail::OpApplier {
-   public:
-    explicit Applier(I& index) : index_(index) {}
-    Result<void> apply(const detail::WalOp& op) const override {
-      if (op.kind == detail::WalOp::Kind::Remove) return from_index(index_.remove(*op.id));
-      static const Metadata kNoMetadata;
-      return from_index(index_.insert(*op.id, op.vector, op.metadata ? *op.metadata : kNoMetadata));
-    }
-
-   private:
-    I& index_;
-  };
-
-  static Result<void> from_index(IndexResult<void> outcome) {
-    if (outcome) return success();
-    return boost::outcome_v2::failure(PersistError::from_index(outcome.error()));
-  }
+  using Applier = detail::IndexApplier<I>;
 
   I index_;
   detail::Database db_;

@@ -75,6 +75,8 @@
 #include "iqdb/index.h"
 #include "iqdb/persist/config.h"
 #include "iqdb/persist/detail/replica_core.h"
+#include "iqdb/persist/detail/snapshot_io.h"
+#include "iqdb/persist/detail/wal_op.h"
 #include "iqdb/persist/error.h"
 #include "iqdb/persist/persistable.h"
 #include "iqdb/persist/replica_options.h"
@@ -260,23 +262,7 @@ class Replica {
     std::uint64_t snapshot_lsn = 0;
   };
 
-  // The index as a replica applies records to it.
-  class Applier final : public detail::OpApplier {
-   public:
-    explicit Applier(I& index) : index_(index) {}
-    Result<void> apply(const detail::WalOp& op) const override {
-      if (op.kind == detail::WalOp::Kind::Remove) return from_index(index_.remove(*op.id));
-      static const Metadata kNoMetadata;
-      return from_index(index_.insert(*op.id, op.vector, op.metadata ? *op.metadata : kNoMetadata));
-    }
-
-   private:
-    static Result<void> from_index(IndexResult<void> outcome) {
-      if (outcome) return success();
-      return boost::outcome_v2::failure(PersistError::from_index(outcome.error()));
-    }
-    I& index_;
-  };
+  using Applier = detail::IndexApplier<I>;
 
   // Everything a Replica owns, behind one pointer so that the follower
   // thread's reference survives a move of the Replica.
@@ -358,8 +344,8 @@ class Replica {
 
     Result<void> build_generation(RefreshReport& report) {
       IQDB_TRY_ASSIGN(const SnapshotView snapshot, core.open_snapshot(I::kIndexType));
-      IQDB_TRY_ASSIGN(auto index, rebuild(snapshot));
-      IQDB_TRY(detail::ReplicaCore::check_rebuilt(snapshot, facts(index)));
+      IQDB_TRY_ASSIGN(auto index, detail::rebuild_index<I>(snapshot));
+      IQDB_TRY(detail::check_rebuilt(snapshot, detail::index_facts(index)));
       const auto previous = current();
       auto generation =
           std::make_shared<Generation>(std::move(index), previous ? previous->number + 1 : 1);
@@ -380,26 +366,6 @@ class Replica {
       }
       report.switched = true;
       return success();
-    }
-
-    static IndexFacts facts(const I& index) {
-      return {I::kIndexType, static_cast<std::uint64_t>(index.dim()), index.metric(),
-              static_cast<std::uint64_t>(index.size())};
-    }
-
-    static Result<I> rebuild(const SnapshotView& snapshot) {
-      if constexpr (SectionPersistable<I>) {
-        auto index = I::load_sections(snapshot);
-        if (!index) return detail::ReplicaCore::rebuild_failed(snapshot, index.error());
-        return index;
-      } else {
-        IQDB_TRY_ASSIGN(auto section, snapshot.section(kStreamSectionName));
-        StreamReader reader = section.reader();
-        auto index = I::load_from(reader);
-        if (!index) return detail::ReplicaCore::rebuild_failed(snapshot, index.error());
-        IQDB_TRY(reader.expect_end());
-        return index;
-      }
     }
 
     void run_follower() {

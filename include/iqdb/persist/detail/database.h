@@ -88,9 +88,6 @@ class Database {
   std::uint64_t last_lsn() const;
   const PersistConfig& config() const;
 
-  // The index's own load error, with the snapshot named in the message.
-  static PersistError rebuild_failed(const SnapshotView& snapshot, const PersistError& error);
-
   Database(Database&&) noexcept;
   Database& operator=(Database&&) noexcept;
   ~Database();

@@ -44,10 +44,6 @@ class ReplicaCore {
   // Opens the snapshot at the path for a new generation (a pending one, until
   // adopt_pending()); the log is then followed from its LSN.
   [[nodiscard]] Result<SnapshotView> open_snapshot(std::string_view index_type);
-  // InvalidPayload unless the rebuilt index's facts match the header's.
-  [[nodiscard]] static Result<void> check_rebuilt(const SnapshotView& snapshot,
-                                                  const IndexFacts& rebuilt);
-  static PersistError rebuild_failed(const SnapshotView& snapshot, const PersistError& error);
 
   // How a tail step ended.
   enum class TailEnd { CaughtUp, More, NotYet, NeedsSnapshot, Diverged };

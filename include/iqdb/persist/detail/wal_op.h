@@ -31,8 +31,9 @@ struct WalOp {
   const Metadata* metadata = nullptr;  // Insert only; null means no metadata
 };
 
-// The index as the library applies ops to it: PersistedIndex implements it
-// over its index, for the duration of one call into the library.
+// The index as the library applies ops to it: PersistedIndex and Replica
+// implement it over their index (IndexApplier), for the duration of one call
+// into the library.
 class OpApplier {
  public:
   // Applies one op; an error is the index's refusal (the index is then
@@ -41,6 +42,27 @@ class OpApplier {
 
  protected:
   ~OpApplier() = default;
+};
+
+// OpApplier over an index of the Index concept (iqdb/index.h): inserts and
+// removes through its own methods, its refusals as PersistErrors.
+template <class I>
+class IndexApplier final : public OpApplier {
+ public:
+  explicit IndexApplier(I& index) : index_(index) {}
+  Result<void> apply(const WalOp& op) const override {
+    if (op.kind == WalOp::Kind::Remove) return from_index(index_.remove(*op.id));
+    static const Metadata kNoMetadata;
+    return from_index(index_.insert(*op.id, op.vector, op.metadata ? *op.metadata : kNoMetadata));
+  }
+
+ private:
+  static Result<void> from_index(IndexResult<void> outcome) {
+    if (outcome) return success();
+    return boost::outcome_v2::failure(PersistError::from_index(outcome.error()));
+  }
+
+  I& index_;
 };
 
 }  // namespace iqdb::persist::detail
