@@ -50,7 +50,8 @@ Result<FileHeader> decode_header(const HeaderLocation& location,
                                  std::span<const std::byte> header_bytes, std::uint64_t file_size,
                                  const std::string& path);
 
-// Reads and validates prefix and header of `file` with two positional reads.
+// Reads and validates prefix and header of `file` with one positional read
+// (two when the header does not lie within the first 4 KiB).
 Result<FileHeader> read_header(const ReadableFile& file);
 
 }  // namespace iqdb::persist
