@@ -47,7 +47,7 @@ cp "$snapshot" "$compacted"
 expect_exit 0 "$tool" compact "$compacted" --compression zstd --level 3
 grep -q "ids .* none -> zstd" "$work/out" || { echo "FAIL: compact did not compress 'ids'"; cat "$work/out"; exit 1; }
 expect_exit 0 "$tool" inspect "$compacted"
-grep -q "^total: 360000 logical bytes" "$work/out" || { echo "FAIL: inspect shows no total line"; cat "$work/out"; exit 1; }
+grep -q "^total: 360008 logical bytes" "$work/out" || { echo "FAIL: inspect shows no total line"; cat "$work/out"; exit 1; }
 expect_exit 0 "$tool" inspect --json "$compacted"
 python3 - "$work/out" "$(stat -c %s "$snapshot")" <<'PY' || { echo "FAIL: inspect --json after compact"; cat "$work/out"; exit 1; }
 import json, sys
@@ -55,7 +55,7 @@ header, original_size = json.load(open(sys.argv[1])), int(sys.argv[2])
 ids = [s for s in header["sections"] if s["name"] == "ids"][0]
 assert ids["compression"] == "zstd" and ids["compression_ratio"] > 1.5, ids
 assert ids["chunk_count"] == 1 and ids["chunk_size"] == 1 << 20, ids
-assert header["file_size"] < original_size and header["total_logical_length"] == 360000, header
+assert header["file_size"] < original_size and header["total_logical_length"] == 360008, header
 PY
 expect_exit 0 "$tool" verify "$compacted"
 expect_exit 0 "$tool" rewrite "$compacted" --compression lz4 --output "$work/lz4.iqdb"
