@@ -48,6 +48,12 @@
 // on another host applied were lost with the writer's host before they were
 // durable (the replica then rebuilds from the snapshot: docs/REPLICATION.md).
 //
+// Damage. A frame that does not check out is never applied; the replica
+// stops before it and waits (its lag grows) until the writer moves past it:
+// a new segment that continues after the last good record, or a checkpoint.
+// A snapshot that does not load is an error of refresh(), repeated without
+// reading the file again until it is replaced; the current generation stays.
+//
 // Verification: config.verify applies to each snapshot a replica opens (Skip
 // or Background make a switch cost the same whatever the snapshot's size).
 // Log frames are always checked (CRC and LSN) before they are applied.
