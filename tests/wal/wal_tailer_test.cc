@@ -1,0 +1,240 @@
+// WalTailer on hand-made logs: the rules of docs/FORMAT.md, "Following the
+// log (replicas)", one case each.
+#include "wal/wal_tailer.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <vector>
+
+#include "support/test_util.h"
+#include "support/wal_test_util.h"
+#include "wal/wal_segments.h"
+
+namespace iqdb::persist::test {
+namespace {
+
+using State = WalTailer::State;
+using ::testing::HasSubstr;
+
+// Records what is applied; refuses removes of ids in `refused`.
+class RecordingApplier final : public OpApplier {
+ public:
+  Result<void> apply(const WalOp& op) const override {
+    const std::uint64_t id = op.id->as_u64();
+    if (std::find(refused.begin(), refused.end(), id) != refused.end()) {
+      return fail(ErrorKind::IdNotFound, "refused");
+    }
+    applied.push_back(id);
+    return success();
+  }
+  std::vector<std::uint64_t> refused;
+  mutable std::vector<std::uint64_t> applied;
+};
+
+class WalTailerTest : public ::testing::Test {
+ protected:
+  std::filesystem::path segment(std::uint64_t number) const {
+    return wal_segment_path(snapshot_, number);
+  }
+  void make_writable(std::uint64_t number) const {
+    std::filesystem::permissions(segment(number), std::filesystem::perms::owner_write,
+                                 std::filesystem::perm_options::add);
+  }
+  // Appends an Abort record naming `lsn` to segment `number`, which ends at
+  // LSN `last` (written by write_wal_segment, so the frames are Removes).
+  void append_abort(std::uint64_t number, std::uint64_t first, std::uint64_t last,
+                    std::uint64_t lsn, std::uint32_t applied) const {
+    std::vector<std::byte> body;
+    encode_abort(body, lsn, applied);
+    // Rewrite the segment with its frames and the Abort after them.
+    std::filesystem::remove(segment(number));
+    auto writer = WalWriter::create(*default_file_system(), snapshot_, number, first, false);
+    ASSERT_THAT(writer, IsOk());
+    for (std::uint64_t id = first; id <= last; ++id) {
+      std::vector<std::byte> remove;
+      encode_remove(remove, VectorId(id));
+      ASSERT_THAT(writer.value()->append(remove, 0), IsOk());
+    }
+    ASSERT_THAT(writer.value()->append(body, 0), IsOk());
+    ASSERT_THAT(writer.value()->close(), IsOk());
+  }
+
+  TempDir dir_;
+  std::filesystem::path snapshot_ = dir_.file("db.iqdb");
+  FileSystem& fs_ = *default_file_system();
+};
+
+TEST_F(WalTailerTest, AppliesWhatIsThereAndWaitsForAnIncompleteFrame) {
+  write_wal_segment(snapshot_, 1, 1, 3);
+  make_writable(1);
+  const auto size = std::filesystem::file_size(segment(1));
+  std::filesystem::resize_file(segment(1), size - 5);  // the last frame cut short
+  WalTailer tailer(fs_, snapshot_, 1);
+  RecordingApplier index;
+  auto outcome = tailer.advance(index, 100);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(outcome.value().state, State::NotYet);
+  EXPECT_THAT(outcome.value().detail, HasSubstr("not complete yet"));
+  EXPECT_EQ(index.applied, (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(tailer.next_lsn(), 3u);
+  EXPECT_FALSE(tailer.maybe_changed());
+  std::filesystem::remove(segment(1));  // the whole segment arrives (a copier's rename)
+  write_wal_segment(snapshot_, 1, 1, 3);
+  EXPECT_TRUE(tailer.maybe_changed());
+  outcome = tailer.advance(index, 100);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(outcome.value().state, State::CaughtUp);
+  EXPECT_EQ(index.applied, (std::vector<std::uint64_t>{1, 2, 3}));
+}
+
+TEST_F(WalTailerTest, MovesOnWhenTheNextSegmentContinuesAfterATornTail) {
+  write_wal_segment(snapshot_, 1, 1, 3);
+  make_writable(1);
+  std::filesystem::resize_file(segment(1), std::filesystem::file_size(segment(1)) - 5);
+  write_wal_segment(snapshot_, 2, 3, 2);  // recovery dropped LSN 3's torn frame
+  WalTailer tailer(fs_, snapshot_, 1);
+  RecordingApplier index;
+  auto outcome = tailer.advance(index, 100);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(outcome.value().state, State::CaughtUp);
+  EXPECT_EQ(index.applied, (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(tailer.segment(), 2u);
+}
+
+TEST_F(WalTailerTest, ALaterStartingSegmentNeedsTheSnapshotAndAnEarlierOneDiverges) {
+  write_wal_segment(snapshot_, 1, 1, 2);
+  write_wal_segment(snapshot_, 2, 5, 1);
+  {
+    WalTailer tailer(fs_, snapshot_, 1);
+    RecordingApplier index;
+    auto outcome = tailer.advance(index, 100);
+    ASSERT_THAT(outcome, IsOk());
+    EXPECT_EQ(outcome.value().state, State::NeedsSnapshot);
+    EXPECT_THAT(outcome.value().detail, HasSubstr("records 3..4"));
+  }
+  std::filesystem::remove(segment(2));
+  write_wal_segment(snapshot_, 2, 2, 1);  // repeats LSN 2
+  WalTailer tailer(fs_, snapshot_, 1);
+  RecordingApplier index;
+  auto outcome = tailer.advance(index, 100);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(outcome.value().state, State::Diverged);
+}
+
+TEST_F(WalTailerTest, AStaleSegmentBelowTheSnapshotIsSteppedOver) {
+  write_wal_segment(snapshot_, 1, 1, 2);   // ends at LSN 2
+  write_wal_segment(snapshot_, 2, 11, 2);  // after a snapshot at LSN 10
+  WalTailer tailer(fs_, snapshot_, 11, /*segment_hint=*/0);
+  RecordingApplier index;
+  auto outcome = tailer.advance(index, 100);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(outcome.value().state, State::CaughtUp);
+  EXPECT_EQ(index.applied, (std::vector<std::uint64_t>{11, 12}));
+}
+
+TEST_F(WalTailerTest, NoSegmentIsCaughtUpAndALogStartingLaterNeedsTheSnapshot) {
+  {
+    WalTailer tailer(fs_, snapshot_, 1);
+    RecordingApplier index;
+    auto outcome = tailer.advance(index, 100);
+    ASSERT_THAT(outcome, IsOk());
+    EXPECT_EQ(outcome.value().state, State::CaughtUp);
+    EXPECT_THAT(outcome.value().detail, HasSubstr("no log segment yet"));
+    EXPECT_TRUE(tailer.maybe_changed());
+  }
+  write_wal_segment(snapshot_, 3, 20, 1);
+  WalTailer tailer(fs_, snapshot_, 1);
+  RecordingApplier index;
+  auto outcome = tailer.advance(index, 100);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(outcome.value().state, State::NeedsSnapshot);
+  EXPECT_THAT(outcome.value().detail, HasSubstr("starts at LSN 20"));
+}
+
+TEST_F(WalTailerTest, ARetiredSegmentIsFollowedByTheOneACheckpointStarted) {
+  write_wal_segment(snapshot_, 1, 1, 2);
+  WalTailer tailer(fs_, snapshot_, 1);
+  RecordingApplier index;
+  ASSERT_THAT(tailer.advance(index, 100), IsOk());
+  std::filesystem::remove(segment(1));
+  write_wal_segment(snapshot_, 2, 3, 2);
+  EXPECT_TRUE(tailer.maybe_changed());
+  auto outcome = tailer.advance(index, 100);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(outcome.value().state, State::CaughtUp);
+  EXPECT_EQ(index.applied, (std::vector<std::uint64_t>{1, 2, 3, 4}));
+}
+
+TEST_F(WalTailerTest, StopsAfterMaxRecordsAndGoesOnFromThere) {
+  write_wal_segment(snapshot_, 1, 1, 10);
+  WalTailer tailer(fs_, snapshot_, 1);
+  RecordingApplier index;
+  auto outcome = tailer.advance(index, 4);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(outcome.value().records, 4u);
+  EXPECT_EQ(tailer.next_lsn(), 5u);
+  outcome = tailer.advance(index, 100);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(outcome.value().records, 6u);
+  EXPECT_EQ(index.applied.size(), 10u);
+}
+
+TEST_F(WalTailerTest, AnAbortAfterItsRecordLimitsItAndALateDisagreeingOneDiverges) {
+  // The record at LSN 2 (remove 2) was refused by the writer: Abort(2, 0).
+  append_abort(1, 1, 2, 2, 0);
+  {
+    WalTailer tailer(fs_, snapshot_, 1);
+    RecordingApplier index;
+    auto outcome = tailer.advance(index, 100);
+    ASSERT_THAT(outcome, IsOk());
+    EXPECT_EQ(outcome.value().state, State::CaughtUp);
+    EXPECT_EQ(index.applied, (std::vector<std::uint64_t>{1}));
+    EXPECT_EQ(tailer.next_lsn(), 4u);
+  }
+  // Seen one frame at a time: LSN 2 is applied at once (this index accepts
+  // it), then the Abort says the writer's refused it.
+  std::filesystem::remove(segment(1));
+  write_wal_segment(snapshot_, 1, 1, 2);
+  WalTailer tailer(fs_, snapshot_, 1);
+  RecordingApplier index;
+  ASSERT_THAT(tailer.advance(index, 100), IsOk());
+  EXPECT_EQ(index.applied, (std::vector<std::uint64_t>{1, 2}));
+  append_abort(1, 1, 2, 2, 0);
+  auto outcome = tailer.advance(index, 100);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(outcome.value().state, State::Diverged);
+  EXPECT_THAT(outcome.value().detail, HasSubstr("applied 0 op(s)"));
+}
+
+TEST_F(WalTailerTest, ARefusalThatMatchesALateAbortIsConsistent) {
+  write_wal_segment(snapshot_, 1, 1, 2);
+  WalTailer tailer(fs_, snapshot_, 1);
+  RecordingApplier index;
+  index.refused = {2};  // refused here as by the writer
+  ASSERT_THAT(tailer.advance(index, 100), IsOk());
+  append_abort(1, 1, 2, 2, 0);
+  auto outcome = tailer.advance(index, 100);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(outcome.value().state, State::CaughtUp);
+  EXPECT_EQ(tailer.next_lsn(), 4u);
+}
+
+TEST_F(WalTailerTest, ALongBacklogIsReadThroughAMapping) {
+  // More than the 4 MiB from which the tailer maps rather than reads.
+  constexpr int kFrames = 200000;  // ~34 bytes each
+  write_wal_segment(snapshot_, 1, 1, kFrames);
+  ASSERT_GT(std::filesystem::file_size(segment(1)), std::uint64_t{4} << 20);
+  WalTailer tailer(fs_, snapshot_, 1);
+  RecordingApplier index;
+  auto outcome = tailer.advance(index, kFrames + 1);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(outcome.value().state, State::CaughtUp);
+  EXPECT_EQ(index.applied.size(), static_cast<std::size_t>(kFrames));
+  EXPECT_EQ(index.applied.back(), static_cast<std::uint64_t>(kFrames));
+  EXPECT_EQ(tailer.pending_bytes(), 0u);
+}
+
+}  // namespace
+}  // namespace iqdb::persist::test
