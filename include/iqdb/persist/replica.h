@@ -179,9 +179,11 @@ class Replica {
 
   // Applies what the writer logged since the last refresh, switching to a
   // new generation when the writer has checkpointed. Errors (the replica then
-  // keeps serving its current generation, and a later refresh tries again):
-  // those of open() for a new snapshot that cannot be loaded; InvalidPayload
-  // for a damaged log record; Io.
+  // keeps serving its current generation): those of open() for a new
+  // snapshot that cannot be loaded (returned again, without reading the file
+  // again, until the file is replaced); InvalidPayload for a damaged log
+  // record; Io; InvalidArgument when records are due and the calling thread
+  // holds a View of the current generation.
   [[nodiscard]] Result<RefreshReport> refresh() {
     if (state_->current()->mutex.held_here()) {
       // This thread holds the current generation: it may switch to a new
@@ -246,6 +248,7 @@ class Replica {
   ReplicaLag lag() const { return state_->core.lag(); }
   const PersistConfig& config() const { return state_->core.config(); }
 
+  // A moved-from Replica may only be destroyed or assigned to.
   Replica(Replica&&) noexcept = default;
   Replica& operator=(Replica&& other) noexcept {
     if (state_) state_->stop_follower();
