@@ -60,13 +60,10 @@ class ReplicaCore::Impl {
   }
 
   void switch_failed(const PersistError& error) {
-    FileStatus snapshot = pending_.snapshot;
-    if (!pending_.tailer) {
-      auto status = fs_.status(config_.path);
-      if (!status) return;  // nothing there to remember: the next check looks again
-      snapshot = status.value();
-    }
-    failed_ = FailedSwitch{snapshot, error};
+    // The file the switch tried, as open_snapshot() saw it before opening it
+    // (none if it could not even stat one: the next check looks again).
+    if (attempted_snapshot_) failed_ = FailedSwitch{*attempted_snapshot_, error};
+    attempted_snapshot_.reset();
     pending_ = GenerationFiles{};
   }
   const PersistError& failed_switch() const { return failed_->error; }
@@ -82,6 +79,7 @@ class ReplicaCore::Impl {
     } else {
       IQDB_TRY_ASSIGN(status, fs_.status(config_.path));
     }
+    attempted_snapshot_ = status;
     IQDB_TRY_ASSIGN(auto opened, detail::open_snapshot(config_, index_type));
     const std::uint64_t lsn = opened.view.header().wal_lsn;
     pending_.snapshot = status;
@@ -114,6 +112,7 @@ class ReplicaCore::Impl {
     current_ = std::move(pending_);
     pending_ = GenerationFiles{};
     failed_.reset();
+    attempted_snapshot_.reset();
     note_progress(TailEnd::CaughtUp);
   }
 
@@ -229,7 +228,8 @@ class ReplicaCore::Impl {
     PersistError error;
   };
   std::optional<FailedSwitch> failed_;
-  std::optional<FileStatus> checked_snapshot_;  // what check() saw when it said Switch
+  std::optional<FileStatus> checked_snapshot_;    // what check() saw when it said Switch
+  std::optional<FileStatus> attempted_snapshot_;  // the file the pending switch opens
 
   mutable std::mutex control_mutex_;
   std::shared_ptr<ControlFile> control_;
