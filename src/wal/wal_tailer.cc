@@ -2,6 +2,7 @@
 #include "wal/wal_tailer.h"
 
 #include <algorithm>
+#include <array>
 #include <utility>
 
 #include <fmt/format.h>
@@ -27,6 +28,39 @@ constexpr int kMaxRelocations = 3;
 
 using Outcome = WalTailer::Outcome;
 using State = WalTailer::State;
+
+// A segment file opened and its header read, or why it cannot be followed
+// yet: missing, or (problem) a header not yet written or damaged.
+struct SegmentProbe {
+  std::unique_ptr<ReadableFile> file;  // set when the header was read
+  std::uint64_t first_lsn = 0;
+  bool missing = false;
+  std::string problem;
+};
+
+// Errors: those of opening the file other than NotFound.
+Result<SegmentProbe> probe_segment(FileSystem& fs, const std::filesystem::path& path) {
+  SegmentProbe probe;
+  auto file = fs.open_readable(path);
+  if (!file) {
+    if (file.error().kind() != ErrorKind::NotFound) return file.error();
+    probe.missing = true;
+    return probe;
+  }
+  std::array<std::byte, wf::kHeaderSize> header{};
+  if (file.value()->size() < wf::kHeaderSize || !file.value()->read_at(0, header)) {
+    probe.problem = fmt::format("{}: being created", path.string());
+    return probe;
+  }
+  auto scan = read_wal_segment_header(header, path);
+  if (!scan) {
+    probe.problem = scan.error().to_string();
+    return probe;
+  }
+  probe.file = std::move(file).value();
+  probe.first_lsn = scan.value().first_lsn;
+  return probe;
+}
 
 Outcome stopped(State state, std::string detail) {
   Outcome outcome;
@@ -55,15 +89,10 @@ void WalTailer::follow_segment(std::uint64_t number, std::filesystem::path path,
 
 bool WalTailer::try_segment_starting_here(std::uint64_t number) {
   auto path = wal_segment_path(snapshot_path_, number);
-  auto file = fs_.open_readable(path);
-  std::byte header[wf::kHeaderSize];
-  if (!file || file.value()->size() < wf::kHeaderSize || !file.value()->read_at(0, header)) {
-    return false;
-  }
-  auto scan = read_wal_segment_header(header, path);
-  if (!scan || scan.value().first_lsn != next_lsn_) return false;
+  auto probe = probe_segment(fs_, path);
+  if (!probe || !probe.value().file || probe.value().first_lsn != next_lsn_) return false;
   follow_segment(number, std::move(path), next_lsn_);
-  probed_ = std::move(file).value();
+  probed_ = std::move(probe.value().file);
   return true;
 }
 
@@ -91,21 +120,18 @@ Result<std::optional<Outcome>> WalTailer::locate() {
   }
   IQDB_TRY_ASSIGN(const auto numbers, list_wal_segments(fs_, snapshot_path_));
   std::optional<std::uint64_t> first_after;
-  std::vector<std::byte> header(wf::kHeaderSize);
   for (auto number = numbers.rbegin(); number != numbers.rend(); ++number) {
-    const auto path = wal_segment_path(snapshot_path_, *number);
-    auto file = fs_.open_readable(path);
+    auto path = wal_segment_path(snapshot_path_, *number);
+    auto probe = probe_segment(fs_, path);
     // A segment just created (its header not yet readable) or one with a
     // damaged header holds nothing this replica can apply yet.
-    if (!file || file.value()->size() < wf::kHeaderSize) continue;
-    if (!file.value()->read_at(0, header)) continue;
-    auto scan = read_wal_segment_header(header, path);
-    if (!scan) continue;
-    if (scan.value().first_lsn > next_lsn_) {
-      first_after = scan.value().first_lsn;
+    if (!probe || !probe.value().file) continue;
+    if (probe.value().first_lsn > next_lsn_) {
+      first_after = probe.value().first_lsn;
       continue;
     }
-    follow_segment(*number, path, scan.value().first_lsn);
+    follow_segment(*number, std::move(path), probe.value().first_lsn);
+    probed_ = std::move(probe.value().file);
     return std::nullopt;
   }
   if (first_after) {
@@ -145,28 +171,23 @@ void WalTailer::clear_window() {
 }
 
 Result<std::optional<Outcome>> WalTailer::at_segment_end(bool bytes_left) {
-  const auto next_path = wal_segment_path(snapshot_path_, segment_ + 1);
-  auto next = fs_.open_readable(next_path);
-  if (!next) {
-    if (next.error().kind() != ErrorKind::NotFound) return next.error();
+  auto next_path = wal_segment_path(snapshot_path_, segment_ + 1);
+  IQDB_TRY_ASSIGN(auto next, probe_segment(fs_, next_path));
+  if (next.missing) {
     if (!bytes_left) return stopped(State::CaughtUp, "");
     return stopped(State::NotYet, fmt::format("{}: the frame at offset {} (LSN {}) is not complete "
                                               "yet",
                                               segment_path_.string(), offset_, expected_lsn_));
   }
-  std::vector<std::byte> header(wf::kHeaderSize);
-  if (next.value()->size() < wf::kHeaderSize || !next.value()->read_at(0, header)) {
-    return stopped(State::NotYet, fmt::format("{}: being created", next_path.string()));
-  }
-  auto scan = read_wal_segment_header(header, next_path);
-  if (!scan) return stopped(State::NotYet, scan.error().to_string());
-  const std::uint64_t first = scan.value().first_lsn;
+  if (!next.file) return stopped(State::NotYet, std::move(next.problem));
+  const std::uint64_t first = next.first_lsn;
   // The next segment continues the sequence (this one is sealed, and what is
   // left of it is a torn tail the writer's recovery dropped), or this one
   // held only records below the next one needed (an old segment a copier has
   // not deleted yet, beside the newer snapshot that holds them): move on.
   if (first == expected_lsn_ || (expected_lsn_ < next_lsn_ && first <= next_lsn_)) {
-    follow_segment(segment_ + 1, next_path, first);
+    follow_segment(segment_ + 1, std::move(next_path), first);
+    probed_ = std::move(next.file);
     clear_window();
     return std::nullopt;
   }

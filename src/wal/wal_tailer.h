@@ -128,7 +128,7 @@ class WalTailer {
   std::uint64_t window_offset_ = 0;
   std::vector<std::byte> buffer_;
   std::shared_ptr<const MappedRegion> mapping_;
-  // The followed segment as try_segment_starting_here() opened it, used
+  // The followed segment as the probe that found it opened it, used
   // (once) by the next advance() instead of opening it again.
   std::unique_ptr<ReadableFile> probed_;
   DecodedRecord record_;
