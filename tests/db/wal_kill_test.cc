@@ -95,20 +95,6 @@ std::uint64_t stream_seed(std::uint64_t seed, int iteration) {
   return Rng(seed * 1'000'003 + static_cast<std::uint64_t>(iteration)).next();
 }
 
-// FNV-1a over ids and float bits: the child's proof of what it loaded.
-std::uint64_t fingerprint(const State& state) {
-  std::uint64_t hash = 0xcbf29ce484222325ull;
-  const auto mix = [&hash](const void* data, std::size_t size) {
-    const auto* bytes = static_cast<const unsigned char*>(data);
-    for (std::size_t i = 0; i < size; ++i) hash = (hash ^ bytes[i]) * 0x100000001b3ull;
-  };
-  for (const auto& [id, vector] : state) {
-    mix(&id, sizeof id);
-    mix(vector.data(), vector.size() * sizeof(float));
-  }
-  return hash;
-}
-
 std::string describe(const State& state) {
   if (state.size() > 40) return fmt::format("{} ids", state.size());
   std::vector<std::uint64_t> ids;
@@ -161,7 +147,7 @@ enum ChildExit : int {
   }
   Db db = std::move(loaded).value();
   State state = db.index().vectors();
-  const std::uint64_t print = fingerprint(state);
+  const std::uint64_t print = state_digest(state);
   if (!write_all(fd, &print, sizeof print)) ::_exit(kPipeFailed);
   Rng rng(stream_seed(seed, iteration));
   for (std::uint64_t k = 1; k <= kMaxChildOps; ++k) {
@@ -308,7 +294,7 @@ TEST(WalKillTest, SigkillAtRandomMomentsLosesNothingAcknowledged) {
     }
     ASSERT_TRUE(heard.in_order) << where << ": acknowledgements out of order";
     if (heard.fingerprint) {
-      ASSERT_EQ(*heard.fingerprint, fingerprint(model))
+      ASSERT_EQ(*heard.fingerprint, state_digest(model))
           << where << ": the child loaded other content than the parent recovered";
     }
     if (heard.acked == 0) ++killed_before_first_ack;

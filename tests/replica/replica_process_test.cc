@@ -100,33 +100,19 @@ Result<void> execute(Writer& db, const Op& op) {
   return m.insert ? db.insert(m.id, m.vector) : db.remove(m.id);
 }
 
-// FNV-1a over ids and float bits.
-std::uint64_t digest(const State& state) {
-  std::uint64_t hash = 0xcbf29ce484222325ull;
-  const auto mix = [&hash](const void* data, std::size_t size) {
-    const auto* bytes = static_cast<const unsigned char*>(data);
-    for (std::size_t i = 0; i < size; ++i) hash = (hash ^ bytes[i]) * 0x100000001b3ull;
-  };
-  for (const auto& [id, vector] : state) {
-    mix(&id, sizeof id);
-    mix(vector.data(), vector.size() * sizeof(float));
-  }
-  return hash;
-}
-
 // The writer's content at every LSN of one database's history. Each op takes
 // one LSN, and a refused one a second for its Abort record; the content at a
 // refused mutation's LSN is what it left (a batch's ops before the refused
 // one), since a replica applies them before it sees the Abort.
 class Model {
  public:
-  explicit Model(std::uint64_t seed) : rng_(seed), digests_{digest(State{})} {}
+  explicit Model(std::uint64_t seed) : rng_(seed), digests_{state_digest(State{})} {}
 
   // Generates the next op and applies it to the model.
   const Op& step() {
     op_ = next_op(rng_, state_);
     refused_ = apply_mutations(state_, op_.mutations);
-    const std::uint64_t after = digest(state_);
+    const std::uint64_t after = state_digest(state_);
     digests_.push_back(after);
     if (refused_) digests_.push_back(after);
     ++ops_;
@@ -406,7 +392,7 @@ enum WriterExit : int {
                  static_cast<unsigned long long>(recovered));
     ::_exit(kWriterNotOnModel);
   }
-  if (digest(db.index().vectors()) != model.digest_at(recovered)) {
+  if (state_digest(db.index().vectors()) != model.digest_at(recovered)) {
     std::fprintf(stderr, "writer: recovered content at LSN %llu is not the model's\n",
                  static_cast<unsigned long long>(recovered));
     ::_exit(kWriterWrongContent);
@@ -500,7 +486,7 @@ void report(int fd, const Report& r) {
 }
 
 Report report_of(const Reader::View& view) {
-  return {view.lsn(), digest(view.index().vectors()), view.generation()};
+  return {view.lsn(), state_digest(view.index().vectors()), view.generation()};
 }
 
 // Waits for every record up to `lsn` and reports the View there.

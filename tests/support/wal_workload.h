@@ -26,6 +26,21 @@ inline constexpr std::size_t kDim = 4;
 // The index content: id -> vector.
 using State = std::map<std::uint64_t, std::vector<float>>;
 
+// FNV-1a over ids and float bits: a content's fingerprint, which a child
+// process reports so that its parent can check what it holds.
+inline std::uint64_t state_digest(const State& state) {
+  std::uint64_t hash = 0xcbf29ce484222325ull;
+  const auto mix = [&hash](const void* data, std::size_t size) {
+    const auto* bytes = static_cast<const unsigned char*>(data);
+    for (std::size_t i = 0; i < size; ++i) hash = (hash ^ bytes[i]) * 0x100000001b3ull;
+  };
+  for (const auto& [id, vector] : state) {
+    mix(&id, sizeof id);
+    mix(vector.data(), vector.size() * sizeof(float));
+  }
+  return hash;
+}
+
 // SplitMix64: small, and the same sequence on every platform (and in the
 // parent and the child of a forked test).
 class Rng {
