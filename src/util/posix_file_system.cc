@@ -172,34 +172,6 @@ std::string_view file_type_name(mode_t mode) {
   return "special file";
 }
 
-// Opens `path`, which must be a regular file, with `flags`, and fills
-// `info`. O_NONBLOCK makes the open itself return at once on a FIFO (which
-// would otherwise wait for a writer forever) or a device; such files are then
-// refused. On a regular file O_NONBLOCK has no effect on reads; it is cleared
-// for descriptors that write, and left on read-only ones (a system call
-// fewer on every open of a load or a replica's refresh).
-Result<int> open_regular(const std::filesystem::path& path, int flags, struct stat& info,
-                         ErrorKind missing = ErrorKind::Io, mode_t mode = 0) {
-  const int fd = ::open(path.c_str(), flags | O_NONBLOCK | O_CLOEXEC, mode);
-  if (fd < 0) return os_failure("open", path, errno, missing);
-  if (::fstat(fd, &info) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return os_failure("fstat", path, err);
-  }
-  if (!S_ISREG(info.st_mode)) {
-    ::close(fd);
-    return fail(ErrorKind::Io, fmt::format("{}: not a regular file (a {}): refused", path.string(),
-                                           file_type_name(info.st_mode)));
-  }
-  if ((flags & O_ACCMODE) != O_RDONLY && ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return os_failure("fcntl F_SETFL", path, err);
-  }
-  return fd;
-}
-
 // Runs `sync` (fsync or fdatasync) on `fd`, then closes it.
 Result<void> sync_and_close(int fd, int (*sync)(int), const std::filesystem::path& path,
                             std::string_view sync_what) {
@@ -341,6 +313,31 @@ class PosixFileSystem final : public FileSystem {
 };
 
 }  // namespace
+
+// O_NONBLOCK: see posix_file_system.h. It has no effect on reads of a
+// regular file, so it is cleared only for descriptors that write (a system
+// call fewer on every open of a load or a replica's refresh).
+Result<int> open_regular(const std::filesystem::path& path, int flags, struct stat& info,
+                         ErrorKind missing, mode_t mode) {
+  const int fd = ::open(path.c_str(), flags | O_NONBLOCK | O_CLOEXEC, mode);
+  if (fd < 0) return os_failure("open", path, errno, missing);
+  if (::fstat(fd, &info) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return os_failure("fstat", path, err);
+  }
+  if (!S_ISREG(info.st_mode)) {
+    ::close(fd);
+    return fail(ErrorKind::Io, fmt::format("{}: not a regular file (a {}): refused", path.string(),
+                                           file_type_name(info.st_mode)));
+  }
+  if ((flags & O_ACCMODE) != O_RDONLY && ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return os_failure("fcntl F_SETFL", path, err);
+  }
+  return fd;
+}
 
 std::shared_ptr<FileSystem> make_posix_file_system() { return std::make_shared<PosixFileSystem>(); }
 

@@ -19,6 +19,8 @@
 
 #include <fmt/format.h>
 
+#include "util/posix_file_system.h"
+
 namespace iqdb::persist {
 namespace {
 
@@ -73,25 +75,6 @@ Result<std::byte*> map_control(int fd, bool writable, const std::filesystem::pat
   return static_cast<std::byte*>(address);
 }
 
-// Opens `path` without blocking on a special file; -1 with errno on failure.
-int open_regular(const std::filesystem::path& path, int flags, struct stat& info) {
-  const int fd = ::open(path.c_str(), flags | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0) return -1;
-  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-    ::close(fd);
-    errno = EINVAL;
-    return -1;
-  }
-  return fd;
-}
-
-PersistError open_error(const std::filesystem::path& path, int err) {
-  return {err == ENOENT ? ErrorKind::NotFound : ErrorKind::Io,
-          fmt::format("{}: control file: {}", path.string(),
-                      err == EINVAL ? std::string("not a regular file")
-                                    : std::generic_category().message(err))};
-}
-
 }  // namespace
 
 std::array<std::byte, 16> host_boot_id() {
@@ -123,8 +106,10 @@ Result<std::unique_ptr<ControlFile>> ControlFile::open_for_writer(
     const std::filesystem::path& snapshot_path, bool create) {
   const auto path = path_for(snapshot_path);
   struct stat info {};
-  const int fd = open_regular(path, create ? O_RDWR | O_CREAT : O_RDWR, info);
-  if (fd < 0) return open_error(path, errno);
+  // Never through a symbolic link: the writer would write into its target.
+  IQDB_TRY_ASSIGN(const int fd,
+                  open_regular(path, (create ? O_RDWR | O_CREAT : O_RDWR) | O_NOFOLLOW, info,
+                               ErrorKind::NotFound, 0644));
   // Grown, never shrunk: a replica's mapping of a shorter file would fault.
   if (static_cast<std::uint64_t>(info.st_size) < kFileSize && ::ftruncate(fd, kFileSize) != 0) {
     const int err = errno;
@@ -151,12 +136,13 @@ Result<std::unique_ptr<ControlFile>> ControlFile::open_for_reader(
   const auto path = path_for(snapshot_path);
   struct stat info {};
   bool writable = true;
-  int fd = open_regular(path, O_RDWR, info);
-  if (fd < 0 && (errno == EACCES || errno == EROFS || errno == EPERM)) {
+  auto opened = open_regular(path, O_RDWR | O_NOFOLLOW, info, ErrorKind::NotFound);
+  if (!opened && opened.error().kind() != ErrorKind::NotFound) {
+    // Not ours to write (another user, a read-only mount): read it.
     writable = false;
-    fd = open_regular(path, O_RDONLY, info);
+    opened = open_regular(path, O_RDONLY | O_NOFOLLOW, info, ErrorKind::NotFound);
   }
-  if (fd < 0) return open_error(path, errno);
+  IQDB_TRY_ASSIGN(const int fd, std::move(opened));
   if (static_cast<std::uint64_t>(info.st_size) < kFileSize) {
     ::close(fd);
     return fail(ErrorKind::InvalidHeader,
