@@ -65,7 +65,6 @@ class Verification {
   // The library starts checks and reports their progress through
   // detail::VerificationControl (src/snapshot/load_verification_control.h).
   friend class detail::VerificationControl;
-  friend class VerificationWorker;
 
   // A check that was not run, or that already passed over `bytes` bytes.
   static std::shared_ptr<Verification> not_run();

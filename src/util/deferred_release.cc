@@ -1,0 +1,31 @@
+// Releasing retired objects off the caller's thread
+// (iqdb/persist/detail/deferred_release.h).
+#include "iqdb/persist/detail/deferred_release.h"
+
+#include "util/background_worker.h"
+
+namespace iqdb::persist::detail {
+namespace {
+
+BackgroundWorker* release_worker() {
+  static BackgroundWorker* const worker = BackgroundWorker::create();
+  return worker;
+}
+
+}  // namespace
+
+void release_in_background(std::unique_ptr<Releasable> object) noexcept {
+  if (!object) return;
+  BackgroundWorker* worker = release_worker();
+  if (worker == nullptr) return;  // `object` is destroyed here
+  // No abandon function: in a child forked while the worker was destroying
+  // this object, it is left alone (part of it may be gone already).
+  worker->post(
+      {object.release(), [](void* held) { delete static_cast<Releasable*>(held); }, nullptr});
+}
+
+void wait_for_background_releases() {
+  if (BackgroundWorker* worker = release_worker()) worker->drain();
+}
+
+}  // namespace iqdb::persist::detail
