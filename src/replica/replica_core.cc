@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "db/snapshot_io.h"
+#include "iqdb/persist/detail/deferred_release.h"
 #include "iqdb/persist/file_system.h"
 #include "wal/control_file.h"
 #include "wal/wal_tailer.h"
@@ -109,6 +110,13 @@ class ReplicaCore::Impl {
   }
 
   void adopt_pending() {
+    // The previous generation's segment may be the last link to a file a
+    // checkpoint removed: closing it frees the file, which the release
+    // thread waits for instead of this refresh.
+    if (current_.tailer) {
+      release_in_background(std::make_unique<GenerationFiles>(std::move(current_)),
+                            config_.file_system);
+    }
     current_ = std::move(pending_);
     pending_ = GenerationFiles{};
     failed_.reset();

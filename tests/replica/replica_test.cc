@@ -3,10 +3,13 @@
 // control file's notification.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include "iqdb/persist/persisted_index.h"
@@ -109,6 +112,53 @@ TEST_F(ReplicaTest, ViewKeepsItsGenerationAcrossSwitches) {
   EXPECT_EQ(old_view->generation(), 1u);
   old_view.reset();
   EXPECT_EQ(content(reader), writer.index().vectors());
+}
+
+// How many of this process's mappings are of the file with inode `inode`.
+int mappings_of_inode(std::uint64_t inode) {
+  std::ifstream maps("/proc/self/maps");
+  int found = 0;
+  std::string line;
+  while (std::getline(maps, line)) {
+    std::istringstream fields(line);
+    std::string range, perms, offset, device;
+    std::uint64_t number = 0;
+    if (fields >> range >> perms >> offset >> device >> number && number == inode) ++found;
+  }
+  return found;
+}
+
+// The previous generation goes to the release thread when its last View is
+// released: its snapshot (unlinked by the checkpoint) stays mapped while a
+// View holds it, and is unmapped once the release thread has run.
+TEST_F(ReplicaTest, PreviousGenerationIsReleasedOnceItsLastViewIsGone) {
+  using MappedWriter = PersistedIndex<SectionArrayIndex>;
+  using MappedReader = Replica<SectionArrayIndex>;
+  auto writer = MappedWriter::open_with(
+      SectionArrayIndex(kDim, DistanceMetric::Euclidean, make_vectors(64, kDim)), config_);
+  ASSERT_THAT(writer, IsOk());
+  ASSERT_THAT(writer.value().checkpoint(), IsOk());
+  auto reader = MappedReader::open(config_);
+  ASSERT_THAT(reader, IsOk());
+  ASSERT_TRUE(reader.value().acquire().index().is_mapped());
+  struct stat first {};
+  ASSERT_EQ(::stat(config_.path.c_str(), &first), 0);
+  auto view = std::make_unique<MappedReader::View>(reader.value().acquire());
+  ASSERT_EQ(mappings_of_inode(first.st_ino), 1);
+
+  ASSERT_THAT(writer.value().insert(1000, vec(1000)), IsOk());
+  ASSERT_THAT(writer.value().checkpoint(), IsOk());
+  auto refreshed = reader.value().refresh();
+  ASSERT_THAT(refreshed, IsOk());
+  ASSERT_TRUE(refreshed.value().switched);
+  detail::wait_for_background_releases();
+  EXPECT_EQ(mappings_of_inode(first.st_ino), 1);  // the View holds it
+  EXPECT_EQ(view->index().ids().size(), 64u);
+
+  view.reset();
+  detail::wait_for_background_releases();
+  EXPECT_EQ(mappings_of_inode(first.st_ino), 0);
+  EXPECT_EQ(reader.value().acquire().index().ids().size(), 65u);
 }
 
 TEST_F(ReplicaTest, RefusedOpsAreRefusedAsByTheWriter) {
