@@ -246,10 +246,12 @@ Result<void> WalTailer::apply_frame(std::uint64_t lsn, std::span<const std::byte
 Result<Outcome> WalTailer::advance(const OpApplier& index, std::uint64_t max_records) {
   Outcome outcome;
   int relocations = 0;
+  bool located_here = false;  // the segment was found by this call
   while (outcome.records < max_records) {
     if (segment_ == 0) {
       IQDB_TRY_ASSIGN(auto located, locate());
       if (located) return *located;
+      located_here = true;
     }
     auto opened = probed_ ? Result<std::unique_ptr<ReadableFile>>(std::move(probed_))
                           : fs_.open_readable(segment_path_);
@@ -321,6 +323,13 @@ Result<Outcome> WalTailer::advance(const OpApplier& index, std::uint64_t max_rec
       if (followed) checked_next = after;
     }
     if (outcome.records >= max_records) break;
+    // A segment just found that starts at the next LSN and holds no frame
+    // yet (what a checkpoint leaves): nothing more to read, and no need to
+    // look for a segment after it. If one appears, maybe_changed() sees it
+    // (it looks at the next segment) and the next advance moves on.
+    if (located_here && size == wf::kHeaderSize && expected_lsn_ == next_lsn_) {
+      return stopped(State::CaughtUp, "");
+    }
     IQDB_TRY_ASSIGN(auto ended, at_segment_end(bytes_left));
     if (ended) {
       ended->records = outcome.records;

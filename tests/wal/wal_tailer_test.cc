@@ -167,6 +167,30 @@ TEST_F(WalTailerTest, ARetiredSegmentIsFollowedByTheOneACheckpointStarted) {
   EXPECT_EQ(index.applied, (std::vector<std::uint64_t>{1, 2, 3, 4}));
 }
 
+// What a checkpoint leaves: an empty segment at the next LSN. Nothing to
+// read there, so the step ends without looking for a segment after it; one
+// that appears later (a writer restarted with a new segment at the same LSN)
+// is seen by maybe_changed() and followed by the next step.
+TEST_F(WalTailerTest, AnEmptySegmentJustFoundEndsTheStepAndALaterOneIsFollowedNext) {
+  write_wal_segment(snapshot_, 3, 10, 0);
+  WalTailer tailer(fs_, snapshot_, 10, /*segment_hint=*/2);
+  RecordingApplier index;
+  auto first = tailer.advance(index, 100);
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(first.value().state, State::CaughtUp);
+  EXPECT_EQ(first.value().records, 0u);
+  EXPECT_EQ(tailer.segment(), 3u);
+  EXPECT_FALSE(tailer.maybe_changed());
+
+  write_wal_segment(snapshot_, 4, 10, 2);
+  EXPECT_TRUE(tailer.maybe_changed());
+  auto second = tailer.advance(index, 100);
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ(second.value().state, State::CaughtUp);
+  EXPECT_EQ(index.applied, (std::vector<std::uint64_t>{10, 11}));
+  EXPECT_EQ(tailer.segment(), 4u);
+}
+
 TEST_F(WalTailerTest, StopsAfterMaxRecordsAndGoesOnFromThere) {
   write_wal_segment(snapshot_, 1, 1, 10);
   WalTailer tailer(fs_, snapshot_, 1);
