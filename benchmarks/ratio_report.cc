@@ -12,7 +12,7 @@ namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
 
-enum class Unit { Times, Percent, MiB, PerSecond, Micros };
+enum class Unit { Times, Percent, MiB, PerSecond, Micros, Millis };
 
 struct Target {
   bool at_most = true;
@@ -27,6 +27,7 @@ std::string format_value(double value, Unit unit) {
     case Unit::MiB: return fmt::format("{:.2f} MiB", value);
     case Unit::PerSecond: return fmt::format("{:.2f} M/s", value / 1e6);
     case Unit::Micros: return fmt::format("{:.1f} us", value);
+    case Unit::Millis: return fmt::format("{:.2f} ms", value);
   }
   return {};
 }
@@ -289,6 +290,14 @@ bool print_ratio_report(std::ostream& out, const std::map<std::string, Measured>
     report.line(fmt::format("ReplicaSwitch / OpenFloor [{}]", vectors),
                 report.ratio(sized("BM_ReplicaSwitch", vectors), sized("BM_OpenFloor", vectors)),
                 Unit::Times, Target{true, 3});
+    report.line(fmt::format("ReplicaCheckpointSwitch / CheckpointOpenFloor [{}]", vectors),
+                report.ratio(sized("BM_ReplicaCheckpointSwitch", vectors),
+                             sized("BM_CheckpointOpenFloor", vectors)),
+                Unit::Times, Target{true, 3});
+    // Off the refresh, on the release thread: grows with the snapshot.
+    report.line(fmt::format("ReplicaCheckpointSwitch release [{}]", vectors),
+                report.counter(sized("BM_ReplicaCheckpointSwitch", vectors), "release_ms"),
+                Unit::Millis, std::nullopt);
   }
   report.line("ReplicaCatchUp speed / WalReplay speed",
               report.ratio("BM_WalReplay", "BM_ReplicaCatchUp"), Unit::Percent, Target{false, 0.8});

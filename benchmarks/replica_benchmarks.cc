@@ -1,6 +1,8 @@
 // Replica benchmarks, each beside its floor:
 //   BM_StatFloor / BM_ReplicaRefreshIdle   a refresh with nothing new vs two stat(2)
 //   BM_ReplicaSwitch (/vectors:N)          a switch to a new snapshot; floor BM_OpenFloor
+//   BM_ReplicaCheckpointSwitch / BM_CheckpointOpenFloor (/vectors:N)
+//                                          the same after a real checkpoint (SwitchStage)
 //   BM_ReplicaVisibility                   insert() returning -> a replica process sees it
 //   BM_ReplicaMemory                       private memory of 4 replica processes, by size
 // (BM_ReplicaCatchUp, beside BM_WalReplay, is in wal_benchmarks.cc.)
@@ -15,6 +17,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +26,8 @@
 #include <new>
 #include <span>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -118,77 +123,156 @@ void BM_ReplicaRefreshIdle(benchmark::State& state) {
   }
 }
 
-// Each iteration replaces the snapshot (a rename, untimed) with one of two
-// copies of the same file, alternately, so that every refresh sees a new file
-// and builds a new generation from it.
-void BM_ReplicaSwitch(benchmark::State& state, const SnapshotFile* file) {
-  const auto dir = g_setup.dir / fmt::format("replica-switch-{}", file->vectors);
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  const std::filesystem::path copies[2] = {dir / "a.iqdb", dir / "b.iqdb"};
-  const auto path = dir / "db.iqdb";
-  const auto staged = dir / "staged";
-  for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
-    if (entry.path().filename().string().starts_with("db.iqdb.")) {
-      std::filesystem::remove(entry.path(), error);
+// What a checkpoint leaves for a replica, staged (untimed) before each timed
+// switch: a new snapshot renamed over the old one, the old segment removed,
+// a new empty one started after the snapshot's LSN.
+//   Hot: the new snapshot is one of two hard links to copies of the file, so
+//     no file is ever freed and the page cache stays warm: the switch's own
+//     cost, against BM_OpenFloor.
+//   Checkpoint: as a writer's save, a new file each time (copied, fsynced,
+//     renamed in), so the old snapshot's last reference is the replica's
+//     previous generation, which a query has read (its page tables are
+//     filled). Against a floor staged the same way.
+class SwitchStage {
+ public:
+  enum class Mode { Hot, Checkpoint };
+
+  SwitchStage(const SnapshotFile& file, Mode mode, std::string_view name)
+      : file_(file),
+        mode_(mode),
+        dir_(g_setup.dir / fmt::format("replica-{}-{}", name, file.vectors)) {
+    std::error_code error;
+    std::filesystem::remove_all(dir_, error);
+    std::filesystem::create_directories(dir_, error);
+    path_ = dir_ / "db.iqdb";
+    if (mode_ == Mode::Hot) {
+      std::filesystem::create_hard_link(file.path, dir_ / "a.iqdb", error);
+      std::filesystem::copy_file(file.path, dir_ / "b.iqdb", error);
     }
+    ok_ = !error && next();
   }
-  std::filesystem::remove(copies[0], error);
-  std::filesystem::create_hard_link(file->path, copies[0], error);
-  if (!std::filesystem::exists(copies[1]) ||
-      std::filesystem::file_size(copies[1], error) != file->size()) {
-    std::filesystem::copy_file(file->path, copies[1],
-                               std::filesystem::copy_options::overwrite_existing, error);
+
+  bool ok() const { return ok_; }
+  const std::filesystem::path& path() const { return path_; }
+
+  // The next checkpoint's files.
+  bool next() {
+    std::error_code error;
+    const auto staged = dir_ / "staged";
+    if (mode_ == Mode::Hot) {
+      std::filesystem::create_hard_link(dir_ / (copy_ == 0 ? "a.iqdb" : "b.iqdb"), staged, error);
+      copy_ ^= 1;
+    } else {
+      std::filesystem::copy_file(file_.path, staged, error);
+      // Durable before it is renamed in, as a writer's save is.
+      const int fd = ::open(staged.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || ::fsync(fd) != 0) error = std::error_code(errno, std::generic_category());
+      if (fd >= 0) ::close(fd);
+    }
+    std::filesystem::rename(staged, path_, error);
+    if (segment_ != 0) std::filesystem::remove(persist::wal_segment_path(path_, segment_), error);
+    auto segment = persist::WalWriter::create(*persist::default_file_system(), path_, ++segment_,
+                                              file_.header.wal_lsn + 1, false);
+    return !error && segment && segment.value()->close();
   }
-  std::filesystem::remove(staged, error);
-  std::filesystem::remove(path, error);
-  std::filesystem::create_hard_link(copies[0], path, error);
-  if (error) {
-    state.SkipWithError(("cannot stage the snapshots: " + error.message()).c_str());
+
+ private:
+  const SnapshotFile& file_;
+  const Mode mode_;
+  const std::filesystem::path dir_;
+  std::filesystem::path path_;
+  std::uint64_t segment_ = 0;
+  int copy_ = 0;
+  bool ok_ = false;
+};
+
+// Reads one float per page of the generation's mapped vectors, as a scan
+// does: its page tables are then filled.
+void read_every_page(const FlatReplica& replica) {
+  const auto view = replica.acquire();
+  const auto vectors = view.index().base_vectors();
+  float sum = 0;
+  for (std::size_t i = 0; i < vectors.size(); i += 4096 / sizeof(float)) sum += vectors[i];
+  benchmark::DoNotOptimize(sum);
+}
+
+// Timed: the refresh that switches to the staged snapshot. The previous
+// generation is released on the library's release thread, off the refresh;
+// the time then spent waiting for it is reported apart (release_ms, mean per
+// switch), since it grows with what the old generation holds.
+void time_switches(benchmark::State& state, const SnapshotFile* file, SwitchStage::Mode mode) {
+  SwitchStage stage(*file, mode, mode == SwitchStage::Mode::Hot ? "switch" : "checkpoint");
+  if (!stage.ok()) {
+    state.SkipWithError("cannot stage the snapshot and its segment");
     return;
   }
-  // What a checkpoint leaves beside its snapshot: one empty segment, a new
-  // one each time, starting after the snapshot's LSN.
-  const auto start_segment = [&](std::uint64_t number) {
-    auto segment = persist::WalWriter::create(*persist::default_file_system(), path, number,
-                                              file->header.wal_lsn + 1, false);
-    return segment && segment.value()->close();
-  };
-  std::uint64_t segment = 1;
-  if (!start_segment(segment)) {
-    state.SkipWithError("cannot write the log segment");
-    return;
-  }
-  auto replica = FlatReplica::open(replica_config(path));
+  auto replica = FlatReplica::open(replica_config(stage.path()));
   if (!replica) {
     state.SkipWithError(replica.error().to_string().c_str());
     return;
   }
-  std::size_t next = 1;
+  double release_seconds = 0;
   for (auto _ : state) {
-    // Timed by hand around the refresh alone: the staging is not part of a
-    // switch, and PauseTiming() would add its own clock reads.
-    // A checkpoint, untimed: the new snapshot renamed into place, the old
-    // segment removed, a new one started.
-    std::filesystem::create_hard_link(copies[next], staged, error);
-    std::filesystem::rename(staged, path, error);
-    next ^= 1;
-    std::filesystem::remove(persist::wal_segment_path(path, segment), error);
-    if (!start_segment(++segment)) {
-      state.SkipWithError("cannot write the log segment");
+    if (mode == SwitchStage::Mode::Checkpoint) read_every_page(replica.value());
+    if (!stage.next()) {
+      state.SkipWithError("cannot stage the next snapshot");
       break;
     }
+    // Timed by hand (PauseTiming() would add its own clock reads).
     const auto started = std::chrono::steady_clock::now();
     auto refreshed = replica.value().refresh();
-    state.SetIterationTime(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    const auto switched = std::chrono::steady_clock::now();
+    state.SetIterationTime(std::chrono::duration<double>(switched - started).count());
     if (!refreshed || !refreshed.value().switched) {
       state.SkipWithError("the refresh did not switch");
       break;
     }
+    persist::detail::wait_for_background_releases();
+    release_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - switched).count();
   }
+  state.counters["release_ms"] =
+      benchmark::Counter(release_seconds * 1e3 / static_cast<double>(state.iterations()));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
                           static_cast<std::int64_t>(file->size()));
+}
+
+void BM_ReplicaSwitch(benchmark::State& state, const SnapshotFile* file) {
+  time_switches(state, file, SwitchStage::Mode::Hot);
+}
+
+void BM_ReplicaCheckpointSwitch(benchmark::State& state, const SnapshotFile* file) {
+  time_switches(state, file, SwitchStage::Mode::Checkpoint);
+}
+
+// The floor of BM_ReplicaCheckpointSwitch: the same staging, then a bare
+// open, fstat, mmap, munmap and close of the new snapshot.
+void BM_CheckpointOpenFloor(benchmark::State& state, const SnapshotFile* file) {
+  SwitchStage stage(*file, SwitchStage::Mode::Checkpoint, "checkpoint-floor");
+  if (!stage.ok()) {
+    state.SkipWithError("cannot stage the snapshot and its segment");
+    return;
+  }
+  for (auto _ : state) {
+    if (!stage.next()) {
+      state.SkipWithError("cannot stage the next snapshot");
+      break;
+    }
+    const auto started = std::chrono::steady_clock::now();
+    const int fd = ::open(stage.path().c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat info {};
+    if (fd < 0 || ::fstat(fd, &info) != 0) {
+      state.SkipWithError("cannot open the snapshot");
+      break;
+    }
+    const auto size = static_cast<std::size_t>(info.st_size);
+    void* address = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    benchmark::DoNotOptimize(address);
+    if (address != MAP_FAILED) ::munmap(address, size);
+    ::close(fd);
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  }
 }
 
 // Shared between the writer (this process) and the replica process: when
@@ -420,6 +504,20 @@ void register_replica_benchmarks(const std::filesystem::path& dir, std::uint32_t
         ->ArgName("vectors")
         ->Unit(benchmark::kMicrosecond)
         ->UseManualTime();
+    // Each iteration copies and fsyncs a snapshot: a fixed count keeps the
+    // 1M run to a few GB of copies.
+    const auto checkpoints = std::clamp<std::int64_t>(
+        5'000'000 / static_cast<std::int64_t>(std::max<std::uint64_t>(file.vectors, 1)), 10, 50);
+    for (auto* family :
+         {benchmark::RegisterBenchmark("BM_ReplicaCheckpointSwitch", BM_ReplicaCheckpointSwitch,
+                                       &file),
+          benchmark::RegisterBenchmark("BM_CheckpointOpenFloor", BM_CheckpointOpenFloor, &file)}) {
+      family->Arg(static_cast<std::int64_t>(file.vectors))
+          ->ArgName("vectors")
+          ->Iterations(checkpoints)
+          ->Unit(benchmark::kMicrosecond)
+          ->UseManualTime();
+    }
   }
   benchmark::RegisterBenchmark("BM_ReplicaVisibility", BM_ReplicaVisibility)
       ->Iterations(1000)
