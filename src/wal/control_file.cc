@@ -2,23 +2,20 @@
 #include "wal/control_file.h"
 
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
-#include <climits>
 #include <cstring>
 #include <fstream>
 #include <string>
 #include <string_view>
-#include <thread>
 
 #include <fmt/format.h>
 
+#include "util/futex.h"
 #include "util/posix_file_system.h"
 
 namespace iqdb::persist {
@@ -162,6 +159,10 @@ Result<std::unique_ptr<ControlFile>> ControlFile::open_for_reader(
 
 ControlFile::~ControlFile() { ::munmap(base_, kFileSize); }
 
+const std::uint32_t* ControlFile::changes_word() const {
+  return reinterpret_cast<const std::uint32_t*>(base_ + kChangesOffset);
+}
+
 void ControlFile::publish_commit(std::uint64_t lsn) {
   field<std::uint64_t>(base_, kCommitTimeOffset).store(static_cast<std::uint64_t>(now_ns()));
   field<std::uint64_t>(base_, kCommittedLsnOffset).store(lsn);
@@ -170,7 +171,7 @@ void ControlFile::publish_commit(std::uint64_t lsn) {
   // the waiter's check (and the kernel's) sees the new counter.
   auto waiters = field<std::uint32_t>(base_, kWaitersOffset);
   if (waiters.load() != 0 && waiters.exchange(0) != 0) {
-    ::syscall(SYS_futex, base_ + kChangesOffset, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+    futex_wake_all(changes_word());
   }
 }
 
@@ -198,25 +199,14 @@ std::uint32_t ControlFile::changes() const {
   return field<std::uint32_t>(base_, kChangesOffset).load(std::memory_order_acquire);
 }
 
-void ControlFile::wake_local() const {
-  ::syscall(SYS_futex, base_ + kChangesOffset, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
-}
+void ControlFile::wake_local() const { futex_wake_all(changes_word()); }
 
 void ControlFile::wait_for_change(std::uint32_t seen, std::chrono::nanoseconds timeout) const {
   if (timeout <= std::chrono::nanoseconds::zero()) return;
   if (writable_) field<std::uint32_t>(base_, kWaitersOffset).store(1);
-  if (changes() != seen) return;
-  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout);
-  const struct timespec relative {
-    static_cast<time_t>(seconds.count()), static_cast<long>((timeout - seconds).count())
-  };
   // A read-only mapping cannot register, but is woken when another replica
   // did; either way the timeout bounds the wait.
-  const long rc =
-      ::syscall(SYS_futex, base_ + kChangesOffset, FUTEX_WAIT, seen, &relative, nullptr, 0);
-  if (rc != 0 && errno != EAGAIN && errno != ETIMEDOUT && errno != EINTR) {
-    std::this_thread::sleep_for(timeout);  // futexes unavailable here: poll
-  }
+  futex_wait(changes_word(), seen, timeout);
 }
 
 }  // namespace iqdb::persist

@@ -92,6 +92,8 @@ class ControlFile {
 
  private:
   ControlFile(std::byte* base, bool writable) : base_(base), writable_(writable) {}
+  // The change counter, the futex word.
+  const std::uint32_t* changes_word() const;
 
   std::byte* base_;  // kFileSize bytes, MAP_SHARED
   bool writable_;
