@@ -1,0 +1,386 @@
+// SharedPublisher (iqdb/persist/shared_memory.h): writes generations of a
+// publication into POSIX shared memory through Boost.Interprocess (named
+// objects, their permissions and removal; the head's mapping). Only what a
+// crash cannot leave half-done is used: no Boost mutex, condition variable
+// or segment allocator (a holder's crash leaves those locked forever); the
+// head's fields are atomics, its lock an open-file-description lock.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+
+#include "db/snapshot_io.h"
+#include "iqdb/persist/file_system.h"
+#include "iqdb/persist/shared_memory.h"
+#include "shared/publication_format.h"
+#include "shared/segment_image.h"
+#include "snapshot/snapshot_writer.h"
+#include "util/futex.h"
+#include "util/little_endian.h"
+
+namespace iqdb::persist {
+namespace {
+
+namespace bip = boost::interprocess;
+namespace pf = publication_format;
+
+std::uint64_t now_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+PersistError boost_failure(std::string_view what, std::string_view object,
+                           const bip::interprocess_exception& error) {
+  const int native = error.get_native_error();
+  return PersistError(native == ENOENT ? ErrorKind::NotFound : ErrorKind::Io,
+                      fmt::format("{}: {}: {}", pf::object_path(object).string(), what,
+                                  native != 0 ? std::strerror(native) : error.what()));
+}
+
+// Removes a shared memory object by name; a missing one is not an error.
+Result<bool> remove_object(const std::string& object) {
+  errno = 0;
+  if (bip::shared_memory_object::remove(object.c_str())) return true;
+  if (errno == ENOENT || errno == 0) return false;
+  return fail(ErrorKind::Io, fmt::format("{}: cannot remove: {}", pf::object_path(object).string(),
+                                         std::strerror(errno)));
+}
+
+// Permissions of a publication's objects: whoever may read the source may
+// read what was decoded from it; only the publisher writes.
+bip::permissions permissions_like(mode_t source_mode) {
+  bip::permissions permissions;
+  permissions.set_permissions(static_cast<int>((source_mode & 0444) | 0200));
+  return permissions;
+}
+
+}  // namespace
+
+class SharedPublisher::Impl {
+ public:
+  Impl(std::string name, PublishOptions options) : name_(std::move(name)), options_(options) {}
+
+  ~Impl() { (void)withdraw(); }
+
+  // Opens or creates the head, takes its lock, and clears what a dead
+  // publisher left.
+  Result<void> take_name() {
+    const std::string object = pf::head_object(name_);
+    const std::string path = pf::object_path(object).string();
+    try {
+      bip::permissions permissions;
+      permissions.set_permissions(0644);
+      head_object_ = bip::shared_memory_object(bip::open_or_create, object.c_str(), bip::read_write,
+                                               permissions);
+    } catch (const bip::interprocess_exception& error) {
+      return boost_failure("cannot open or create the head", object, error);
+    }
+    const int fd = head_object_.get_mapping_handle().handle;
+    struct stat info {};
+    if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+      return fail(ErrorKind::Io, fmt::format("{}: not a regular file: refused", path));
+    }
+    struct flock lock {};
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    lock.l_start = 0;
+    lock.l_len = 1;
+    if (::fcntl(fd, F_OFD_SETLK, &lock) != 0) {
+      if (errno == EAGAIN || errno == EACCES) {
+        std::array<std::byte, pf::kSourcePathOffset> bytes{};
+        const bool read =
+            ::pread(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size());
+        return fail(
+            ErrorKind::Locked,
+            fmt::format("{}: '{}' is published by another running process{}", path, name_,
+                        read ? fmt::format(" (pid {})", load_le(bytes, pf::kPidOffset, 4)) : ""));
+      }
+      return fail(ErrorKind::Io, fmt::format("{}: cannot lock: {}", path, std::strerror(errno)));
+    }
+    IQDB_TRY(prepare_head(fd, static_cast<std::uint64_t>(info.st_size), path));
+    try {
+      head_region_ = bip::mapped_region(head_object_, bip::read_write, 0, pf::kHeadSize);
+    } catch (const bip::interprocess_exception& error) {
+      return boost_failure("cannot map the head", object, error);
+    }
+    head_ = static_cast<std::byte*>(head_region_.get_address());
+    store_u32(pf::kPidOffset, static_cast<std::uint32_t>(::getpid()));
+    return success();
+  }
+
+  Result<PublishReport> publish(const std::filesystem::path& source) {
+    const auto started = std::chrono::steady_clock::now();
+    FileSystem& fs = *default_file_system();
+    IQDB_TRY_ASSIGN(const FileStatus status, fs.status(source));
+    struct stat source_info {};
+    const mode_t mode = ::stat(source.c_str(), &source_info) == 0 ? source_info.st_mode : 0644;
+    PersistConfig config(source);
+    config.verify = options_.verify;
+    config.verify_threads = options_.threads;
+    config.warm_up = WarmUp::Lazy;
+    IQDB_TRY_ASSIGN(const auto opened, detail::open_snapshot(config, detail::kAnyIndexType));
+    IQDB_TRY(opened.verification->wait());
+
+    const std::uint64_t generation = next_generation_++;
+    const std::string object = pf::segment_object(name_, generation);
+    // Recorded before the object exists: a publisher that dies while
+    // writing it leaves a name the next one knows to remove.
+    store_u64(pf::kBuildingOffset, generation);
+    auto written = write_segment(object, generation, opened.view, status, mode);
+    if (!written) {
+      (void)remove_object(object);
+      store_u64(pf::kBuildingOffset, 0);
+      return written.error();
+    }
+    if (current_ != 0) unremoved_.push_back(current_);
+    make_current(generation, source);
+    remove_retired();
+
+    PublishReport report;
+    report.generation = generation;
+    report.object = object;
+    report.wal_lsn = opened.view.header().wal_lsn;
+    report.image_bytes = written.value();
+    report.source_bytes = status.size;
+    report.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    published_source_ = status;
+    return report;
+  }
+
+  Result<std::optional<PublishReport>> publish_if_changed(const std::filesystem::path& source) {
+    auto status = default_file_system()->status(source);
+    // A missing source (a writer between two renames) is "not yet".
+    if (!status) {
+      if (status.error().kind() == ErrorKind::NotFound && current_ != 0) return std::nullopt;
+      return status.error();
+    }
+    if (current_ != 0 && published_source_ && published_source_->same_file(status.value()) &&
+        published_source_->size == status.value().size) {
+      return std::nullopt;
+    }
+    IQDB_TRY_ASSIGN(auto report, publish(source));
+    return report;
+  }
+
+  Result<void> withdraw() {
+    if (head_ == nullptr) return success();
+    // Attachers see "withdrawn" before the names go.
+    const std::uint64_t current = current_;
+    store_u64(pf::kCurrentOffset, 0);
+    store_u64(pf::kBuildingOffset, 0);
+    bump_changes();
+    current_ = 0;
+    head_ = nullptr;
+    Result<void> outcome = success();
+    if (current != 0) unremoved_.push_back(current);
+    for (const std::uint64_t generation : unremoved_) {
+      if (auto removed = remove_object(pf::segment_object(name_, generation));
+          !removed && outcome) {
+        outcome = removed.error();
+      }
+    }
+    unremoved_.clear();
+    if (auto removed = remove_object(pf::head_object(name_)); !removed && outcome) {
+      outcome = removed.error();
+    }
+    head_region_ = bip::mapped_region();
+    head_object_ = bip::shared_memory_object();  // closes it: the lock goes with it
+    return outcome;
+  }
+
+  std::uint64_t generation() const { return current_; }
+  const std::string& name() const { return name_; }
+  std::size_t stale_removed() const { return stale_removed_; }
+
+ private:
+  // A new head is initialized; an existing one must be this library's: a
+  // dead publisher's segments are removed, and its generations continue.
+  Result<void> prepare_head(int fd, std::uint64_t size, const std::string& path) {
+    std::array<std::byte, pf::kHeadSize> bytes{};
+    if (size == 0) {
+      pf::encode_new_head(bytes);
+      if (::ftruncate(fd, pf::kHeadSize) != 0 ||
+          ::pwrite(fd, bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size())) {
+        return fail(ErrorKind::Io,
+                    fmt::format("{}: cannot write the head: {}", path, std::strerror(errno)));
+      }
+      next_generation_ = 1;
+      return success();
+    }
+    const auto length = static_cast<std::size_t>(std::min<std::uint64_t>(size, bytes.size()));
+    if (::pread(fd, bytes.data(), length, 0) != static_cast<ssize_t>(length)) {
+      return fail(ErrorKind::Io,
+                  fmt::format("{}: cannot read the head: {}", path, std::strerror(errno)));
+    }
+    auto head = pf::decode_head(std::span(bytes).first(length), size, path);
+    if (!head) {
+      return head.error().with_context(
+          "the object exists and is not a publication head this library can take over (left "
+          "alone; remove it if it is stale)");
+    }
+    for (const std::uint64_t stale : {head.value().current, head.value().building}) {
+      if (stale == 0) continue;
+      IQDB_TRY_ASSIGN(const bool removed, remove_object(pf::segment_object(name_, stale)));
+      stale_removed_ += removed ? 1 : 0;
+    }
+    next_generation_ = std::max(head.value().current, head.value().building) + 1;
+    // Written through the descriptor: the head is not mapped yet.
+    pf::encode_new_head(bytes);
+    store_le(bytes, pf::kChangesOffset, head.value().changes + 1u, 4);
+    if (::pwrite(fd, bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size())) {
+      return fail(ErrorKind::Io,
+                  fmt::format("{}: cannot reset the head: {}", path, std::strerror(errno)));
+    }
+    return success();
+  }
+
+  // Creates the segment, writes the image then the descriptor; returns the
+  // image's size.
+  Result<std::uint64_t> write_segment(const std::string& object, std::uint64_t generation,
+                                      const SnapshotView& snapshot, const FileStatus& source,
+                                      mode_t source_mode) {
+    const std::string path = pf::object_path(object).string();
+    // A segment of this generation can only be a leftover: nobody attaches
+    // a generation the head never named.
+    IQDB_TRY(remove_object(object));
+    bip::shared_memory_object segment;
+    try {
+      segment = bip::shared_memory_object(bip::create_only, object.c_str(), bip::read_write,
+                                          permissions_like(source_mode));
+    } catch (const bip::interprocess_exception& error) {
+      return boost_failure("cannot create the segment", object, error);
+    }
+    const int fd = segment.get_mapping_handle().handle;
+    SegmentImageWriter image(fd, path);
+    const FileHeader& header = snapshot.header();
+    SnapshotWriter writer(image, header.sections.empty() ? 4096 : header.sections[0].alignment);
+    for (const SectionInfo& section : header.sections) {
+      IQDB_TRY_ASSIGN(const auto view, snapshot.section(section.name));
+      IQDB_TRY(writer.add_section(section.name, view.bytes(), section.alignment));
+    }
+    IQDB_TRY(writer.finish(IndexFacts{header.index_type, header.dim, header.metric,
+                                      header.n_vectors, header.wal_lsn}));
+    struct stat info {};
+    if (::fstat(fd, &info) != 0) {
+      return fail(ErrorKind::Io, fmt::format("{}: fstat: {}", path, std::strerror(errno)));
+    }
+    const auto segment_size = static_cast<std::uint64_t>(info.st_size);
+
+    pf::Descriptor descriptor;
+    descriptor.generation = generation;
+    descriptor.image_length = segment_size - pf::kImageOffset;
+    descriptor.wal_lsn = header.wal_lsn;
+    descriptor.content_hash = header.content_hash;
+    descriptor.source_device = source.device;
+    descriptor.source_inode = source.inode;
+    descriptor.source_size = source.size;
+    descriptor.source_mtime_ns = static_cast<std::uint64_t>(source.modified_ns);
+    descriptor.published_ns = now_ns();
+    std::array<std::byte, pf::kDescriptorLength> bytes{};
+    pf::encode_descriptor(descriptor, bytes);
+    if (::pwrite(fd, bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size())) {
+      return fail(ErrorKind::Io,
+                  fmt::format("{}: cannot write the descriptor: {}", path, std::strerror(errno)));
+    }
+    return descriptor.image_length;
+  }
+
+  // Removes the names of generations no longer current (attachers keep what
+  // they mapped). One that cannot be removed is tried again at the next
+  // publication and at withdrawal.
+  void remove_retired() {
+    std::erase_if(unremoved_, [this](std::uint64_t generation) {
+      return static_cast<bool>(remove_object(pf::segment_object(name_, generation)));
+    });
+  }
+
+  void make_current(std::uint64_t generation, const std::filesystem::path& source) {
+    const std::string source_path = source.string();
+    const std::size_t length = std::min(source_path.size(), pf::kMaxSourcePath);
+    std::memcpy(head_ + pf::kSourcePathOffset, source_path.data(), length);
+    store_u32(pf::kSourcePathLengthOffset, static_cast<std::uint32_t>(length));
+    store_u64(pf::kPublishedOffset, now_ns());
+    store_u64(pf::kCurrentOffset, generation);
+    store_u64(pf::kBuildingOffset, 0);
+    bump_changes();
+    current_ = generation;
+  }
+
+  void bump_changes() {
+    std::atomic_ref<std::uint32_t>(*u32_at(pf::kChangesOffset)).fetch_add(1);
+    futex_wake_all(u32_at(pf::kChangesOffset));
+  }
+
+  std::uint32_t* u32_at(std::size_t offset) const {
+    return reinterpret_cast<std::uint32_t*>(head_ + offset);
+  }
+  void store_u32(std::size_t offset, std::uint32_t value) {
+    std::atomic_ref<std::uint32_t>(*u32_at(offset)).store(value);
+  }
+  void store_u64(std::size_t offset, std::uint64_t value) {
+    std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(head_ + offset)).store(value);
+  }
+
+  const std::string name_;
+  const PublishOptions options_;
+  bip::shared_memory_object head_object_;
+  bip::mapped_region head_region_;
+  std::byte* head_ = nullptr;  // null once withdrawn
+  std::uint64_t current_ = 0;
+  std::uint64_t next_generation_ = 1;
+  std::optional<FileStatus> published_source_;
+  std::vector<std::uint64_t> unremoved_;  // retired generations whose names remain
+  std::size_t stale_removed_ = 0;         // objects of a dead publisher removed by take_name()
+};
+
+Result<SharedPublisher> SharedPublisher::open(std::string name, PublishOptions options) {
+  IQDB_TRY(publication_format::check_name(name));
+  auto impl = std::make_unique<Impl>(std::move(name), options);
+  IQDB_TRY(impl->take_name());
+  return SharedPublisher(std::move(impl));
+}
+
+SharedPublisher::SharedPublisher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SharedPublisher::SharedPublisher(SharedPublisher&&) noexcept = default;
+SharedPublisher& SharedPublisher::operator=(SharedPublisher&&) noexcept = default;
+SharedPublisher::~SharedPublisher() = default;
+
+Result<PublishReport> SharedPublisher::publish(const std::filesystem::path& snapshot) {
+  return impl_->publish(snapshot);
+}
+Result<std::optional<PublishReport>> SharedPublisher::publish_if_changed(
+    const std::filesystem::path& snapshot) {
+  return impl_->publish_if_changed(snapshot);
+}
+std::uint64_t SharedPublisher::generation() const { return impl_->generation(); }
+const std::string& SharedPublisher::name() const { return impl_->name(); }
+Result<void> SharedPublisher::withdraw() { return impl_->withdraw(); }
+
+Result<std::size_t> remove_stale_publication(std::string_view name) {
+  IQDB_TRY(publication_format::check_name(name));
+  struct stat info {};
+  const auto head = publication_format::object_path(publication_format::head_object(name));
+  if (::lstat(head.c_str(), &info) != 0 && errno == ENOENT) return 0;  // nothing there
+  // Taking the name removes a dead publisher's segments; withdrawing, the
+  // head. A live publisher's lock refuses both.
+  SharedPublisher::Impl impl{std::string(name), PublishOptions{}};
+  IQDB_TRY(impl.take_name());
+  const std::size_t removed = impl.stale_removed();
+  IQDB_TRY(impl.withdraw());
+  return removed + 1;
+}
+
+}  // namespace iqdb::persist

@@ -1,0 +1,266 @@
+// SharedSnapshot (iqdb/persist/shared_memory.h): attaching a publication's
+// current generation. Objects are opened as any file the library reads is:
+// non-blocking, never through a symbolic link, regular files only (a FIFO
+// planted under a publication's name must not hang an attacher; Boost's
+// shared_memory_object cannot open that way, so the attacher opens the
+// objects' files in /dev/shm itself).
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "db/snapshot_io.h"
+#include "iqdb/persist/shared_memory.h"
+#include "shared/publication_format.h"
+#include "shared/segment_image.h"
+#include "util/futex.h"
+#include "util/posix_file_system.h"
+
+namespace iqdb::persist {
+namespace {
+
+namespace pf = publication_format;
+using detail::OpenedSnapshot;
+
+// How often attach() looks again when the head names a segment that was
+// replaced meanwhile.
+constexpr int kMaxAttempts = 8;
+// Bytes read at once from a segment: its descriptor and the image's prefix
+// and header (which a load reads next) in one system call.
+constexpr std::size_t kFirstRead = pf::kImageOffset + 4096;
+
+std::chrono::system_clock::time_point from_ns(std::uint64_t ns) {
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::nanoseconds(ns)));
+}
+
+Result<void> read_exactly(int fd, std::span<std::byte> out, const std::filesystem::path& path) {
+  std::size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return fail(ErrorKind::Io, fmt::format("{}: read: {}", path.string(), std::strerror(errno)));
+    }
+    if (n == 0) {
+      return fail(ErrorKind::Io, fmt::format("{}: shorter than when it was opened", path.string()));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return success();
+}
+
+// The head's fields, read (not mapped: one read is cheaper than a mapping).
+Result<pf::HeadFields> read_head(std::string_view name) {
+  const auto path = pf::object_path(pf::head_object(name));
+  struct stat info {};
+  auto opened = open_regular(path, O_RDONLY | O_NOFOLLOW, info, ErrorKind::NotFound);
+  if (!opened) {
+    if (opened.error().kind() == ErrorKind::NotFound) {
+      return fail(ErrorKind::NotFound,
+                  fmt::format("{}: nothing is published under '{}'", path.string(), name));
+    }
+    return opened.error();
+  }
+  const int fd = opened.value();
+  std::array<std::byte, pf::kHeadSize> bytes{};
+  const auto length = static_cast<std::size_t>(
+      std::min<std::uint64_t>(static_cast<std::uint64_t>(info.st_size), bytes.size()));
+  auto read = read_exactly(fd, std::span(bytes).first(length), path);
+  ::close(fd);
+  IQDB_TRY(read);
+  return pf::decode_head(std::span(bytes).first(length), static_cast<std::uint64_t>(info.st_size),
+                         path.string());
+}
+
+}  // namespace
+
+class SharedSnapshot::Impl {
+ public:
+  SharedDescriptor descriptor;
+  std::optional<SnapshotView> view;
+  std::shared_ptr<Verification> verification;
+  // The head mapped read-only, once newer_published() or wait_for_newer()
+  // is first called (an attach alone does not need it).
+  mutable std::mutex head_mutex;
+  mutable const std::byte* head = nullptr;
+
+  ~Impl() {
+    if (head != nullptr) ::munmap(const_cast<std::byte*>(head), pf::kHeadSize);
+  }
+
+  const std::uint32_t* head_word(std::size_t offset) const {
+    return reinterpret_cast<const std::uint32_t*>(head + offset);
+  }
+
+  // Maps the head; false if it is gone (withdrawn) or not one any more.
+  bool map_head() const {
+    std::lock_guard guard(head_mutex);
+    if (head != nullptr) return true;
+    const auto path = pf::object_path(pf::head_object(descriptor.name));
+    struct stat info {};
+    auto opened = open_regular(path, O_RDONLY | O_NOFOLLOW, info, ErrorKind::NotFound);
+    if (!opened) return false;
+    void* address = info.st_size == static_cast<off_t>(pf::kHeadSize)
+                        ? ::mmap(nullptr, pf::kHeadSize, PROT_READ, MAP_SHARED, opened.value(), 0)
+                        : MAP_FAILED;
+    ::close(opened.value());
+    if (address == MAP_FAILED) return false;
+    auto fields = pf::decode_head(std::span(static_cast<const std::byte*>(address), pf::kHeadSize),
+                                  pf::kHeadSize, path.string());
+    if (!fields) {
+      ::munmap(address, pf::kHeadSize);
+      return false;
+    }
+    head = static_cast<const std::byte*>(address);
+    return true;
+  }
+
+  bool newer() const {
+    if (!map_head()) return true;  // withdrawn
+    // (Loaded as an atomic: the publisher stores it as one.)
+    auto* word =
+        reinterpret_cast<std::uint64_t*>(const_cast<std::byte*>(head + pf::kCurrentOffset));
+    const std::uint64_t current = std::atomic_ref<std::uint64_t>(*word).load();
+    return current != descriptor.generation;
+  }
+};
+
+namespace {
+
+// Opens segment `generation` of `name`, validates its descriptor and hands
+// its image to the snapshot loader. NotFound when the segment is gone (a
+// newer generation replaced it since the head was read).
+struct Attached {
+  SharedDescriptor descriptor;
+  OpenedSnapshot opened;
+};
+
+Result<Attached> attach_generation(std::string_view name, const pf::HeadFields& head,
+                                   const AttachOptions& options) {
+  const std::string object = pf::segment_object(name, head.current);
+  const auto path = pf::object_path(object);
+  struct stat info {};
+  IQDB_TRY_ASSIGN(const int fd,
+                  open_regular(path, O_RDONLY | O_NOFOLLOW, info, ErrorKind::NotFound));
+  const auto segment_size = static_cast<std::uint64_t>(info.st_size);
+  std::vector<std::byte> first(
+      static_cast<std::size_t>(std::min<std::uint64_t>(segment_size, kFirstRead)));
+  auto descriptor = [&]() -> Result<pf::Descriptor> {
+    IQDB_TRY(read_exactly(fd, first, path));
+    return pf::decode_descriptor(first, segment_size, head.current, path.string());
+  }();
+  if (!descriptor) {
+    ::close(fd);
+    return descriptor.error();
+  }
+  auto reader = std::make_unique<SegmentImageReader>(fd, segment_size, path, std::move(first));
+
+  PersistConfig config(path);
+  config.verify = options.verify;
+  config.verify_threads = options.threads;
+  config.warm_up = WarmUp::Lazy;
+  config.file_system = single_file_system(std::move(reader));
+  IQDB_TRY_ASSIGN(auto opened, detail::open_snapshot(config, detail::kAnyIndexType));
+  const FileHeader& header = opened.view.header();
+  if (header.wal_lsn != descriptor.value().wal_lsn ||
+      header.content_hash != descriptor.value().content_hash) {
+    return fail(ErrorKind::InvalidHeader,
+                fmt::format("{}: the descriptor records LSN {} and content hash {:016x}, the "
+                            "image's header LSN {} and content hash {:016x}",
+                            path.string(), descriptor.value().wal_lsn,
+                            descriptor.value().content_hash, header.wal_lsn, header.content_hash));
+  }
+  for (const SectionInfo& section : header.sections) {
+    if (section.compression != SectionCompression::None) {
+      return fail(ErrorKind::InvalidHeader,
+                  fmt::format("{}: section '{}' is compressed; a publication holds raw sections "
+                              "only",
+                              path.string(), section.name));
+    }
+  }
+
+  SharedDescriptor out;
+  out.name = std::string(name);
+  out.object = object;
+  out.generation = descriptor.value().generation;
+  out.wal_lsn = descriptor.value().wal_lsn;
+  out.content_hash = descriptor.value().content_hash;
+  out.image_bytes = descriptor.value().image_length;
+  out.segment_bytes = segment_size;
+  out.source_path = head.source_path;
+  out.source_device = descriptor.value().source_device;
+  out.source_inode = descriptor.value().source_inode;
+  out.source_size = descriptor.value().source_size;
+  out.source_modified = from_ns(descriptor.value().source_mtime_ns);
+  out.published = from_ns(descriptor.value().published_ns);
+  out.publisher_pid = head.publisher_pid;
+  return Attached{std::move(out), std::move(opened)};
+}
+
+}  // namespace
+
+Result<SharedSnapshot> SharedSnapshot::attach(std::string_view name, AttachOptions options) {
+  IQDB_TRY(pf::check_name(name));
+  for (int attempt = 1;; ++attempt) {
+    IQDB_TRY_ASSIGN(const auto head, read_head(name));
+    if (head.current == 0) {
+      return fail(ErrorKind::NotFound,
+                  fmt::format("{}: '{}' has no generation published (its publisher is starting, "
+                              "or withdrew it)",
+                              pf::object_path(pf::head_object(name)).string(), name));
+    }
+    auto attached = attach_generation(name, head, options);
+    if (attached) {
+      auto impl = std::make_unique<Impl>();
+      impl->descriptor = std::move(attached.value().descriptor);
+      impl->view = std::move(attached.value().opened.view);
+      impl->verification = std::move(attached.value().opened.verification);
+      return SharedSnapshot(std::move(impl));
+    }
+    // Replaced between the head's read and the segment's open: look again.
+    if (attached.error().kind() != ErrorKind::NotFound || attempt == kMaxAttempts) {
+      return attached.error();
+    }
+  }
+}
+
+SharedSnapshot::SharedSnapshot(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SharedSnapshot::SharedSnapshot(SharedSnapshot&&) noexcept = default;
+SharedSnapshot& SharedSnapshot::operator=(SharedSnapshot&&) noexcept = default;
+SharedSnapshot::~SharedSnapshot() = default;
+
+const SharedDescriptor& SharedSnapshot::descriptor() const { return impl_->descriptor; }
+const SnapshotView& SharedSnapshot::view() const { return *impl_->view; }
+const Verification& SharedSnapshot::verification() const { return *impl_->verification; }
+
+bool SharedSnapshot::newer_published() const { return impl_->newer(); }
+
+bool SharedSnapshot::wait_for_newer(std::chrono::nanoseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (!impl_->map_head()) return true;
+    const std::uint32_t seen =
+        std::atomic_ref<std::uint32_t>(
+            *const_cast<std::uint32_t*>(impl_->head_word(pf::kChangesOffset)))
+            .load();
+    if (impl_->newer()) return true;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return false;
+    futex_wait(impl_->head_word(pf::kChangesOffset), seen, deadline - now);
+  }
+}
+
+}  // namespace iqdb::persist

@@ -1,0 +1,147 @@
+// Shared-memory publication in one process: what is published equals a
+// normal load, generations replace each other while attachers keep theirs,
+// a dead publisher's objects are cleaned up, and damaged or foreign objects
+// are refused with an error naming them.
+#include "iqdb/persist/shared_memory.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "iqdb/persist/persisted_index.h"
+#include "shared/publication_format.h"
+#include "support/mock_indexes.h"
+#include "support/test_util.h"
+
+namespace iqdb::persist::test {
+namespace {
+
+namespace pf = publication_format;
+using Writer = PersistedIndex<SectionArrayIndex>;
+constexpr std::size_t kDim = 8;
+
+// A publication name unique to this process and test.
+std::string unique_name(std::string_view test) {
+  return fmt::format("test-{}-{}", ::getpid(), test);
+}
+
+bool object_exists(const std::string& object) {
+  return std::filesystem::exists(pf::object_path(object));
+}
+
+class SharedMemoryTest : public ::testing::Test {
+ protected:
+  SharedMemoryTest() {
+    config_.path = dir_.file("db.iqdb");
+    config_.compression = Compression::zstd(3);
+    config_.compression_max_ratio = 1.0;
+  }
+  ~SharedMemoryTest() override { (void)remove_stale_publication(name_); }
+
+  Writer save(std::size_t n, std::uint32_t seed = 1) {
+    auto writer = Writer::open_with(
+        SectionArrayIndex(kDim, DistanceMetric::Euclidean, make_vectors(n, kDim, seed)), config_,
+        OpenMode::Overwrite);
+    EXPECT_THAT(writer, IsOk());
+    EXPECT_THAT(writer.value().checkpoint(), IsOk());
+    return std::move(writer).value();
+  }
+
+  TempDir dir_;
+  PersistConfig config_;
+  std::string name_ = unique_name(::testing::UnitTest::GetInstance()->current_test_info()->name());
+};
+
+TEST_F(SharedMemoryTest, PublishedGenerationEqualsANormalLoad) {
+  save(300);
+  auto publisher = SharedPublisher::open(name_);
+  ASSERT_THAT(publisher, IsOk());
+  auto report = publisher.value().publish(config_.path);
+  ASSERT_THAT(report, IsOk());
+  EXPECT_EQ(report.value().generation, 1u);
+
+  auto shared = SharedIndex<SectionArrayIndex>::attach(name_);
+  ASSERT_THAT(shared, IsOk());
+  auto loaded = PersistedIndex<SectionArrayIndex>::load(config_);
+  ASSERT_THAT(loaded, IsOk());
+  EXPECT_TRUE(same_content(shared.value().index(), loaded.value().index()));
+  EXPECT_TRUE(shared.value().index().is_mapped());
+  const SharedDescriptor& descriptor = shared.value().snapshot().descriptor();
+  EXPECT_EQ(descriptor.generation, 1u);
+  EXPECT_EQ(descriptor.source_path, config_.path.string());
+  auto header = read_file_header(config_.path);
+  ASSERT_THAT(header, IsOk());
+  EXPECT_EQ(descriptor.content_hash, header.value().content_hash);
+  for (const SectionInfo& section : shared.value().snapshot().view().header().sections) {
+    EXPECT_EQ(section.compression, SectionCompression::None) << section.name;
+  }
+  EXPECT_FALSE(shared.value().snapshot().newer_published());
+}
+
+TEST_F(SharedMemoryTest, NewGenerationReplacesTheOldWhileAttachersKeepTheirs) {
+  save(100, 1);
+  auto publisher = SharedPublisher::open(name_);
+  ASSERT_THAT(publisher, IsOk());
+  ASSERT_THAT(publisher.value().publish(config_.path), IsOk());
+  auto first = SharedIndex<SectionArrayIndex>::attach(name_);
+  ASSERT_THAT(first, IsOk());
+  const std::vector<float> before(first.value().index().vectors().begin(),
+                                  first.value().index().vectors().end());
+
+  save(120, 2);
+  auto changed = publisher.value().publish_if_changed(config_.path);
+  ASSERT_THAT(changed, IsOk());
+  ASSERT_TRUE(changed.value().has_value());
+  EXPECT_EQ(changed.value()->generation, 2u);
+  EXPECT_FALSE(object_exists(pf::segment_object(name_, 1)));
+  EXPECT_TRUE(first.value().snapshot().newer_published());
+  EXPECT_TRUE(first.value().snapshot().wait_for_newer(std::chrono::milliseconds(0)));
+  EXPECT_TRUE(std::ranges::equal(first.value().index().vectors(), before));
+
+  auto second = SharedIndex<SectionArrayIndex>::attach(name_);
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ(second.value().index().ids().size(), 120u);
+  EXPECT_EQ(second.value().snapshot().descriptor().generation, 2u);
+
+  auto unchanged = publisher.value().publish_if_changed(config_.path);
+  ASSERT_THAT(unchanged, IsOk());
+  EXPECT_FALSE(unchanged.value().has_value());
+}
+
+TEST_F(SharedMemoryTest, WithdrawRemovesEverythingAndAttachersSeeIt) {
+  save(50);
+  auto publisher = SharedPublisher::open(name_);
+  ASSERT_THAT(publisher, IsOk());
+  ASSERT_THAT(publisher.value().publish(config_.path), IsOk());
+  auto attached = SharedSnapshot::attach(name_);
+  ASSERT_THAT(attached, IsOk());
+  ASSERT_THAT(publisher.value().withdraw(), IsOk());
+  EXPECT_FALSE(object_exists(pf::head_object(name_)));
+  EXPECT_FALSE(object_exists(pf::segment_object(name_, 1)));
+  EXPECT_TRUE(attached.value().newer_published());
+  EXPECT_EQ(attached.value().view().header().n_vectors, 50u);
+  EXPECT_THAT(SharedSnapshot::attach(name_), IsError(ErrorKind::NotFound, "nothing is published"));
+}
+
+TEST_F(SharedMemoryTest, SecondPublisherIsRefusedWhileTheFirstRuns) {
+  auto first = SharedPublisher::open(name_);
+  ASSERT_THAT(first, IsOk());
+  EXPECT_THAT(SharedPublisher::open(name_), IsError(ErrorKind::Locked, "published by another"));
+  EXPECT_THAT(remove_stale_publication(name_), IsError(ErrorKind::Locked));
+}
+
+TEST_F(SharedMemoryTest, BadNamesAreRefused) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", ".hidden", "a/b", std::string(201, 'x'), "sp ace"}) {
+    EXPECT_THAT(SharedPublisher::open(bad), IsError(ErrorKind::InvalidArgument)) << bad;
+    EXPECT_THAT(SharedSnapshot::attach(bad), IsError(ErrorKind::InvalidArgument)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace iqdb::persist::test
