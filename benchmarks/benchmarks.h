@@ -18,6 +18,8 @@
 //   BM_ReplicaVisibility                insert() under always() -> seen by a replica process
 //   BM_ReplicaMemory                    private memory of 4 replica processes, per size
 //   BM_ScanFloor / BM_FlatSearch        a k-nearest search of the main snapshot (/vectors:N)
+//   BM_OpenFloor / BM_AttachShared      attaching a published generation, per size
+//   BM_SharedMemory                     private memory of 4 attached processes, per size
 // Names are stable: scripts pair them across releases.
 #ifndef IQDB_BENCHMARKS_BENCHMARKS_H_
 #define IQDB_BENCHMARKS_BENCHMARKS_H_
@@ -77,6 +79,14 @@ void register_replica_benchmarks(const std::filesystem::path& dir, std::uint32_t
                                  const std::vector<SnapshotFile>& files,
                                  const SnapshotFile& memory_small);
 void remove_replica_files(const std::filesystem::path& dir);
+// The shared-memory benchmarks (shared_benchmarks.cc): attaches to each of
+// `files` published, memory of processes attached to the first and to
+// `memory_small` published zstd-compressed (copies "shared-zstd-*" in `dir`,
+// kept between runs). remove_shared_files() withdraws the publications.
+void register_shared_benchmarks(const std::filesystem::path& dir, std::uint32_t dim,
+                                const std::vector<SnapshotFile>& files,
+                                const SnapshotFile& memory_small);
+void remove_shared_files(const std::filesystem::path& dir);
 // The search pair (search_benchmarks.cc) on `file`, the main snapshot,
 // loaded once with VerifyMode::Skip. `file` must outlive the benchmark run.
 void register_search_benchmarks(const SnapshotFile& file);

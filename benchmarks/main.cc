@@ -52,8 +52,9 @@ int main(int argc, char** argv) {
   register_save_benchmarks(files, options->data_dir, options->save_min_time);
   register_wal_benchmarks(options->data_dir, options->vectors, options->dim);
   register_compression_benchmarks(options->data_dir, options->vectors);
-  // The memory of replicas of the main snapshot is compared with that of
-  // replicas of a tiny one (when the main one is larger).
+  // The memory of replicas (and of processes attached to a publication) of
+  // the main snapshot is compared with that of a tiny one (when the main one
+  // is larger).
   const std::uint64_t tiny = std::min(kReplicaMemorySmallVectors, options->vectors);
   auto memory_small = prepare_snapshot(options->data_dir, tiny, options->dim);
   if (!memory_small) {
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   register_replica_benchmarks(options->data_dir, options->dim, files, memory_small.value());
+  register_shared_benchmarks(options->data_dir, options->dim, files, memory_small.value());
   register_search_benchmarks(files.front());
 
   benchmark::BenchmarkReporter* display = benchmark::CreateDefaultDisplayReporter();
@@ -70,6 +72,7 @@ int main(int argc, char** argv) {
   remove_wal_files(options->data_dir);
   remove_compression_files(options->data_dir);
   remove_replica_files(options->data_dir);
+  remove_shared_files(options->data_dir);
 
   ReportSetup setup{options->vectors, files.front().size(), 0, 0, options->dim};
   setup.checkpoint_vectors = wal_bench_sizes(options->vectors).checkpoint_vectors();

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 namespace iqdb::bench {
 
@@ -21,6 +24,22 @@ std::uint64_t rss_anon_bytes() {
   }
   std::fclose(status);
   return kib * 1024;
+}
+
+ProcessMemory memory_of(int pid) {
+  ProcessMemory memory;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  std::string line;
+  // After a header line naming the range: "Key:   <n> kB" lines.
+  while (std::getline(in, line)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string key = line.substr(0, colon);
+    const std::uint64_t kib = std::strtoull(line.c_str() + colon + 1, nullptr, 10);
+    if (key == "Private_Clean" || key == "Private_Dirty") memory.private_kib += kib;
+    if (key == "Pss") memory.pss_kib = kib;
+  }
+  return memory;
 }
 
 PeakAnonSampler::PeakAnonSampler() : baseline_(rss_anon_bytes()), peak_(baseline_) {

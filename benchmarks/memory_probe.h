@@ -16,6 +16,16 @@ namespace iqdb::bench {
 // Current RssAnon in bytes; 0 if it cannot be read (not Linux).
 std::uint64_t rss_anon_bytes();
 
+// What process `pid` holds, from /proc/PID/smaps_rollup, in KiB: its private
+// memory (Private_Clean + Private_Dirty: pages no other process maps) and its
+// proportional set size (each shared page divided among its sharers). Zero
+// when it cannot be read.
+struct ProcessMemory {
+  std::uint64_t private_kib = 0;
+  std::uint64_t pss_kib = 0;
+};
+ProcessMemory memory_of(int pid);
+
 // Samples RssAnon about every millisecond on its own thread from construction
 // until stop(), and reports the highest value seen above the baseline taken at
 // construction. Not copyable; stops in the destructor if stop() was not called.

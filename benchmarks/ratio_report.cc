@@ -320,6 +320,25 @@ bool print_ratio_report(std::ostream& out, const std::map<std::string, Measured>
                 pss ? std::optional(*pss / 1024) : std::nullopt, Unit::MiB, std::nullopt);
   }
 
+  // Shared-memory serving.
+  for (const auto& [vectors, bytes] : sizes) {
+    report.line(fmt::format("AttachShared / OpenFloor [{}]", vectors),
+                report.ratio(sized("BM_AttachShared", vectors), sized("BM_OpenFloor", vectors)),
+                Unit::Times, Target{true, 3});
+  }
+  if (setup.memory_small_vectors != 0) {
+    const auto large = report.counter(sized("BM_SharedMemory", n), "private_kib");
+    const auto tiny =
+        report.counter(sized("BM_SharedMemory", setup.memory_small_vectors), "private_kib");
+    report.line(
+        fmt::format("SharedMemory private [{}] - [{}], per process", n, setup.memory_small_vectors),
+        large && tiny ? std::optional((*large - *tiny) / 1024) : std::nullopt, Unit::MiB,
+        Target{true, 1});
+    const auto pss = report.counter(sized("BM_SharedMemory", n), "pss_kib");
+    report.line(fmt::format("SharedMemory PSS [{}], per process", n),
+                pss ? std::optional(*pss / 1024) : std::nullopt, Unit::MiB, std::nullopt);
+  }
+
   // Compressed sections. Speeds over the same ids: speed(a) / speed(b) = time(b) / time(a).
   {
     const std::string ids = fmt::format("[{} ids]", setup.compression_ids);

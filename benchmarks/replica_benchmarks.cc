@@ -34,6 +34,7 @@
 #include "benchmarks.h"
 #include "iqdb/persist/persisted_index.h"
 #include "iqdb/persist/replica.h"
+#include "memory_probe.h"
 #include "wal/wal_segments.h"
 #include "wal/wal_writer.h"
 
@@ -372,27 +373,6 @@ void BM_ReplicaVisibility(benchmark::State& state) {
   state.counters["p99_us"] = percentile(micros, 0.99);
   state.counters["p999_us"] = percentile(micros, 0.999);
   state.counters["unseen"] = static_cast<double>(unseen);
-}
-
-// Private_Clean + Private_Dirty and Pss of process `pid`, in KiB.
-struct ProcessMemory {
-  std::uint64_t private_kib = 0;
-  std::uint64_t pss_kib = 0;
-};
-ProcessMemory memory_of(pid_t pid) {
-  ProcessMemory memory;
-  std::ifstream in(fmt::format("/proc/{}/smaps_rollup", pid));
-  std::string line;
-  // After a header line naming the range: "Key:   <n> kB" lines.
-  while (std::getline(in, line)) {
-    const auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    const std::string key = line.substr(0, colon);
-    const std::uint64_t kib = std::strtoull(line.c_str() + colon + 1, nullptr, 10);
-    if (key == "Private_Clean" || key == "Private_Dirty") memory.private_kib += kib;
-    if (key == "Pss") memory.pss_kib = kib;
-  }
-  return memory;
 }
 
 // `replicas` processes each open a replica of `path`, apply `records` logged

@@ -23,6 +23,7 @@
 #include "iqdb/persist/replica_options.h"
 #include "iqdb/persist/rewrite.h"
 #include "iqdb/persist/sections.h"
+#include "iqdb/persist/shared_memory.h"
 #include "iqdb/persist/stream.h"
 #include "iqdb/persist/verify_snapshot.h"
 #include "iqdb/persist/version.h"
