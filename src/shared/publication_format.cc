@@ -14,7 +14,8 @@ namespace {
 
 constexpr std::size_t kVersionOffset = 8;
 constexpr std::size_t kSizeOffset = 12;
-constexpr std::size_t kCrcOffset = kDescriptorLength - 4;
+constexpr std::size_t kPathLengthOffset = 100;
+constexpr std::size_t kPathOffset = 104;
 
 bool has_magic(std::span<const std::byte> bytes, const char (&magic)[8]) {
   return bytes.size() >= 8 && std::memcmp(bytes.data(), magic, 8) == 0;
@@ -38,7 +39,9 @@ Result<void> check_name(std::string_view name) {
 
 std::string head_object(std::string_view name) { return fmt::format("iqdb.{}", name); }
 
-std::string segment_object(std::string_view name, std::uint64_t generation) {
+std::string current_object(std::string_view name) { return fmt::format("iqdb.{}.current", name); }
+
+std::string building_object(std::string_view name, std::uint64_t generation) {
   return fmt::format("iqdb.{}.{:016x}", name, generation);
 }
 
@@ -52,7 +55,7 @@ Result<HeadFields> decode_head(std::span<const std::byte> bytes, std::uint64_t o
     return fail(ErrorKind::BadMagic,
                 fmt::format("{}: not the head of a publication (no IQDBSHMH magic)", path));
   }
-  if (bytes.size() < kSourcePathOffset) {
+  if (bytes.size() < kHeadFieldsEnd) {
     return fail(ErrorKind::InvalidHeader,
                 fmt::format("{}: {} bytes, shorter than a head", path, bytes.size()));
   }
@@ -74,11 +77,6 @@ Result<HeadFields> decode_head(std::span<const std::byte> bytes, std::uint64_t o
   head.changes = static_cast<std::uint32_t>(load_le(bytes, kChangesOffset, 4));
   head.publisher_pid = static_cast<std::uint32_t>(load_le(bytes, kPidOffset, 4));
   head.published_ns = load_le(bytes, kPublishedOffset, 8);
-  // Informational: a length beyond what was read is cut, never trusted.
-  const auto path_length = std::min<std::uint64_t>(load_le(bytes, kSourcePathLengthOffset, 4),
-                                                   bytes.size() - kSourcePathOffset);
-  head.source_path.assign(reinterpret_cast<const char*>(bytes.data() + kSourcePathOffset),
-                          static_cast<std::size_t>(path_length));
   return head;
 }
 
@@ -89,11 +87,12 @@ void encode_new_head(std::span<std::byte> head) {
   store_le(head, kSizeOffset, kHeadSize, 4);
 }
 
-void encode_descriptor(const Descriptor& descriptor, std::span<std::byte> out) {
-  std::fill(out.begin(), out.begin() + kDescriptorLength, std::byte{0});
+std::vector<std::byte> encode_descriptor(const Descriptor& descriptor) {
+  const std::size_t path_length = std::min(descriptor.source_path.size(), kMaxSourcePath);
+  std::vector<std::byte> out(kDescriptorFixed + path_length);
   std::memcpy(out.data(), kSegmentMagic, 8);
   store_le(out, kVersionOffset, kVersion, 4);
-  store_le(out, kSizeOffset, kDescriptorLength, 4);
+  store_le(out, kSizeOffset, out.size(), 4);
   store_le(out, 16, descriptor.generation, 8);
   store_le(out, 24, descriptor.image_offset, 8);
   store_le(out, 32, descriptor.image_length, 8);
@@ -104,12 +103,17 @@ void encode_descriptor(const Descriptor& descriptor, std::span<std::byte> out) {
   store_le(out, 72, descriptor.source_size, 8);
   store_le(out, 80, descriptor.source_mtime_ns, 8);
   store_le(out, 88, descriptor.published_ns, 8);
-  store_le(out, kCrcOffset, crc32(out.first(kCrcOffset)), 4);
+  store_le(out, 96, descriptor.publisher_pid, 4);
+  store_le(out, kPathLengthOffset, path_length, 4);
+  std::memcpy(out.data() + kPathOffset, descriptor.source_path.data(), path_length);
+  const std::size_t crc_at = kPathOffset + path_length;
+  store_le(out, crc_at, crc32(std::span(out).first(crc_at)), 4);
+  return out;
 }
 
 Result<Descriptor> decode_descriptor(std::span<const std::byte> bytes, std::uint64_t segment_size,
-                                     std::uint64_t generation, const std::string& path) {
-  if (segment_size < kImageOffset || bytes.size() < kDescriptorLength) {
+                                     const std::string& path) {
+  if (segment_size < kImageOffset || bytes.size() < kDescriptorFixed) {
     return fail(ErrorKind::TruncatedHeader,
                 fmt::format("{}: {} bytes, too short for a segment (at least {})", path,
                             segment_size, kImageOffset));
@@ -124,8 +128,20 @@ Result<Descriptor> decode_descriptor(std::span<const std::byte> bytes, std::uint
                 fmt::format("{}: segment version {}, this build reads version {}", path, version,
                             kVersion));
   }
-  const auto stored_crc = static_cast<std::uint32_t>(load_le(bytes, kCrcOffset, 4));
-  const std::uint32_t computed = crc32(bytes.first(kCrcOffset));
+  // The length, and the path length within it, are checked before the CRC
+  // that they locate is read.
+  const std::uint64_t length = load_le(bytes, kSizeOffset, 4);
+  const std::uint64_t path_length = load_le(bytes, kPathLengthOffset, 4);
+  if (length < kDescriptorFixed || length > kImageOffset || length > bytes.size() ||
+      path_length != length - kDescriptorFixed) {
+    return fail(ErrorKind::InvalidHeader,
+                fmt::format("{}: descriptor length {} with a source path of {} bytes (a "
+                            "descriptor is {} bytes plus the path, at most {})",
+                            path, length, path_length, kDescriptorFixed, kImageOffset));
+  }
+  const std::size_t crc_at = kPathOffset + static_cast<std::size_t>(path_length);
+  const auto stored_crc = static_cast<std::uint32_t>(load_le(bytes, crc_at, 4));
+  const std::uint32_t computed = crc32(bytes.first(crc_at));
   if (stored_crc != computed) {
     return fail(ErrorKind::ChecksumMismatch,
                 fmt::format("{}: descriptor CRC32 0x{:08x}, computed 0x{:08x}", path, stored_crc,
@@ -142,17 +158,16 @@ Result<Descriptor> decode_descriptor(std::span<const std::byte> bytes, std::uint
   descriptor.source_size = load_le(bytes, 72, 8);
   descriptor.source_mtime_ns = load_le(bytes, 80, 8);
   descriptor.published_ns = load_le(bytes, 88, 8);
-  const auto length = load_le(bytes, kSizeOffset, 4);
-  if (length != kDescriptorLength || descriptor.generation != generation ||
-      descriptor.image_offset != kImageOffset ||
+  descriptor.publisher_pid = static_cast<std::uint32_t>(load_le(bytes, 96, 4));
+  descriptor.source_path.assign(reinterpret_cast<const char*>(bytes.data() + kPathOffset),
+                                static_cast<std::size_t>(path_length));
+  if (descriptor.generation == 0 || descriptor.image_offset != kImageOffset ||
       descriptor.image_length != segment_size - kImageOffset) {
     return fail(ErrorKind::InvalidHeader,
-                fmt::format("{}: descriptor of {} bytes for generation {} with an image of {} "
-                            "bytes at {}; expected {} bytes, generation {}, an image of {} bytes "
-                            "at {}",
-                            path, length, descriptor.generation, descriptor.image_length,
-                            descriptor.image_offset, kDescriptorLength, generation,
-                            segment_size - kImageOffset, kImageOffset));
+                fmt::format("{}: descriptor for generation {} with an image of {} bytes at {}; "
+                            "expected a generation above 0 and an image of {} bytes at {}",
+                            path, descriptor.generation, descriptor.image_length,
+                            descriptor.image_offset, segment_size - kImageOffset, kImageOffset));
   }
   return descriptor;
 }

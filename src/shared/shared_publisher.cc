@@ -99,7 +99,7 @@ class SharedPublisher::Impl {
     lock.l_len = 1;
     if (::fcntl(fd, F_OFD_SETLK, &lock) != 0) {
       if (errno == EAGAIN || errno == EACCES) {
-        std::array<std::byte, pf::kSourcePathOffset> bytes{};
+        std::array<std::byte, pf::kHeadFieldsEnd> bytes{};
         const bool read =
             ::pread(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size());
         return fail(
@@ -134,23 +134,21 @@ class SharedPublisher::Impl {
     IQDB_TRY(opened.verification->wait());
 
     const std::uint64_t generation = next_generation_++;
-    const std::string object = pf::segment_object(name_, generation);
+    const std::string object = pf::building_object(name_, generation);
     // Recorded before the object exists: a publisher that dies while
     // writing it leaves a name the next one knows to remove.
     store_u64(pf::kBuildingOffset, generation);
-    auto written = write_segment(object, generation, opened.view, status, mode);
+    auto written = write_segment(object, generation, opened.view, status, mode, source);
+    if (written) written = replace_current(object, written.value());
     if (!written) {
       (void)remove_object(object);
       store_u64(pf::kBuildingOffset, 0);
       return written.error();
     }
-    if (current_ != 0) unremoved_.push_back(current_);
-    make_current(generation, source);
-    remove_retired();
-
+    make_current(generation);
     PublishReport report;
     report.generation = generation;
-    report.object = object;
+    report.object = pf::current_object(name_);
     report.wal_lsn = opened.view.header().wal_lsn;
     report.image_bytes = written.value();
     report.source_bytes = status.size;
@@ -176,29 +174,31 @@ class SharedPublisher::Impl {
   }
 
   Result<void> withdraw() {
-    if (head_ == nullptr) return success();
-    // Attachers see "withdrawn" before the names go.
-    const std::uint64_t current = current_;
+    auto removed = remove_everything();
+    if (!removed) return removed.error();
+    return success();
+  }
+
+  // Withdraws: attachers see "withdrawn" (current 0, the counter moved)
+  // before the names go. Returns how many objects were removed.
+  Result<std::size_t> remove_everything() {
+    if (head_ == nullptr) return std::size_t{0};
     store_u64(pf::kCurrentOffset, 0);
     store_u64(pf::kBuildingOffset, 0);
     bump_changes();
     current_ = 0;
     head_ = nullptr;
-    Result<void> outcome = success();
-    if (current != 0) unremoved_.push_back(current);
-    for (const std::uint64_t generation : unremoved_) {
-      if (auto removed = remove_object(pf::segment_object(name_, generation));
-          !removed && outcome) {
-        outcome = removed.error();
-      }
-    }
-    unremoved_.clear();
-    if (auto removed = remove_object(pf::head_object(name_)); !removed && outcome) {
-      outcome = removed.error();
+    std::size_t removed = 0;
+    std::optional<PersistError> error;
+    for (const std::string& object : {pf::current_object(name_), pf::head_object(name_)}) {
+      auto gone = remove_object(object);
+      if (gone) removed += gone.value() ? 1 : 0;
+      if (!gone && !error) error = gone.error();
     }
     head_region_ = bip::mapped_region();
     head_object_ = bip::shared_memory_object();  // closes it: the lock goes with it
-    return outcome;
+    if (error) return *error;
+    return removed;
   }
 
   std::uint64_t generation() const { return current_; }
@@ -231,15 +231,19 @@ class SharedPublisher::Impl {
           "the object exists and is not a publication head this library can take over (left "
           "alone; remove it if it is stale)");
     }
-    for (const std::uint64_t stale : {head.value().current, head.value().building}) {
-      if (stale == 0) continue;
-      IQDB_TRY_ASSIGN(const bool removed, remove_object(pf::segment_object(name_, stale)));
+    // A dead publisher's current segment stays current (attachers may use
+    // it) until this one publishes; a segment it was writing is removed.
+    if (head.value().building != 0) {
+      IQDB_TRY_ASSIGN(const bool removed,
+                      remove_object(pf::building_object(name_, head.value().building)));
       stale_removed_ += removed ? 1 : 0;
     }
     next_generation_ = std::max(head.value().current, head.value().building) + 1;
     // Written through the descriptor: the head is not mapped yet.
     pf::encode_new_head(bytes);
+    store_le(bytes, pf::kCurrentOffset, head.value().current, 8);
     store_le(bytes, pf::kChangesOffset, head.value().changes + 1u, 4);
+    store_le(bytes, pf::kPublishedOffset, head.value().published_ns, 8);
     if (::pwrite(fd, bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size())) {
       return fail(ErrorKind::Io,
                   fmt::format("{}: cannot reset the head: {}", path, std::strerror(errno)));
@@ -251,7 +255,8 @@ class SharedPublisher::Impl {
   // image's size.
   Result<std::uint64_t> write_segment(const std::string& object, std::uint64_t generation,
                                       const SnapshotView& snapshot, const FileStatus& source,
-                                      mode_t source_mode) {
+                                      mode_t source_mode,
+                                      const std::filesystem::path& source_path) {
     const std::string path = pf::object_path(object).string();
     // A segment of this generation can only be a leftover: nobody attaches
     // a generation the head never named.
@@ -289,8 +294,9 @@ class SharedPublisher::Impl {
     descriptor.source_size = source.size;
     descriptor.source_mtime_ns = static_cast<std::uint64_t>(source.modified_ns);
     descriptor.published_ns = now_ns();
-    std::array<std::byte, pf::kDescriptorLength> bytes{};
-    pf::encode_descriptor(descriptor, bytes);
+    descriptor.publisher_pid = static_cast<std::uint32_t>(::getpid());
+    descriptor.source_path = source_path.string();
+    const std::vector<std::byte> bytes = pf::encode_descriptor(descriptor);
     if (::pwrite(fd, bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size())) {
       return fail(ErrorKind::Io,
                   fmt::format("{}: cannot write the descriptor: {}", path, std::strerror(errno)));
@@ -298,20 +304,20 @@ class SharedPublisher::Impl {
     return descriptor.image_length;
   }
 
-  // Removes the names of generations no longer current (attachers keep what
-  // they mapped). One that cannot be removed is tried again at the next
-  // publication and at withdrawal.
-  void remove_retired() {
-    std::erase_if(unremoved_, [this](std::uint64_t generation) {
-      return static_cast<bool>(remove_object(pf::segment_object(name_, generation)));
-    });
+  // Renames the complete segment `object` over the current one: attachers
+  // that mapped the previous one keep it; the kernel frees it with their
+  // last mapping. Returns `image_bytes`.
+  Result<std::uint64_t> replace_current(const std::string& object, std::uint64_t image_bytes) {
+    const auto from = pf::object_path(object);
+    const auto to = pf::object_path(pf::current_object(name_));
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      return fail(ErrorKind::Io, fmt::format("{}: cannot rename it to {}: {}", from.string(),
+                                             to.string(), std::strerror(errno)));
+    }
+    return image_bytes;
   }
 
-  void make_current(std::uint64_t generation, const std::filesystem::path& source) {
-    const std::string source_path = source.string();
-    const std::size_t length = std::min(source_path.size(), pf::kMaxSourcePath);
-    std::memcpy(head_ + pf::kSourcePathOffset, source_path.data(), length);
-    store_u32(pf::kSourcePathLengthOffset, static_cast<std::uint32_t>(length));
+  void make_current(std::uint64_t generation) {
     store_u64(pf::kPublishedOffset, now_ns());
     store_u64(pf::kCurrentOffset, generation);
     store_u64(pf::kBuildingOffset, 0);
@@ -342,8 +348,7 @@ class SharedPublisher::Impl {
   std::uint64_t current_ = 0;
   std::uint64_t next_generation_ = 1;
   std::optional<FileStatus> published_source_;
-  std::vector<std::uint64_t> unremoved_;  // retired generations whose names remain
-  std::size_t stale_removed_ = 0;         // objects of a dead publisher removed by take_name()
+  std::size_t stale_removed_ = 0;  // objects of a dead publisher removed by take_name()
 };
 
 Result<SharedPublisher> SharedPublisher::open(std::string name, PublishOptions options) {
@@ -378,9 +383,8 @@ Result<std::size_t> remove_stale_publication(std::string_view name) {
   // head. A live publisher's lock refuses both.
   SharedPublisher::Impl impl{std::string(name), PublishOptions{}};
   IQDB_TRY(impl.take_name());
-  const std::size_t removed = impl.stale_removed();
-  IQDB_TRY(impl.withdraw());
-  return removed + 1;
+  IQDB_TRY_ASSIGN(const std::size_t removed, impl.remove_everything());
+  return impl.stale_removed() + removed;
 }
 
 }  // namespace iqdb::persist

@@ -33,9 +33,6 @@ namespace {
 namespace pf = publication_format;
 using detail::OpenedSnapshot;
 
-// How often attach() looks again when the head names a segment that was
-// replaced meanwhile.
-constexpr int kMaxAttempts = 8;
 // Bytes read at once from a segment: its descriptor and the image's prefix
 // and header (which a load reads next) in one system call.
 constexpr std::size_t kFirstRead = pf::kImageOffset + 4096;
@@ -60,29 +57,6 @@ Result<void> read_exactly(int fd, std::span<std::byte> out, const std::filesyste
     done += static_cast<std::size_t>(n);
   }
   return success();
-}
-
-// The head's fields, read (not mapped: one read is cheaper than a mapping).
-Result<pf::HeadFields> read_head(std::string_view name) {
-  const auto path = pf::object_path(pf::head_object(name));
-  struct stat info {};
-  auto opened = open_regular(path, O_RDONLY | O_NOFOLLOW, info, ErrorKind::NotFound);
-  if (!opened) {
-    if (opened.error().kind() == ErrorKind::NotFound) {
-      return fail(ErrorKind::NotFound,
-                  fmt::format("{}: nothing is published under '{}'", path.string(), name));
-    }
-    return opened.error();
-  }
-  const int fd = opened.value();
-  std::array<std::byte, pf::kHeadSize> bytes{};
-  const auto length = static_cast<std::size_t>(
-      std::min<std::uint64_t>(static_cast<std::uint64_t>(info.st_size), bytes.size()));
-  auto read = read_exactly(fd, std::span(bytes).first(length), path);
-  ::close(fd);
-  IQDB_TRY(read);
-  return pf::decode_head(std::span(bytes).first(length), static_cast<std::uint64_t>(info.st_size),
-                         path.string());
 }
 
 }  // namespace
@@ -140,27 +114,41 @@ class SharedSnapshot::Impl {
 
 namespace {
 
-// Opens segment `generation` of `name`, validates its descriptor and hands
-// its image to the snapshot loader. NotFound when the segment is gone (a
-// newer generation replaced it since the head was read).
 struct Attached {
   SharedDescriptor descriptor;
   OpenedSnapshot opened;
 };
 
-Result<Attached> attach_generation(std::string_view name, const pf::HeadFields& head,
-                                   const AttachOptions& options) {
-  const std::string object = pf::segment_object(name, head.current);
+// Why there is no current segment: nothing published, or a publisher that
+// has not published yet (or withdrew).
+PersistError nothing_published(std::string_view name, const std::filesystem::path& current) {
+  std::error_code error;
+  if (std::filesystem::exists(pf::object_path(pf::head_object(name)), error)) {
+    return PersistError(ErrorKind::NotFound, fmt::format("{}: '{}' has no generation published yet",
+                                                         current.string(), name));
+  }
+  return PersistError(ErrorKind::NotFound,
+                      fmt::format("{}: nothing is published under '{}'", current.string(), name));
+}
+
+// Opens the current segment of `name`, validates its descriptor and hands
+// its image to the snapshot loader.
+Result<Attached> attach_current(std::string_view name, const AttachOptions& options) {
+  const std::string object = pf::current_object(name);
   const auto path = pf::object_path(object);
   struct stat info {};
-  IQDB_TRY_ASSIGN(const int fd,
-                  open_regular(path, O_RDONLY | O_NOFOLLOW, info, ErrorKind::NotFound));
+  auto opened_fd = open_regular(path, O_RDONLY | O_NOFOLLOW, info, ErrorKind::NotFound);
+  if (!opened_fd) {
+    if (opened_fd.error().kind() == ErrorKind::NotFound) return nothing_published(name, path);
+    return opened_fd.error();
+  }
+  const int fd = opened_fd.value();
   const auto segment_size = static_cast<std::uint64_t>(info.st_size);
   std::vector<std::byte> first(
       static_cast<std::size_t>(std::min<std::uint64_t>(segment_size, kFirstRead)));
   auto descriptor = [&]() -> Result<pf::Descriptor> {
     IQDB_TRY(read_exactly(fd, first, path));
-    return pf::decode_descriptor(first, segment_size, head.current, path.string());
+    return pf::decode_descriptor(first, segment_size, path.string());
   }();
   if (!descriptor) {
     ::close(fd);
@@ -175,13 +163,13 @@ Result<Attached> attach_generation(std::string_view name, const pf::HeadFields& 
   config.file_system = single_file_system(std::move(reader));
   IQDB_TRY_ASSIGN(auto opened, detail::open_snapshot(config, detail::kAnyIndexType));
   const FileHeader& header = opened.view.header();
-  if (header.wal_lsn != descriptor.value().wal_lsn ||
-      header.content_hash != descriptor.value().content_hash) {
+  const pf::Descriptor& fields = descriptor.value();
+  if (header.wal_lsn != fields.wal_lsn || header.content_hash != fields.content_hash) {
     return fail(ErrorKind::InvalidHeader,
                 fmt::format("{}: the descriptor records LSN {} and content hash {:016x}, the "
                             "image's header LSN {} and content hash {:016x}",
-                            path.string(), descriptor.value().wal_lsn,
-                            descriptor.value().content_hash, header.wal_lsn, header.content_hash));
+                            path.string(), fields.wal_lsn, fields.content_hash, header.wal_lsn,
+                            header.content_hash));
   }
   for (const SectionInfo& section : header.sections) {
     if (section.compression != SectionCompression::None) {
@@ -195,18 +183,18 @@ Result<Attached> attach_generation(std::string_view name, const pf::HeadFields& 
   SharedDescriptor out;
   out.name = std::string(name);
   out.object = object;
-  out.generation = descriptor.value().generation;
-  out.wal_lsn = descriptor.value().wal_lsn;
-  out.content_hash = descriptor.value().content_hash;
-  out.image_bytes = descriptor.value().image_length;
+  out.generation = fields.generation;
+  out.wal_lsn = fields.wal_lsn;
+  out.content_hash = fields.content_hash;
+  out.image_bytes = fields.image_length;
   out.segment_bytes = segment_size;
-  out.source_path = head.source_path;
-  out.source_device = descriptor.value().source_device;
-  out.source_inode = descriptor.value().source_inode;
-  out.source_size = descriptor.value().source_size;
-  out.source_modified = from_ns(descriptor.value().source_mtime_ns);
-  out.published = from_ns(descriptor.value().published_ns);
-  out.publisher_pid = head.publisher_pid;
+  out.source_path = fields.source_path;
+  out.source_device = fields.source_device;
+  out.source_inode = fields.source_inode;
+  out.source_size = fields.source_size;
+  out.source_modified = from_ns(fields.source_mtime_ns);
+  out.published = from_ns(fields.published_ns);
+  out.publisher_pid = fields.publisher_pid;
   return Attached{std::move(out), std::move(opened)};
 }
 
@@ -214,27 +202,12 @@ Result<Attached> attach_generation(std::string_view name, const pf::HeadFields& 
 
 Result<SharedSnapshot> SharedSnapshot::attach(std::string_view name, AttachOptions options) {
   IQDB_TRY(pf::check_name(name));
-  for (int attempt = 1;; ++attempt) {
-    IQDB_TRY_ASSIGN(const auto head, read_head(name));
-    if (head.current == 0) {
-      return fail(ErrorKind::NotFound,
-                  fmt::format("{}: '{}' has no generation published (its publisher is starting, "
-                              "or withdrew it)",
-                              pf::object_path(pf::head_object(name)).string(), name));
-    }
-    auto attached = attach_generation(name, head, options);
-    if (attached) {
-      auto impl = std::make_unique<Impl>();
-      impl->descriptor = std::move(attached.value().descriptor);
-      impl->view = std::move(attached.value().opened.view);
-      impl->verification = std::move(attached.value().opened.verification);
-      return SharedSnapshot(std::move(impl));
-    }
-    // Replaced between the head's read and the segment's open: look again.
-    if (attached.error().kind() != ErrorKind::NotFound || attempt == kMaxAttempts) {
-      return attached.error();
-    }
-  }
+  IQDB_TRY_ASSIGN(auto attached, attach_current(name, options));
+  auto impl = std::make_unique<Impl>();
+  impl->descriptor = std::move(attached.descriptor);
+  impl->view = std::move(attached.opened.view);
+  impl->verification = std::move(attached.opened.verification);
+  return SharedSnapshot(std::move(impl));
 }
 
 SharedSnapshot::SharedSnapshot(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

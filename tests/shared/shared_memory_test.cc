@@ -98,7 +98,9 @@ TEST_F(SharedMemoryTest, NewGenerationReplacesTheOldWhileAttachersKeepTheirs) {
   ASSERT_THAT(changed, IsOk());
   ASSERT_TRUE(changed.value().has_value());
   EXPECT_EQ(changed.value()->generation, 2u);
-  EXPECT_FALSE(object_exists(pf::segment_object(name_, 1)));
+  // One segment name: the new generation was renamed over the old one.
+  EXPECT_TRUE(object_exists(pf::current_object(name_)));
+  EXPECT_FALSE(object_exists(pf::building_object(name_, 2)));
   EXPECT_TRUE(first.value().snapshot().newer_published());
   EXPECT_TRUE(first.value().snapshot().wait_for_newer(std::chrono::milliseconds(0)));
   EXPECT_TRUE(std::ranges::equal(first.value().index().vectors(), before));
@@ -122,7 +124,7 @@ TEST_F(SharedMemoryTest, WithdrawRemovesEverythingAndAttachersSeeIt) {
   ASSERT_THAT(attached, IsOk());
   ASSERT_THAT(publisher.value().withdraw(), IsOk());
   EXPECT_FALSE(object_exists(pf::head_object(name_)));
-  EXPECT_FALSE(object_exists(pf::segment_object(name_, 1)));
+  EXPECT_FALSE(object_exists(pf::current_object(name_)));
   EXPECT_TRUE(attached.value().newer_published());
   EXPECT_EQ(attached.value().view().header().n_vectors, 50u);
   EXPECT_THAT(SharedSnapshot::attach(name_), IsError(ErrorKind::NotFound, "nothing is published"));

@@ -20,21 +20,21 @@
 // layout and the rules below in full.
 //
 // Generations. Each publish() writes a new segment (a descriptor, then the
-// snapshot image with every section raw), then points the head at it, then
-// removes the previous segment's name. A process attached to an older
+// snapshot image with every section raw), renames it over the current one,
+// then tells attachers through the head. A process attached to an older
 // generation keeps it, intact, until it detaches (the kernel frees a
-// removed segment when its last mapping goes, including when a process is
+// replaced segment when its last mapping goes, including when a process is
 // killed): the publisher never waits for attachers and never writes a
 // segment once published. A generation is a snapshot of the source, as of
 // its last checkpoint: log records written since are not in it.
 //
 // Liveness and clean-up, never by pid numbers: the publisher holds an
 // open-file-description lock on the head while it runs, which the kernel
-// releases when it exits or dies. Whoever takes the name next (a new
-// publisher, or remove_stale_publication()) removes what a dead publisher
-// left: its current segment, a segment it was writing, and (for
-// remove_stale_publication) the head. A publisher that stops cleanly
-// (its destructor, withdraw()) removes everything it published.
+// releases when it exits or dies. A new publisher of the name removes the
+// segment a dead one was writing, and replaces its current segment at its
+// first publication; remove_stale_publication() removes everything a dead
+// publisher left. A publisher that stops cleanly (its destructor,
+// withdraw()) removes everything it published.
 //
 // Trust. An attacher validates everything it maps: the head, the
 // descriptor (CRC-32), and the image as a load validates a file (prefix,
@@ -42,8 +42,8 @@
 // checks every section's CRC. A damaged or foreign object is an error naming
 // it, never a crash. Attachers never write.
 //
-// Errors name the publication's object. Linux only (POSIX shared memory in
-// /dev/shm); elsewhere open() and attach() return Unsupported.
+// Errors name the publication's object. Linux only: POSIX shared memory in
+// /dev/shm.
 #ifndef IQDB_PERSIST_SHARED_MEMORY_H_
 #define IQDB_PERSIST_SHARED_MEMORY_H_
 
@@ -75,7 +75,7 @@ struct PublishOptions {
 // One publish().
 struct PublishReport {
   std::uint64_t generation = 0;
-  std::string object;             // the segment's shared memory object name
+  std::string object;             // the segment's shared memory object name (".current")
   std::uint64_t wal_lsn = 0;      // of the snapshot published
   std::uint64_t image_bytes = 0;  // decoded: what attachers share
   std::uint64_t source_bytes = 0;
@@ -88,13 +88,13 @@ class SharedPublisher {
   // Takes the name `name` (1 to 200 characters of [A-Za-z0-9._-], not
   // starting with '.'), removing what a dead publisher of it left. Errors:
   // InvalidArgument (the name); Locked while another publisher runs, naming
-  // its pid; InvalidHeader when the head object exists but is not one this
-  // library wrote (it is left alone); Unsupported off Linux; Io.
+  // its pid; BadMagic, UnsupportedVersion or InvalidHeader when the head
+  // object exists but is not one this library wrote (it is left alone); Io.
   [[nodiscard]] static Result<SharedPublisher> open(std::string name, PublishOptions options = {});
 
   // Loads `snapshot` (verified per options, compressed sections decoded in
-  // parallel), writes it as the next generation, makes it current and
-  // removes the previous one's name. On error nothing changes for attachers
+  // parallel), writes it as the next generation and makes it current (the
+  // previous one loses its name). On error nothing changes for attachers
   // and no new object is left. Errors: those of a load (NotFound,
   // ChecksumMismatch, ...); Io (for instance /dev/shm full: ENOSPC).
   [[nodiscard]] Result<PublishReport> publish(const std::filesystem::path& snapshot);
@@ -136,7 +136,7 @@ class SharedPublisher {
 // What an attacher knows of the generation it attached.
 struct SharedDescriptor {
   std::string name;    // the publication
-  std::string object;  // the segment's object, e.g. "iqdb.products.0000000000000003"
+  std::string object;  // the segment's object: "iqdb.<name>.current"
   std::uint64_t generation = 0;
   std::uint64_t wal_lsn = 0;
   std::uint64_t content_hash = 0;
@@ -165,12 +165,12 @@ struct AttachOptions {
 // Thread-safety: const methods may be called from any thread.
 class SharedSnapshot {
  public:
-  // Attaches the current generation of `name`. Errors: InvalidArgument (the
-  // name); NotFound when nothing is published under it (or the publisher is
-  // between withdrawal and its first publication); BadMagic,
+  // Attaches the current generation of `name` (one object: the head is not
+  // read). Errors: InvalidArgument (the name); NotFound when nothing is
+  // published under it (or its publisher has not published yet); BadMagic,
   // UnsupportedVersion, ChecksumMismatch, InvalidHeader, TruncatedHeader for
-  // a damaged or foreign head, descriptor or image; Io for an object that is
-  // not a regular file (refused without blocking); Unsupported off Linux.
+  // a damaged or foreign descriptor or image; Io for an object that is not a
+  // regular file (refused without blocking).
   [[nodiscard]] static Result<SharedSnapshot> attach(std::string_view name,
                                                      AttachOptions options = {});
 
