@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -210,7 +211,17 @@ class SharedPublisher::Impl {
   // dead publisher's segments are removed, and its generations continue.
   Result<void> prepare_head(int fd, std::uint64_t size, const std::string& path) {
     std::array<std::byte, pf::kHeadSize> bytes{};
-    if (size == 0) {
+    const auto length = static_cast<std::size_t>(std::min<std::uint64_t>(size, bytes.size()));
+    if (length > 0 && ::pread(fd, bytes.data(), length, 0) != static_cast<ssize_t>(length)) {
+      return fail(ErrorKind::Io,
+                  fmt::format("{}: cannot read the head: {}", path, std::strerror(errno)));
+    }
+    // Empty or all zero: new, or left by a publisher that died while it
+    // created it.
+    const bool blank =
+        std::all_of(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(length),
+                    [](std::byte b) { return b == std::byte{0}; });
+    if (blank) {
       pf::encode_new_head(bytes);
       if (::ftruncate(fd, pf::kHeadSize) != 0 ||
           ::pwrite(fd, bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size())) {
@@ -220,16 +231,11 @@ class SharedPublisher::Impl {
       next_generation_ = 1;
       return success();
     }
-    const auto length = static_cast<std::size_t>(std::min<std::uint64_t>(size, bytes.size()));
-    if (::pread(fd, bytes.data(), length, 0) != static_cast<ssize_t>(length)) {
-      return fail(ErrorKind::Io,
-                  fmt::format("{}: cannot read the head: {}", path, std::strerror(errno)));
-    }
     auto head = pf::decode_head(std::span(bytes).first(length), size, path);
     if (!head) {
-      return head.error().with_context(
-          "the object exists and is not a publication head this library can take over (left "
-          "alone; remove it if it is stale)");
+      return PersistError(
+          head.error().kind(),
+          head.error().message() + "; not taken over (left alone: remove it if nothing uses it)");
     }
     // A dead publisher's current segment stays current (attachers may use
     // it) until this one publishes; a segment it was writing is removed.
