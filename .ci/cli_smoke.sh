@@ -4,7 +4,8 @@
 set -euo pipefail
 tool=$1
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+publisher=
+trap '[[ -z $publisher ]] || kill "$publisher" 2>/dev/null; rm -rf "$work"' EXIT
 
 expect_exit() {  # expect_exit CODE COMMAND...
   local want=$1 got=0
@@ -105,6 +106,35 @@ assert line["lsn"] > 0 and line["lsn"] == line["writer_lsn"] and line["lag_recor
 PY
 expect_exit 3 "$tool" follow "$work/missing.iqdb" --seconds 1
 grep -q NotFound "$work/out" || { echo "FAIL: follow on a missing database"; cat "$work/out"; exit 1; }
+# publish / attach / unpublish: the zstd-compacted snapshot served, decoded, from shared memory
+# for a second, attached and verified meanwhile; once publish withdraws, nothing is left.
+name="cli-smoke-$$-$RANDOM"
+"$tool" publish "$compacted" --name "$name" --seconds 1 --json >"$work/publish.out" 2>&1 &
+publisher=$!
+for _ in $(seq 100); do [[ -s "$work/publish.out" ]] && break; sleep 0.1; done
+expect_exit 0 "$tool" attach "$name" --json --verify
+python3 - "$work/out" "$name" "$work/header.json" <<'PY' || { echo "FAIL: attach --json --verify"; cat "$work/out"; exit 1; }
+import json, sys
+attached, name, source = json.load(open(sys.argv[1])), sys.argv[2], json.load(open(sys.argv[3]))
+assert attached["generation"] == 1 and attached["object"] == f"iqdb.{name}.0000000000000001", attached
+assert attached["verified"] and attached["content_xxh3"] == source["content_xxh3"], attached
+assert [s["name"] for s in attached["sections"]] == [s["name"] for s in source["sections"]], attached
+assert all(s["compression"] == "none" for s in attached["sections"]), attached
+PY
+status=0
+wait "$publisher" || status=$?
+publisher=
+[[ $status -eq 0 ]] || { echo "FAIL: publish --seconds 1 exited $status"; cat "$work/publish.out"; exit 1; }
+python3 - "$work/publish.out" <<'PY' || { echo "FAIL: publish --json"; cat "$work/publish.out"; exit 1; }
+import json, sys
+lines = [json.loads(line) for line in open(sys.argv[1])]
+assert len(lines) == 1 and lines[0]["generation"] == 1 and lines[0]["image_bytes"] > 0, lines
+PY
+expect_exit 3 "$tool" attach "$name"
+grep -q NotFound "$work/out" || { echo "FAIL: attach after publish withdrew"; cat "$work/out"; exit 1; }
+if compgen -G "/dev/shm/iqdb.$name*" >/dev/null; then echo "FAIL: publish left objects in /dev/shm"; exit 1; fi
+expect_exit 0 "$tool" unpublish "$name"
+grep -q "^removed 0 objects" "$work/out" || { echo "FAIL: unpublish of nothing"; cat "$work/out"; exit 1; }
 # A short crash-consistency run on this file system: it passes and removes its database.
 expect_exit 0 "$tool" torture --seconds 5 --dir "$work/torture"
 grep -q "^PASS" "$work/out" || { echo "FAIL: torture did not pass"; cat "$work/out"; exit 1; }

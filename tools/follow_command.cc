@@ -1,8 +1,5 @@
 #include "follow_command.h"
 
-#include <signal.h>
-
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -17,6 +14,7 @@
 #include "output/exit_status.h"
 #include "output/json_writer.h"
 #include "output/text_format.h"
+#include "stop_signals.h"
 
 namespace iqdb::tools {
 namespace {
@@ -28,34 +26,6 @@ using Clock = std::chrono::steady_clock;
 using FlatReplica = persist::Replica<examples::FlatIndex>;
 
 constexpr auto kLineInterval = std::chrono::seconds(1);
-
-// SIGINT and SIGTERM, blocked in this thread and every thread it starts from
-// now on (the replica's verification workers), and taken only by wait(): the
-// loop sleeps in wait(), so a signal ends the sleep at once, with no handler
-// and no race between checking a flag and sleeping. They stay blocked: the
-// command is the last thing the process does.
-class StopSignals {
- public:
-  StopSignals() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-  }
-
-  // Whether a stop signal arrived before `timeout` passed.
-  bool wait(Clock::duration timeout) const {
-    const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
-    timespec limit{};
-    limit.tv_sec = static_cast<time_t>(nanos / 1'000'000'000);
-    limit.tv_nsec = static_cast<long>(nanos % 1'000'000'000);
-    // EAGAIN (timed out) and EINTR (another signal) both mean: not stopped.
-    return sigtimedwait(&set_, nullptr, &limit) > 0;
-  }
-
- private:
-  sigset_t set_{};
-};
 
 // What the refreshes between two lines did.
 struct Interval {

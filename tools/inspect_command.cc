@@ -8,20 +8,13 @@
 #include "iqdb/persist/file_header.h"
 #include "output/exit_status.h"
 #include "output/json_writer.h"
-#include "output/table.h"
+#include "output/section_table.h"
 #include "output/text_format.h"
 
 namespace iqdb::tools {
 namespace {
 
 using persist::FileHeader;
-using persist::SectionInfo;
-
-std::uint64_t total_logical_length(const FileHeader& header) {
-  std::uint64_t total = 0;
-  for (const SectionInfo& section : header.sections) total += section.logical_length;
-  return total;
-}
 
 std::string render_json(const std::filesystem::path& file, const FileHeader& header) {
   JsonWriter json;
@@ -40,26 +33,9 @@ std::string render_json(const std::filesystem::path& file, const FileHeader& hea
   json.key("content_xxh3").string(fmt::format("{:016x}", header.content_hash));
   json.key("header_offset").number(header.header_offset);
   json.key("header_length").number(header.header_length);
-  json.key("total_logical_length").number(total_logical_length(header));
-  json.key("sections").begin_array();
-  for (const SectionInfo& section : header.sections) {
-    json.begin_object();
-    json.key("name").string(section.name);
-    json.key("offset").number(section.offset);
-    json.key("stored_length").number(section.stored_length);
-    json.key("logical_length").number(section.logical_length);
-    json.key("compression").string(to_string(section.compression));
-    json.key("alignment").number(section.alignment);
-    json.key("crc32").number(section.crc32);
-    json.key("crc32_hex").string(format_crc32(section.crc32));
-    json.key("xxh3").string(fmt::format("{:016x}", section.xxh3));
-    json.key("compression_ratio")
-        .fixed(compression_ratio(section.logical_length, section.stored_length), 3);
-    json.key("chunk_size").number(section.chunk_size);
-    json.key("chunk_count").number(section.chunks.size());
-    json.end_object();
-  }
-  json.end_array();
+  json.key("total_logical_length").number(total_logical_length(header.sections));
+  json.key("sections");
+  write_section_table(json, header.sections);
   json.end_object();
   return json.str();
 }
@@ -86,32 +62,9 @@ std::string render_text(const std::filesystem::path& file, const FileHeader& hea
   field("header",
         fmt::format("offset {}, length {} bytes", header.header_offset, header.header_length));
 
-  using Align = TextTable::Align;
-  TextTable table({{"name"},
-                   {"offset", Align::Right},
-                   {"stored length", Align::Right},
-                   {"logical length", Align::Right},
-                   {"compression"},
-                   {"alignment", Align::Right},
-                   {"crc32"},
-                   {"ratio", Align::Right},
-                   {"chunk size", Align::Right},
-                   {"chunks", Align::Right}});
-  for (const SectionInfo& section : header.sections) {
-    // Files written before chunk tables existed have none.
-    const bool chunked = section.chunk_size != 0;
-    table.add_row({escape_for_terminal(section.name), fmt::format("{}", section.offset),
-                   fmt::format("{}", section.stored_length),
-                   fmt::format("{}", section.logical_length),
-                   std::string(to_string(section.compression)),
-                   fmt::format("{}", section.alignment), format_crc32(section.crc32),
-                   format_ratio(compression_ratio(section.logical_length, section.stored_length)),
-                   chunked ? fmt::format("{}", section.chunk_size) : "-",
-                   chunked ? fmt::format("{}", section.chunks.size()) : "-"});
-  }
   out += fmt::format("\nsections ({}):\n", header.sections.size());
-  out += table.render();
-  const std::uint64_t logical = total_logical_length(header);
+  out += render_section_table(header.sections);
+  const std::uint64_t logical = total_logical_length(header.sections);
   out += fmt::format("\ntotal: {} logical bytes ({}) in a file of {} bytes ({}): {}\n", logical,
                      format_bytes(logical), header.file_size, format_bytes(header.file_size),
                      format_ratio(compression_ratio(logical, header.file_size)));

@@ -1,5 +1,6 @@
 // iqdb-persist: inspect, verify, compact and demonstrate iqdb-persist snapshots,
-// follow a database as a replica, and torture-test crash consistency.
+// follow a database as a replica, serve a snapshot from shared memory (publish,
+// attach, unpublish), and torture-test crash consistency.
 // This file only wires the command line (CLI11) to the commands.
 #include <cctype>
 #include <charconv>
@@ -12,28 +13,38 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "attach_command.h"
 #include "compact_command.h"
 #include "demo/demo_command.h"
 #include "follow_command.h"
 #include "inspect_command.h"
 #include "iqdb/persist/version.h"
 #include "output/exit_status.h"
+#include "publish_command.h"
 #include "torture/torture_command.h"
+#include "unpublish_command.h"
 #include "verify_command.h"
 #include "wal_command.h"
 
 namespace {
 
 using iqdb::persist::Compression;
+using iqdb::tools::AttachCommandOptions;
 using iqdb::tools::CompactOptions;
 using iqdb::tools::DemoOptions;
 using iqdb::tools::FollowOptions;
 using iqdb::tools::InspectOptions;
+using iqdb::tools::PublishCommandOptions;
 using iqdb::tools::TortureOptions;
+using iqdb::tools::UnpublishOptions;
 using iqdb::tools::VerifyCommandOptions;
 using iqdb::tools::WalCommandOptions;
 
 constexpr unsigned kMaxThreads = 1024;
+constexpr std::uint64_t kMaxPollMs = 3'600'000;  // an hour
+// Durations in seconds stay far below what a std::chrono clock can add (about
+// 292 years in nanoseconds): 10^9 seconds is 31 years.
+constexpr std::uint64_t kMaxSeconds = 1'000'000'000;
 
 // Accepts a decimal whole number in [low, high], with a message that says so.
 CLI::Validator whole_number(std::uint64_t low,
@@ -71,7 +82,7 @@ int usage_error(const CLI::App& app, const CLI::Error& error) {
 int run(int argc, char** argv) {
   CLI::App app(
       "Inspect, verify, compact and demonstrate iqdb-persist snapshot files, follow a database "
-      "as a replica, and check crash consistency.",
+      "as a replica, serve a snapshot from shared memory, and check crash consistency.",
       "iqdb-persist");
   app.footer(std::string(iqdb::tools::exit_status_help()));
   app.set_version_flag("--version", fmt::format("iqdb-persist {}", iqdb::persist::kVersion));
@@ -113,6 +124,48 @@ int run(int argc, char** argv) {
       ->type_name("N")
       ->check(whole_number(1));
   follow_command->add_flag("--json", follow.json, "Print one JSON object per line instead of text");
+
+  PublishCommandOptions publish;
+  CLI::App* publish_command = app.add_subcommand(
+      "publish",
+      "Serve a snapshot, decoded, from shared memory under a name; publish it again when it is "
+      "replaced; withdraw it at SIGINT or SIGTERM.");
+  publish_command->add_option("FILE", publish.file, "Snapshot file")->required();
+  publish_command
+      ->add_option("--name", publish.name,
+                   "Publication name (1 to 200 of A-Z a-z 0-9 . _ -, not starting with '.')")
+      ->type_name("NAME")
+      ->required();
+  publish_command->add_option("--poll-ms", publish.poll_ms, "How often to look at FILE")
+      ->type_name("N")
+      ->capture_default_str()
+      ->check(whole_number(1, kMaxPollMs));
+  publish_command
+      ->add_option("--seconds", publish.seconds,
+                   "Stop N seconds after the first publication (default: at SIGINT or SIGTERM)")
+      ->type_name("N")
+      ->check(whole_number(1, kMaxSeconds));
+  publish_command->add_flag("--json", publish.json,
+                            "Print one JSON object per generation instead of text");
+
+  AttachCommandOptions attach;
+  CLI::App* attach_command = app.add_subcommand(
+      "attach",
+      "Attach a publication's current generation and print its descriptor and section table.");
+  attach_command->add_option("NAME", attach.name, "Publication name")->required();
+  attach_command->add_flag("--verify", attach.verify,
+                           "Check every section's CRC-32 (reads the whole image)");
+  attach_command->add_flag("--json", attach.json, "Print one JSON object instead of text");
+  attach_command
+      ->add_option("--hold", attach.hold,
+                   "Keep the mapping SECONDS after printing (SIGINT or SIGTERM ends it)")
+      ->type_name("SECONDS")
+      ->check(whole_number(1, kMaxSeconds));
+
+  UnpublishOptions unpublish;
+  CLI::App* unpublish_command = app.add_subcommand(
+      "unpublish", "Remove what a publisher that is no longer running left in shared memory.");
+  unpublish_command->add_option("NAME", unpublish.name, "Publication name")->required();
 
   CompactOptions compact;
   std::string codec = "zstd";
@@ -209,6 +262,9 @@ int run(int argc, char** argv) {
   if (verify_command->parsed()) return iqdb::tools::run_verify(verify);
   if (wal_command->parsed()) return iqdb::tools::run_wal(wal);
   if (follow_command->parsed()) return iqdb::tools::run_follow(follow);
+  if (publish_command->parsed()) return iqdb::tools::run_publish(publish);
+  if (attach_command->parsed()) return iqdb::tools::run_attach(attach);
+  if (unpublish_command->parsed()) return iqdb::tools::run_unpublish(unpublish);
   if (torture_command->parsed()) return iqdb::tools::run_torture(torture);
   if (compact_command->parsed()) {
     if (level_option->count() > 0 && codec != "zstd") {

@@ -15,7 +15,8 @@ std::string_view exit_status_help() {
          "     (or the demo's query returned a wrong answer, or torture lost a write)\n"
          "  2  usage error: bad command line\n"
          "  3  I/O or other error: missing file, permission denied, disk full,\n"
-         "     another writer holds the database (Locked), ...";
+         "     another writer holds the database or another publisher the name\n"
+         "     (Locked), nothing published under a name (NotFound), ...";
 }
 
 int exit_status_for(ErrorKind kind) {

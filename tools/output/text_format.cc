@@ -1,5 +1,6 @@
 #include "output/text_format.h"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 namespace iqdb::tools {
@@ -29,6 +30,16 @@ double compression_ratio(std::uint64_t logical, std::uint64_t stored) {
 }
 
 std::string format_ratio(double ratio) { return fmt::format("{:.2f}x", ratio); }
+
+std::string format_utc_time(std::chrono::system_clock::time_point time) {
+  const auto since_epoch =
+      std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch());
+  // Floored, so that a time before the epoch keeps its digits in order.
+  const auto seconds = std::chrono::floor<std::chrono::seconds>(since_epoch);
+  const auto millis = (since_epoch - seconds).count();
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z",
+                     fmt::gmtime(static_cast<std::time_t>(seconds.count())), millis);
+}
 
 std::string format_crc32(std::uint32_t crc) { return fmt::format("0x{:08x}", crc); }
 

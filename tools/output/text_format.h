@@ -3,6 +3,7 @@
 #ifndef IQDB_PERSIST_TOOLS_OUTPUT_TEXT_FORMAT_H_
 #define IQDB_PERSIST_TOOLS_OUTPUT_TEXT_FORMAT_H_
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -24,6 +25,9 @@ double compression_ratio(std::uint64_t logical, std::uint64_t stored);
 
 // "7.81x".
 std::string format_ratio(double ratio);
+
+// "2024-05-01T09:30:00.123Z": UTC, to the millisecond (ISO 8601).
+std::string format_utc_time(std::chrono::system_clock::time_point time);
 
 // "0x1a2b3c4d".
 std::string format_crc32(std::uint32_t crc);
