@@ -116,7 +116,7 @@ expect_exit 0 "$tool" attach "$name" --json --verify
 python3 - "$work/out" "$name" "$work/header.json" <<'PY' || { echo "FAIL: attach --json --verify"; cat "$work/out"; exit 1; }
 import json, sys
 attached, name, source = json.load(open(sys.argv[1])), sys.argv[2], json.load(open(sys.argv[3]))
-assert attached["generation"] == 1 and attached["object"] == f"iqdb.{name}.0000000000000001", attached
+assert attached["generation"] == 1 and attached["object"] == f"iqdb.{name}.current", attached
 assert attached["verified"] and attached["content_xxh3"] == source["content_xxh3"], attached
 assert [s["name"] for s in attached["sections"]] == [s["name"] for s in source["sections"]], attached
 assert all(s["compression"] == "none" for s in attached["sections"]), attached

@@ -153,9 +153,9 @@ string(JSON verified GET "${out}" verified)
 string(JSON newer GET "${out}" newer_published)
 string(JSON pid GET "${out}" publisher_pid)
 string(JSON source_path GET "${out}" source_path)
-if(NOT object STREQUAL "iqdb.${name}.0000000000000001" OR NOT hash STREQUAL source_hash
+if(NOT object STREQUAL "iqdb.${name}.current" OR NOT hash STREQUAL source_hash
    OR NOT verified OR newer OR NOT pid EQUAL publisher_pid OR NOT source_path STREQUAL served)
-  fail_and_stop("attach --json --verify: expected object iqdb.${name}.0000000000000001, the "
+  fail_and_stop("attach --json --verify: expected object iqdb.${name}.current, the "
                 "source's content hash ${source_hash}, verified, no newer generation, publisher "
                 "pid ${publisher_pid} and source ${served}")
 endif()

@@ -58,10 +58,9 @@ bool print_generation(const PublishReport& report, bool json) {
   return false;
 }
 
-// The last publication of FILE that failed. publish_if_changed() compares
-// FILE with the file the current generation came from, so on its own it
-// would load (and refuse) a damaged file again at every poll; the follower
-// skips a file whose identity is this one's until another replaces it.
+// The last publication of FILE that failed. publish_if_changed() does not
+// read a file that failed again (it returns the same error); the follower
+// also prints that error once per file, not at every poll.
 struct LastFailure {
   std::optional<FileStatus> file;  // its identity, if it could be taken
   std::string error;               // as printed

@@ -121,10 +121,30 @@ class SharedPublisher::Impl {
     return success();
   }
 
-  Result<PublishReport> publish(const std::filesystem::path& source) {
+  Result<PublishReport> publish(const std::filesystem::path& given) {
+    if (head_ == nullptr) {
+      return fail(ErrorKind::InvalidArgument,
+                  fmt::format("{}: '{}' was withdrawn: open a publisher again to publish",
+                              pf::object_path(pf::head_object(name_)).string(), name_));
+    }
     const auto started = std::chrono::steady_clock::now();
+    // Attachers read the source path in other directories: make it absolute.
+    std::error_code absolute_error;
+    std::filesystem::path source = std::filesystem::absolute(given, absolute_error);
+    if (absolute_error) source = given;
     FileSystem& fs = *default_file_system();
     IQDB_TRY_ASSIGN(const FileStatus status, fs.status(source));
+    auto report = publish_file(source, status, started);
+    if (report) {
+      failed_source_.reset();
+    } else {
+      failed_source_ = FailedSource{status, report.error()};
+    }
+    return report;
+  }
+
+  Result<PublishReport> publish_file(const std::filesystem::path& source, const FileStatus& status,
+                                     std::chrono::steady_clock::time_point started) {
     struct stat source_info {};
     const mode_t mode = ::stat(source.c_str(), &source_info) == 0 ? source_info.st_mode : 0644;
     PersistConfig config(source);
@@ -166,10 +186,12 @@ class SharedPublisher::Impl {
       if (status.error().kind() == ErrorKind::NotFound && current_ != 0) return std::nullopt;
       return status.error();
     }
-    if (current_ != 0 && published_source_ && published_source_->same_file(status.value()) &&
-        published_source_->size == status.value().size) {
-      return std::nullopt;
-    }
+    const auto same = [&](const std::optional<FileStatus>& known) {
+      return known && known->same_file(status.value()) && known->size == status.value().size;
+    };
+    if (current_ != 0 && same(published_source_)) return std::nullopt;
+    // A file that failed is not read again until another replaces it.
+    if (failed_source_ && same(failed_source_->status)) return failed_source_->error;
     IQDB_TRY_ASSIGN(auto report, publish(source));
     return report;
   }
@@ -354,6 +376,12 @@ class SharedPublisher::Impl {
   std::uint64_t current_ = 0;
   std::uint64_t next_generation_ = 1;
   std::optional<FileStatus> published_source_;
+  // The last file publish() failed on, and why.
+  struct FailedSource {
+    FileStatus status;
+    PersistError error;
+  };
+  std::optional<FailedSource> failed_source_;
   std::size_t stale_removed_ = 0;  // objects of a dead publisher removed by take_name()
 };
 
@@ -382,9 +410,13 @@ Result<void> SharedPublisher::withdraw() { return impl_->withdraw(); }
 
 Result<std::size_t> remove_stale_publication(std::string_view name) {
   IQDB_TRY(publication_format::check_name(name));
-  struct stat info {};
-  const auto head = publication_format::object_path(publication_format::head_object(name));
-  if (::lstat(head.c_str(), &info) != 0 && errno == ENOENT) return 0;  // nothing there
+  std::error_code error;
+  const bool any =
+      std::filesystem::exists(std::filesystem::symlink_status(
+          publication_format::object_path(publication_format::head_object(name)), error)) ||
+      std::filesystem::exists(std::filesystem::symlink_status(
+          publication_format::object_path(publication_format::current_object(name)), error));
+  if (!any) return 0;  // nothing there
   // Taking the name removes a dead publisher's segments; withdrawing, the
   // head. A live publisher's lock refuses both.
   SharedPublisher::Impl impl{std::string(name), PublishOptions{}};

@@ -137,6 +137,65 @@ TEST_F(SharedMemoryTest, SecondPublisherIsRefusedWhileTheFirstRuns) {
   EXPECT_THAT(remove_stale_publication(name_), IsError(ErrorKind::Locked));
 }
 
+TEST_F(SharedMemoryTest, PublishAfterWithdrawIsRefusedNotACrash) {
+  save(10);
+  auto publisher = SharedPublisher::open(name_);
+  ASSERT_THAT(publisher, IsOk());
+  ASSERT_THAT(publisher.value().publish(config_.path), IsOk());
+  ASSERT_THAT(publisher.value().withdraw(), IsOk());
+  EXPECT_THAT(publisher.value().publish(config_.path),
+              IsError(ErrorKind::InvalidArgument, "withdrawn"));
+  EXPECT_THAT(publisher.value().withdraw(), IsOk());  // twice: nothing left to do
+}
+
+// A damaged snapshot renamed over the source is refused once, not read again
+// at every poll; the generation before it stays current; a good file after
+// it is published.
+TEST_F(SharedMemoryTest, AFailedFileIsNotReadAgainUntilReplaced) {
+  save(20, 1);
+  auto publisher = SharedPublisher::open(name_);
+  ASSERT_THAT(publisher, IsOk());
+  ASSERT_THAT(publisher.value().publish(config_.path), IsOk());
+
+  const auto damaged = dir_.file("damaged.iqdb");
+  {
+    std::ofstream out(damaged, std::ios::binary);
+    out << "not a snapshot at all, but long enough to be read as one, or refused";
+  }
+  std::filesystem::rename(damaged, config_.path);
+  auto first = publisher.value().publish_if_changed(config_.path);
+  EXPECT_FALSE(first.has_value());
+  // The same file (same identity): the same error again.
+  auto again = publisher.value().publish_if_changed(config_.path);
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().kind(), first.error().kind());
+  EXPECT_EQ(again.error().message(), first.error().message());
+  auto attached = SharedSnapshot::attach(name_);
+  ASSERT_THAT(attached, IsOk());
+  EXPECT_EQ(attached.value().descriptor().generation, 1u);
+
+  save(30, 2);
+  auto replaced = publisher.value().publish_if_changed(config_.path);
+  ASSERT_THAT(replaced, IsOk());
+  ASSERT_TRUE(replaced.value().has_value());
+  EXPECT_EQ(replaced.value()->generation, 2u);
+}
+
+TEST_F(SharedMemoryTest, SourcePathIsAbsoluteForAttachers) {
+  save(10);
+  const auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir_.path());
+  auto publisher = SharedPublisher::open(name_);
+  ASSERT_THAT(publisher, IsOk());
+  auto published = publisher.value().publish("db.iqdb");
+  std::filesystem::current_path(cwd);
+  ASSERT_THAT(published, IsOk());
+  auto attached = SharedSnapshot::attach(name_);
+  ASSERT_THAT(attached, IsOk());
+  EXPECT_EQ(std::filesystem::path(attached.value().descriptor().source_path),
+            std::filesystem::absolute(config_.path));
+}
+
 TEST_F(SharedMemoryTest, BadNamesAreRefused) {
   for (const std::string& bad :
        std::vector<std::string>{"", ".hidden", "a/b", std::string(201, 'x'), "sp ace"}) {

@@ -94,9 +94,10 @@ class SharedPublisher {
 
   // Loads `snapshot` (verified per options, compressed sections decoded in
   // parallel), writes it as the next generation and makes it current (the
-  // previous one loses its name). On error nothing changes for attachers
-  // and no new object is left. Errors: those of a load (NotFound,
-  // ChecksumMismatch, ...); Io (for instance /dev/shm full: ENOSPC).
+  // previous one loses its name). Attachers are given its absolute path. On
+  // error nothing changes for attachers and no new object is left. Errors:
+  // those of a load (NotFound, ChecksumMismatch, ...); Io (for instance
+  // /dev/shm full: ENOSPC); InvalidArgument after withdraw().
   [[nodiscard]] Result<PublishReport> publish(const std::filesystem::path& snapshot);
 
   // publish() when the file at `snapshot` is not the one the current
@@ -104,7 +105,8 @@ class SharedPublisher {
   // one stat): how `iqdb-persist publish` follows a database. nullopt when
   // it is the same, or when the file is missing for a moment (a copier
   // between delete and create) after a first publication. Errors: those of
-  // publish().
+  // publish(); a file publish() failed on is not read again until another
+  // replaces it: its error is returned again.
   [[nodiscard]] Result<std::optional<PublishReport>> publish_if_changed(
       const std::filesystem::path& snapshot);
 
