@@ -1,5 +1,9 @@
 #include "memory_probe.h"
 
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -39,6 +43,48 @@ ProcessMemory memory_of(int pid) {
     if (key == "Private_Clean" || key == "Private_Dirty") memory.private_kib += kib;
     if (key == "Pss") memory.pss_kib = kib;
   }
+  return memory;
+}
+
+std::vector<ProcessMemory> memory_of_children(int processes, const std::function<bool()>& work) {
+  // Each child writes one byte to `ready` once its work is done, then waits
+  // for `release` to close. Every process closes the ends it does not use,
+  // so a child that dies shows as an early end of `ready` (no hang).
+  int ready[2];
+  int release[2];
+  if (::pipe(ready) != 0) return {};
+  if (::pipe(release) != 0) {
+    ::close(ready[0]);
+    ::close(ready[1]);
+    return {};
+  }
+  std::vector<pid_t> children;
+  for (int i = 0; i < processes; ++i) {
+    const pid_t child = ::fork();
+    if (child == 0) {
+      ::close(ready[0]);
+      ::close(release[1]);
+      if (!work()) ::_exit(1);
+      const char byte = 'r';
+      (void)!::write(ready[1], &byte, 1);
+      ::close(ready[1]);
+      char done = 0;
+      (void)!::read(release[0], &done, 1);
+      ::_exit(0);
+    }
+    if (child > 0) children.push_back(child);
+  }
+  ::close(ready[1]);
+  ::close(release[0]);
+  int arrived = 0;
+  for (char byte = 0; arrived < processes && ::read(ready[0], &byte, 1) == 1;) ++arrived;
+  std::vector<ProcessMemory> memory;
+  if (arrived == processes) {
+    for (const pid_t child : children) memory.push_back(memory_of(child));
+  }
+  ::close(release[1]);  // every child's read returns
+  for (const pid_t child : children) ::waitpid(child, nullptr, 0);
+  ::close(ready[0]);
   return memory;
 }
 

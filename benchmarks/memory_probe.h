@@ -9,7 +9,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <thread>
+#include <vector>
 
 namespace iqdb::bench {
 
@@ -25,6 +27,11 @@ struct ProcessMemory {
   std::uint64_t pss_kib = 0;
 };
 ProcessMemory memory_of(int pid);
+
+// Forks `processes` children that each run `work` (returning false if it
+// failed) and then wait; reads each one's memory while all of them wait,
+// then lets them exit. Empty if a child failed or could not be started.
+std::vector<ProcessMemory> memory_of_children(int processes, const std::function<bool()>& work);
 
 // Samples RssAnon about every millisecond on its own thread from construction
 // until stop(), and reports the highest value seen above the baseline taken at

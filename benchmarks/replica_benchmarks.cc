@@ -379,43 +379,13 @@ void BM_ReplicaVisibility(benchmark::State& state) {
 // inserts, and run a query (touching every mapped vector); then their memory
 // is read while they wait.
 std::vector<ProcessMemory> replica_memory(const std::filesystem::path& path, int replicas) {
-  // Each child writes one byte to `ready` once it has queried, then waits
-  // for `release` to close. Every process closes the ends it does not use,
-  // so a child that dies shows as an early end of `ready` (no hang).
-  int ready[2];
-  int release[2];
-  if (::pipe(ready) != 0 || ::pipe(release) != 0) return {};
-  std::vector<pid_t> children;
-  for (int i = 0; i < replicas; ++i) {
-    const pid_t child = ::fork();
-    if (child == 0) {
-      ::close(ready[0]);
-      ::close(release[1]);
-      auto replica = FlatReplica::open(replica_config(path));
-      if (!replica) ::_exit(1);
-      const auto view = replica.value().acquire();
-      benchmark::DoNotOptimize(view.index().search(vector_for(1, g_setup.dim), 10));
-      const char byte = 'r';
-      (void)!::write(ready[1], &byte, 1);
-      ::close(ready[1]);
-      char done = 0;
-      (void)!::read(release[0], &done, 1);
-      ::_exit(0);
-    }
-    if (child > 0) children.push_back(child);
-  }
-  ::close(ready[1]);
-  ::close(release[0]);
-  int arrived = 0;
-  for (char byte = 0; arrived < replicas && ::read(ready[0], &byte, 1) == 1;) ++arrived;
-  std::vector<ProcessMemory> memory;
-  if (arrived == replicas) {
-    for (const pid_t child : children) memory.push_back(memory_of(child));
-  }
-  ::close(release[1]);  // every child's read returns
-  for (const pid_t child : children) ::waitpid(child, nullptr, 0);
-  ::close(ready[0]);
-  return memory;
+  return memory_of_children(replicas, [&path] {
+    auto replica = FlatReplica::open(replica_config(path));
+    if (!replica) return false;
+    const auto view = replica.value().acquire();
+    benchmark::DoNotOptimize(view.index().search(vector_for(1, g_setup.dim), 10));
+    return true;
+  });
 }
 
 // A database at <dir>/replica-memory-<N>.iqdb: the N-vector snapshot and a

@@ -7,7 +7,6 @@
 // Publications are named "bench-<pid>-..." and withdrawn at the end.
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -94,45 +93,16 @@ void BM_AttachShared(benchmark::State& state, const SnapshotFile* file) {
 }
 
 // `processes` processes each attach the publication `name`, rebuild the
-// flat index from it and run a query (touching every vector), then their
+// flat index from it and run a query (touching every vector); then their
 // memory is read while they wait.
 std::vector<ProcessMemory> attached_memory(const std::string& name, int processes) {
-  // Each child writes a byte to `ready` once it has queried, then waits for
-  // `release` to close; a child that dies shows as an early end of `ready`.
-  int ready[2];
-  int release[2];
-  if (::pipe(ready) != 0 || ::pipe(release) != 0) return {};
-  std::vector<pid_t> children;
-  for (int i = 0; i < processes; ++i) {
-    const pid_t child = ::fork();
-    if (child == 0) {
-      ::close(ready[0]);
-      ::close(release[1]);
-      auto shared = SharedIndex<examples::FlatIndex>::attach(name);
-      if (!shared) ::_exit(1);
-      std::vector<float> query(g_shared.dim, 0.5f);
-      benchmark::DoNotOptimize(shared.value().index().search(query, 10));
-      const char byte = 'r';
-      (void)!::write(ready[1], &byte, 1);
-      ::close(ready[1]);
-      char done = 0;
-      (void)!::read(release[0], &done, 1);
-      ::_exit(0);
-    }
-    if (child > 0) children.push_back(child);
-  }
-  ::close(ready[1]);
-  ::close(release[0]);
-  int arrived = 0;
-  for (char byte = 0; arrived < processes && ::read(ready[0], &byte, 1) == 1;) ++arrived;
-  std::vector<ProcessMemory> memory;
-  if (arrived == processes) {
-    for (const pid_t child : children) memory.push_back(memory_of(child));
-  }
-  ::close(release[1]);
-  for (const pid_t child : children) ::waitpid(child, nullptr, 0);
-  ::close(ready[0]);
-  return memory;
+  return memory_of_children(processes, [&name] {
+    auto shared = SharedIndex<examples::FlatIndex>::attach(name);
+    if (!shared) return false;
+    const std::vector<float> query(g_shared.dim, 0.5f);
+    benchmark::DoNotOptimize(shared.value().index().search(query, 10));
+    return true;
+  });
 }
 
 void BM_SharedMemory(benchmark::State& state, const SnapshotFile* file) {
