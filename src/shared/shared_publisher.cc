@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -78,39 +79,10 @@ class SharedPublisher::Impl {
   // Opens or creates the head, takes its lock, and clears what a dead
   // publisher left.
   Result<void> take_name() {
-    const std::string object = pf::head_object(name_);
-    const std::string path = pf::object_path(object).string();
-    try {
-      bip::permissions permissions;
-      permissions.set_permissions(0644);
-      head_object_ = bip::shared_memory_object(bip::open_or_create, object.c_str(), bip::read_write,
-                                               permissions);
-    } catch (const bip::interprocess_exception& error) {
-      return boost_failure("cannot open or create the head", object, error);
-    }
+    IQDB_TRY_ASSIGN(const std::uint64_t size, lock_head());
     const int fd = head_object_.get_mapping_handle().handle;
-    struct stat info {};
-    if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-      return fail(ErrorKind::Io, fmt::format("{}: not a regular file: refused", path));
-    }
-    struct flock lock {};
-    lock.l_type = F_WRLCK;
-    lock.l_whence = SEEK_SET;
-    lock.l_start = 0;
-    lock.l_len = 1;
-    if (::fcntl(fd, F_OFD_SETLK, &lock) != 0) {
-      if (errno == EAGAIN || errno == EACCES) {
-        std::array<std::byte, pf::kHeadFieldsEnd> bytes{};
-        const bool read =
-            ::pread(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size());
-        return fail(
-            ErrorKind::Locked,
-            fmt::format("{}: '{}' is published by another running process{}", path, name_,
-                        read ? fmt::format(" (pid {})", load_le(bytes, pf::kPidOffset, 4)) : ""));
-      }
-      return fail(ErrorKind::Io, fmt::format("{}: cannot lock: {}", path, std::strerror(errno)));
-    }
-    IQDB_TRY(prepare_head(fd, static_cast<std::uint64_t>(info.st_size), path));
+    const std::string object = pf::head_object(name_);
+    IQDB_TRY(prepare_head(fd, size, pf::object_path(object).string()));
     try {
       head_region_ = bip::mapped_region(head_object_, bip::read_write, 0, pf::kHeadSize);
     } catch (const bip::interprocess_exception& error) {
@@ -119,6 +91,31 @@ class SharedPublisher::Impl {
     head_ = static_cast<std::byte*>(head_region_.get_address());
     store_u32(pf::kPidOffset, static_cast<std::uint32_t>(::getpid()));
     return success();
+  }
+
+  // For remove_stale_publication(): takes the head's lock and removes every
+  // object of the name, whatever the head holds (it may be damaged or
+  // foreign: the caller named it). Returns how many objects were removed.
+  Result<std::size_t> remove_unused() {
+    IQDB_TRY_ASSIGN(const std::uint64_t size, lock_head());
+    const int fd = head_object_.get_mapping_handle().handle;
+    std::vector<std::string> objects{pf::current_object(name_)};
+    std::array<std::byte, pf::kHeadSize> bytes{};
+    const auto length = static_cast<std::size_t>(std::min<std::uint64_t>(size, bytes.size()));
+    if (::pread(fd, bytes.data(), length, 0) == static_cast<ssize_t>(length)) {
+      auto head = pf::decode_head(std::span(bytes).first(length), size, "");
+      if (head && head.value().building != 0) {
+        objects.push_back(pf::building_object(name_, head.value().building));
+      }
+    }
+    objects.push_back(pf::head_object(name_));
+    std::size_t removed = 0;
+    for (const std::string& object : objects) {
+      IQDB_TRY_ASSIGN(const bool gone, remove_object(object));
+      removed += gone ? 1 : 0;
+    }
+    head_object_ = bip::shared_memory_object();  // closes it: the lock goes with it
+    return removed;
   }
 
   Result<PublishReport> publish(const std::filesystem::path& given) {
@@ -226,9 +223,44 @@ class SharedPublisher::Impl {
 
   std::uint64_t generation() const { return current_; }
   const std::string& name() const { return name_; }
-  std::size_t stale_removed() const { return stale_removed_; }
 
  private:
+  // Opens (or creates, empty) the head and takes its lock; returns its
+  // size. Locked while a publisher holds it.
+  Result<std::uint64_t> lock_head() {
+    const std::string object = pf::head_object(name_);
+    const std::string path = pf::object_path(object).string();
+    try {
+      bip::permissions permissions;
+      permissions.set_permissions(0644);
+      head_object_ = bip::shared_memory_object(bip::open_or_create, object.c_str(), bip::read_write,
+                                               permissions);
+    } catch (const bip::interprocess_exception& error) {
+      return boost_failure("cannot open or create the head", object, error);
+    }
+    const int fd = head_object_.get_mapping_handle().handle;
+    struct stat info {};
+    if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+      return fail(ErrorKind::Io, fmt::format("{}: not a regular file: refused", path));
+    }
+    struct flock lock {};
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    lock.l_start = 0;
+    lock.l_len = 1;
+    if (::fcntl(fd, F_OFD_SETLK, &lock) == 0) return static_cast<std::uint64_t>(info.st_size);
+    if (errno != EAGAIN && errno != EACCES) {
+      return fail(ErrorKind::Io, fmt::format("{}: cannot lock: {}", path, std::strerror(errno)));
+    }
+    std::array<std::byte, pf::kHeadFieldsEnd> bytes{};
+    const bool read =
+        ::pread(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size());
+    return fail(
+        ErrorKind::Locked,
+        fmt::format("{}: '{}' is published by another running process{}", path, name_,
+                    read ? fmt::format(" (pid {})", load_le(bytes, pf::kPidOffset, 4)) : ""));
+  }
+
   // A new head is initialized; an existing one must be this library's: a
   // dead publisher's segments are removed, and its generations continue.
   Result<void> prepare_head(int fd, std::uint64_t size, const std::string& path) {
@@ -262,11 +294,16 @@ class SharedPublisher::Impl {
     // A dead publisher's current segment stays current (attachers may use
     // it) until this one publishes; a segment it was writing is removed.
     if (head.value().building != 0) {
-      IQDB_TRY_ASSIGN(const bool removed,
-                      remove_object(pf::building_object(name_, head.value().building)));
-      stale_removed_ += removed ? 1 : 0;
+      IQDB_TRY(remove_object(pf::building_object(name_, head.value().building)));
     }
-    next_generation_ = std::max(head.value().current, head.value().building) + 1;
+    const std::uint64_t last = std::max(head.value().current, head.value().building);
+    if (last >= std::numeric_limits<std::uint64_t>::max() / 2) {
+      return fail(ErrorKind::InvalidHeader,
+                  fmt::format("{}: generation {} recorded: not one a publisher counted to; left "
+                              "alone (remove it with `iqdb-persist unpublish` if nothing uses it)",
+                              path, last));
+    }
+    next_generation_ = last + 1;
     // Written through the descriptor: the head is not mapped yet.
     pf::encode_new_head(bytes);
     store_le(bytes, pf::kCurrentOffset, head.value().current, 8);
@@ -382,7 +419,6 @@ class SharedPublisher::Impl {
     PersistError error;
   };
   std::optional<FailedSource> failed_source_;
-  std::size_t stale_removed_ = 0;  // objects of a dead publisher removed by take_name()
 };
 
 Result<SharedPublisher> SharedPublisher::open(std::string name, PublishOptions options) {
@@ -417,12 +453,9 @@ Result<std::size_t> remove_stale_publication(std::string_view name) {
       std::filesystem::exists(std::filesystem::symlink_status(
           publication_format::object_path(publication_format::current_object(name)), error));
   if (!any) return 0;  // nothing there
-  // Taking the name removes a dead publisher's segments; withdrawing, the
-  // head. A live publisher's lock refuses both.
+  // A live publisher's lock refuses it.
   SharedPublisher::Impl impl{std::string(name), PublishOptions{}};
-  IQDB_TRY(impl.take_name());
-  IQDB_TRY_ASSIGN(const std::size_t removed, impl.remove_everything());
-  return impl.stale_removed() + removed;
+  return impl.remove_unused();
 }
 
 }  // namespace iqdb::persist

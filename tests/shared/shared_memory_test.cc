@@ -196,6 +196,31 @@ TEST_F(SharedMemoryTest, SourcePathIsAbsoluteForAttachers) {
             std::filesystem::absolute(config_.path));
 }
 
+// A head no publisher could have written (a generation at the counter's
+// limit) is refused, not taken over; unpublish still removes it, as it
+// removes a foreign object under the name it was given.
+TEST_F(SharedMemoryTest, AbsurdHeadIsRefusedButUnpublishRemovesIt) {
+  {
+    auto publisher = SharedPublisher::open(name_);
+    ASSERT_THAT(publisher, IsOk());
+  }
+  const auto head = pf::object_path(pf::head_object(name_));
+  std::array<std::byte, pf::kHeadSize> bytes{};
+  pf::encode_new_head(bytes);
+  for (std::size_t i = 0; i < 8; ++i) bytes[pf::kCurrentOffset + i] = std::byte{0xff};
+  {
+    std::ofstream out(head, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
+  EXPECT_THAT(SharedPublisher::open(name_), IsError(ErrorKind::InvalidHeader, "left alone"));
+  EXPECT_TRUE(object_exists(pf::head_object(name_)));
+  auto removed = remove_stale_publication(name_);
+  ASSERT_THAT(removed, IsOk());
+  EXPECT_EQ(removed.value(), 1u);
+  EXPECT_FALSE(object_exists(pf::head_object(name_)));
+  EXPECT_THAT(SharedPublisher::open(name_), IsOk());
+}
+
 TEST_F(SharedMemoryTest, BadNamesAreRefused) {
   for (const std::string& bad :
        std::vector<std::string>{"", ".hidden", "a/b", std::string(201, 'x'), "sp ace"}) {
