@@ -247,6 +247,23 @@ std::optional<std::uint64_t> mapped_rss(pid_t pid, const std::filesystem::path& 
   return rss;
 }
 
+// What /dev/shm's use did when a removed generation's attachers went.
+struct Freeing {
+  std::int64_t segment_bytes = 0;  // allocated to the generation's segment
+  std::int64_t when_a_left = 0;    // bytes freed when the first attacher detached
+  std::int64_t when_b_died = 0;    // and when the second, the last, was killed
+
+  bool clean() const {
+    return when_a_left < segment_bytes / 4 && when_b_died >= segment_bytes * 3 / 4 &&
+           when_b_died <= segment_bytes * 5 / 4;
+  }
+  std::string to_string() const {
+    return fmt::format(
+        "a generation of {} KiB: /dev/shm use fell by {} KiB when A left, {} KiB when B was killed",
+        segment_bytes / 1024, when_a_left / 1024, when_b_died / 1024);
+  }
+};
+
 class SharedMemoryProcessForkTest : public ::testing::Test {
  protected:
   SharedMemoryProcessForkTest() {
@@ -279,6 +296,74 @@ class SharedMemoryProcessForkTest : public ::testing::Test {
 
   ChildProcess start_publisher(const Pipe& out, bool again = false) {
     return ChildProcess::spawn([&] { run_publisher(name_, config_.path, out, again); });
+  }
+
+  // Publishes `big`; two attacher processes map all of it; publishes
+  // `small` (the big generation's name goes); A detaches, then B is killed,
+  // and /dev/shm's use is measured around each.
+  void free_experiment(SharedPublisher& publisher, const std::filesystem::path& big,
+                       const std::filesystem::path& small, Freeing& out) {
+    auto published = publisher.publish(big);
+    ASSERT_THAT(published, IsOk());
+    const auto path = pf::object_path(published.value().object);
+    struct stat info {};
+    ASSERT_EQ(::stat(path.c_str(), &info), 0);
+    out.segment_bytes = static_cast<std::int64_t>(info.st_blocks) * 512;
+    ASSERT_GE(out.segment_bytes, static_cast<std::int64_t>(16 * kMiB));
+
+    // A leaves when told (it drops its SharedIndex and lives on); B is killed.
+    Pipe ready;
+    Pipe command;
+    ChildProcess a = ChildProcess::spawn([&] {
+      ready.close_read();
+      command.close_write();
+      std::optional<Shared> shared = attach_or_fail(name_);
+      (void)touch_every_page(shared->snapshot().view());
+      if (!ready.send(std::uint64_t{1})) child_fail(kReportFailed, "cannot report");
+      (void)command.receive<std::uint64_t>(Clock::now() + 60s);
+      shared.reset();
+      if (!ready.send(std::uint64_t{2})) child_fail(kReportFailed, "cannot report");
+      (void)command.receive<std::uint64_t>(Clock::now() + 60s);
+      ::_exit(kChildDone);
+    });
+    ChildProcess b = ChildProcess::spawn([&] {
+      ready.close_read();
+      command.close_write();
+      const Shared shared = attach_or_fail(name_);
+      (void)touch_every_page(shared.snapshot().view());
+      if (!ready.send(std::uint64_t{1})) child_fail(kReportFailed, "cannot report");
+      for (;;) ::pause();
+    });
+    ready.close_write();
+    command.close_read();
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_EQ(ready.receive<std::uint64_t>(Clock::now() + 20s), 1u)
+          << "A " << describe_status(a.wait(Clock::now())) << ", B "
+          << describe_status(b.wait(Clock::now()));
+    }
+
+    ASSERT_THAT(publisher.publish(small), IsOk());
+    EXPECT_FALSE(std::filesystem::exists(path));
+    // Both map all of the generation, whose name is gone.
+    for (const ChildProcess* child : {&a, &b}) {
+      const auto rss = mapped_rss(child->pid(), path);
+      ASSERT_TRUE(rss) << "process " << child->pid() << " does not map " << path;
+      EXPECT_GE(*rss, static_cast<std::uint64_t>(out.segment_bytes) * 9 / 10);
+    }
+
+    const auto before = shm_used();
+    ASSERT_TRUE(command.send(std::uint64_t{1}));
+    ASSERT_EQ(ready.receive<std::uint64_t>(Clock::now() + 20s), 2u);
+    const auto a_left = shm_used();
+    EXPECT_FALSE(mapped_rss(a.pid(), path)) << "A still maps the generation";
+    const auto status = b.kill();
+    const auto b_killed = shm_used();
+    ASSERT_TRUE(killed_by(status, SIGKILL)) << describe_status(status);
+    ASSERT_TRUE(before && a_left && b_killed);
+    out.when_a_left = static_cast<std::int64_t>(*before) - static_cast<std::int64_t>(*a_left);
+    out.when_b_died = static_cast<std::int64_t>(*a_left) - static_cast<std::int64_t>(*b_killed);
+    ASSERT_TRUE(command.send(std::uint64_t{2}));
+    EXPECT_TRUE(exited_ok(a.wait(Clock::now() + 20s)));
   }
 
   std::string head() const { return pf::head_object(name_); }
@@ -598,89 +683,36 @@ TEST_F(SharedMemoryProcessForkTest, AttachersFollowAPublisherThatFollowsCheckpoi
 // A generation whose name the publisher removed is freed when the last
 // process mapping it goes: not while another attacher holds it, and at once
 // when that one is killed. Measured as the tmpfs space /dev/shm uses
-// (statvfs), which other processes may change meanwhile: the segment is
-// large (16 MiB) and the margins a quarter of it; the measurements around
-// each event are a few milliseconds apart.
+// (statvfs: exact, but of every process's objects): the segment is large
+// (16 MiB), the margins a quarter of it, and the measurements around each
+// event a few milliseconds apart. Another test publishing at that moment
+// (ctest runs two at once) can still move the count by as much; so an
+// experiment whose numbers are off is run again, up to three times. A
+// generation that stayed allocated would be off every time.
 TEST_F(SharedMemoryProcessForkTest, RemovedGenerationIsFreedWhenItsLastAttacherGoesEvenKilled) {
   if (!shm_used()) GTEST_SKIP() << "/dev/shm reports no block counts";
   config_.compression = Compression::none();
   constexpr std::size_t kBigDim = 64;
+  const auto big = dir_.file("big.iqdb");
+  const auto small = dir_.file("small.iqdb");
+  config_.path = small;
+  save(100, 9, kBigDim);
+  config_.path = big;
   save(16 * kMiB / (kBigDim * sizeof(float)), 8, kBigDim);
   auto publisher = SharedPublisher::open(name_);
   ASSERT_THAT(publisher, IsOk());
-  ASSERT_THAT(publisher.value().publish(config_.path), IsOk());
-  const auto first = pf::object_path(segment(1));
-  struct stat info {};
-  ASSERT_EQ(::stat(first.c_str(), &info), 0);
-  const auto allocated = static_cast<std::uint64_t>(info.st_blocks) * 512;
-  ASSERT_GE(allocated, 16 * kMiB);
 
-  // A leaves when told (it drops its SharedIndex and lives on); B is killed.
-  Pipe ready;
-  Pipe command;
-  ChildProcess a = ChildProcess::spawn([&] {
-    ready.close_read();
-    command.close_write();
-    std::optional<Shared> shared = attach_or_fail(name_);
-    (void)touch_every_page(shared->snapshot().view());
-    if (!ready.send(std::uint64_t{1})) child_fail(kReportFailed, "cannot report");
-    (void)command.receive<std::uint64_t>(Clock::now() + 60s);
-    shared.reset();
-    if (!ready.send(std::uint64_t{2})) child_fail(kReportFailed, "cannot report");
-    (void)command.receive<std::uint64_t>(Clock::now() + 60s);
-    ::_exit(kChildDone);
-  });
-  ChildProcess b = ChildProcess::spawn([&] {
-    ready.close_read();
-    command.close_write();
-    const Shared shared = attach_or_fail(name_);
-    (void)touch_every_page(shared.snapshot().view());
-    if (!ready.send(std::uint64_t{1})) child_fail(kReportFailed, "cannot report");
-    for (;;) ::pause();
-  });
-  ready.close_write();
-  command.close_read();
-  for (int i = 0; i < 2; ++i) {
-    ASSERT_EQ(ready.receive<std::uint64_t>(Clock::now() + 20s), 1u)
-        << "A " << describe_status(a.wait(Clock::now())) << ", B "
-        << describe_status(b.wait(Clock::now()));
+  Freeing freeing;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    ASSERT_NO_FATAL_FAILURE(free_experiment(publisher.value(), big, small, freeing));
+    std::cout << fmt::format("[ shared-process ] attempt {}: {}", attempt, freeing.to_string())
+              << std::endl;
+    if (freeing.clean()) break;
   }
-
-  save(100, 9, kBigDim);
-  auto second = publisher.value().publish(config_.path);
-  ASSERT_THAT(second, IsOk());
-  ASSERT_EQ(second.value().generation, 2u);
-  EXPECT_FALSE(std::filesystem::exists(first));
-  // Both still map all of generation 1, whose name is gone.
-  for (const ChildProcess* child : {&a, &b}) {
-    const auto rss = mapped_rss(child->pid(), first);
-    ASSERT_TRUE(rss) << "process " << child->pid() << " does not map " << first;
-    EXPECT_GE(*rss, allocated * 9 / 10);
-  }
-
-  const auto before = shm_used();
-  ASSERT_TRUE(command.send(std::uint64_t{1}));
-  ASSERT_EQ(ready.receive<std::uint64_t>(Clock::now() + 20s), 2u);
-  const auto a_left = shm_used();
-  EXPECT_FALSE(mapped_rss(a.pid(), first)) << "A still maps generation 1";
-  const auto status = b.kill();
-  const auto b_killed = shm_used();
-  ASSERT_TRUE(killed_by(status, SIGKILL)) << describe_status(status);
-  ASSERT_TRUE(before && a_left && b_killed);
-
-  const auto freed_when_a_left = static_cast<std::int64_t>(*before - *a_left);
-  const auto freed_when_b_died = static_cast<std::int64_t>(*a_left - *b_killed);
-  const auto segment_bytes = static_cast<std::int64_t>(allocated);
-  EXPECT_LT(freed_when_a_left, segment_bytes / 4) << "freed while B still maps it";
-  EXPECT_GE(freed_when_b_died, segment_bytes * 3 / 4) << "not freed when its last attacher died";
-  EXPECT_LE(freed_when_b_died, segment_bytes * 5 / 4);
-  std::cout << fmt::format(
-                   "[ shared-process ] generation 1: {} KiB; /dev/shm use fell by {} KiB when A "
-                   "left, {} KiB when B was killed",
-                   allocated / 1024, freed_when_a_left / 1024, freed_when_b_died / 1024)
-            << std::endl;
-  ASSERT_TRUE(command.send(std::uint64_t{2}));
-  EXPECT_TRUE(exited_ok(a.wait(Clock::now() + 20s)));
+  EXPECT_LT(freeing.when_a_left, freeing.segment_bytes / 4) << "freed while B still maps it";
+  EXPECT_GE(freeing.when_b_died, freeing.segment_bytes * 3 / 4)
+      << "not freed when its last attacher was killed";
+  EXPECT_LE(freeing.when_b_died, freeing.segment_bytes * 5 / 4);
 }
 
 }  // namespace
