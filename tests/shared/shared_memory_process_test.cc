@@ -11,6 +11,9 @@
 // library, write(2) and _exit(), and report through pipes. Every test here
 // forks after the parent used the library (whose verification and release
 // workers are threads): the suite is a ForkTest.
+//
+// The tests under "Known defects", at the end, fail until the library is
+// fixed; each one's comment has the diagnosis.
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -174,6 +177,34 @@ std::uint64_t touch_every_page(const SnapshotView& view) {
   }
 }
 
+// A publisher run by commands: kPublish publishes `source` and replies with
+// the generation; kWithdraw withdraws (as a publisher stopping cleanly does),
+// replies 0 and exits.
+constexpr std::uint64_t kPublish = 1;
+constexpr std::uint64_t kWithdraw = 2;
+
+[[noreturn]] void serve_commands(const std::string& name, const std::filesystem::path& source,
+                                 const Pipe& commands, const Pipe& replies) {
+  auto opened = SharedPublisher::open(name);
+  if (!opened) child_fail(kOpenFailed, "open failed", &opened.error());
+  std::optional<SharedPublisher> publisher(std::move(opened).value());
+  for (;;) {
+    const auto command = commands.receive<std::uint64_t>(Clock::now() + 60s);
+    if (!command) child_fail(kWaitTimedOut, "no command");
+    if (*command == kPublish) {
+      auto report = publisher->publish(source);
+      if (!report) child_fail(kPublishFailed, "publish failed", &report.error());
+      if (!replies.send(report.value().generation)) child_fail(kReportFailed, "cannot reply");
+      continue;
+    }
+    auto withdrawn = publisher->withdraw();
+    if (!withdrawn) child_fail(kPublishFailed, "withdraw failed", &withdrawn.error());
+    publisher.reset();
+    if (!replies.send(std::uint64_t{0})) child_fail(kReportFailed, "cannot reply");
+    ::_exit(kChildDone);
+  }
+}
+
 // ---------------------------------------------------------------------------
 // The parent's view of /dev/shm.
 
@@ -296,6 +327,29 @@ class SharedMemoryProcessForkTest : public ::testing::Test {
 
   ChildProcess start_publisher(const Pipe& out, bool again = false) {
     return ChildProcess::spawn([&] { run_publisher(name_, config_.path, out, again); });
+  }
+
+  // A publisher process run by commands (serve_commands).
+  struct Service {
+    std::unique_ptr<Pipe> commands = std::make_unique<Pipe>();
+    std::unique_ptr<Pipe> replies = std::make_unique<Pipe>();
+    ChildProcess process;
+
+    // Sends `command`; the reply, or nullopt.
+    std::optional<std::uint64_t> call(std::uint64_t command) {
+      if (!commands->send(command)) return std::nullopt;
+      return replies->receive<std::uint64_t>(Clock::now() + 20s);
+    }
+  };
+  Service start_service() {
+    Service service;
+    const Pipe& commands = *service.commands;
+    const Pipe& replies = *service.replies;
+    service.process =
+        ChildProcess::spawn([&] { serve_commands(name_, config_.path, commands, replies); });
+    service.commands->close_read();
+    service.replies->close_write();
+    return service;
   }
 
   // Publishes `big`; two attacher processes map all of it; publishes
@@ -713,6 +767,102 @@ TEST_F(SharedMemoryProcessForkTest, RemovedGenerationIsFreedWhenItsLastAttacherG
   EXPECT_GE(freeing.when_b_died, freeing.segment_bytes * 3 / 4)
       << "not freed when its last attacher was killed";
   EXPECT_LE(freeing.when_b_died, freeing.segment_bytes * 5 / 4);
+}
+
+// ---------------------------------------------------------------------------
+// Known defects. Each test below fails until the defect it shows is fixed
+// in the library (see its comment for the diagnosis).
+
+// DEFECT: a publication withdrawn (a publisher stopping cleanly, or
+// remove_stale_publication() after a crash) removes the head, so the next
+// publisher numbers its generations from 1 again. An attacher that had not
+// yet looked at the head (newer_published() or wait_for_newer() map it on
+// their first call, not attach()) then maps the new head and compares
+// generation numbers only: it holds the withdrawn publication's generation 1,
+// the restarted publisher's generation 1 has other content, and
+// newer_published() says false, so it serves the old content until the
+// next publication. An attacher that had looked before holds the old
+// head's inode, which withdraw() set to "none", and sees it.
+TEST_F(SharedMemoryProcessForkTest, RestartedPublisherIsNewerForEveryAttacherOfTheOldOne) {
+  const std::uint64_t first = save(300, 11);
+  Service service = start_service();
+  ASSERT_EQ(service.call(kPublish), 1u)
+      << "the publisher " << describe_status(service.process.wait(Clock::now() + 1s));
+  auto watching = Shared::attach(name_);
+  ASSERT_THAT(watching, IsOk());
+  EXPECT_FALSE(watching.value().snapshot().newer_published());  // maps the head
+  auto unwatched = Shared::attach(name_);                       // has not looked at the head since
+  ASSERT_THAT(unwatched, IsOk());
+  ASSERT_EQ(service.call(kWithdraw), 0u);
+  EXPECT_TRUE(exited_ok(service.process.wait(Clock::now() + 20s)));
+  EXPECT_THAT(publication_objects(name_), ::testing::IsEmpty());
+
+  // The publisher restarts, and publishes what the writer wrote since.
+  const std::uint64_t second = save(500, 12);
+  Service restarted = start_service();
+  ASSERT_EQ(restarted.call(kPublish), 1u) << "generations restart from 1";
+  auto current = Shared::attach(name_);
+  ASSERT_THAT(current, IsOk());
+  EXPECT_EQ(content_digest(current.value().index()), second);
+  EXPECT_EQ(content_digest(unwatched.value().index()), first);
+
+  EXPECT_TRUE(watching.value().snapshot().newer_published());
+  EXPECT_TRUE(unwatched.value().snapshot().newer_published())
+      << "an attacher of the withdrawn publication's generation 1 takes the restarted "
+         "publisher's generation 1 for its own";
+  EXPECT_TRUE(unwatched.value().snapshot().wait_for_newer(0ms));
+  ASSERT_EQ(restarted.call(kWithdraw), 0u);
+}
+
+// DEFECT: whoever takes the name of a dead publisher (SharedPublisher::open,
+// remove_stale_publication) removes only the segments the head names
+// (current and building). A publisher killed between making a generation
+// current and removing the previous one's name (publish(): make_current(),
+// then remove_retired()), or in withdraw() after it cleared the head and
+// before it removed the segments, leaves a segment the head does not name:
+// it stays in /dev/shm, holding its tmpfs memory, for good. Both states are
+// made here as such a kill leaves them: a real publisher process publishes
+// and is killed, and the parent puts back the segment (or clears the head's
+// current generation) that the kill's window would have left.
+TEST_F(SharedMemoryProcessForkTest, DeadPublishersUnnamedSegmentsAreRemovedByTheNextTaker) {
+  save(300, 13);
+  {
+    SCOPED_TRACE("killed between making generation 2 current and removing generation 1");
+    Service service = start_service();
+    ASSERT_EQ(service.call(kPublish), 1u)
+        << "the publisher " << describe_status(service.process.wait(Clock::now() + 1s));
+    const std::vector<std::byte> retired = read_file(pf::object_path(segment(1)));
+    ASSERT_EQ(service.call(kPublish), 2u);
+    ASSERT_TRUE(killed_by(service.process.kill(), SIGKILL));
+    write_file(pf::object_path(segment(1)), retired);
+    ASSERT_THAT(publication_objects(name_), ::testing::ElementsAre(head(), segment(1), segment(2)));
+    ASSERT_EQ(read_head(name_).current, 2u);
+
+    auto next = SharedPublisher::open(name_);
+    ASSERT_THAT(next, IsOk());
+    EXPECT_THAT(publication_objects(name_), ::testing::ElementsAre(head()))
+        << "the dead publisher's retired generation 1 was left behind";
+    ASSERT_THAT(next.value().withdraw(), IsOk());
+    EXPECT_THAT(publication_objects(name_), ::testing::IsEmpty());
+  }
+  remove_publication_objects(name_);
+  {
+    SCOPED_TRACE("killed in withdraw(), after it cleared the head");
+    Service service = start_service();
+    ASSERT_EQ(service.call(kPublish), 1u)
+        << "the publisher " << describe_status(service.process.wait(Clock::now() + 1s));
+    ASSERT_TRUE(killed_by(service.process.kill(), SIGKILL));
+    std::vector<std::byte> cleared = read_file(pf::object_path(head()));
+    std::fill_n(cleared.begin() + pf::kCurrentOffset, 8, std::byte{0});
+    write_file(pf::object_path(head()), cleared);
+    ASSERT_THAT(publication_objects(name_), ::testing::ElementsAre(head(), segment(1)));
+
+    auto removed = remove_stale_publication(name_);
+    ASSERT_THAT(removed, IsOk());
+    EXPECT_EQ(removed.value(), 2u);
+    EXPECT_THAT(publication_objects(name_), ::testing::IsEmpty())
+        << "the dead publisher's generation 1 was left behind";
+  }
 }
 
 }  // namespace
