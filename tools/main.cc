@@ -132,8 +132,7 @@ int run(int argc, char** argv) {
       "replaced; withdraw it at SIGINT or SIGTERM.");
   publish_command->add_option("FILE", publish.file, "Snapshot file")->required();
   publish_command
-      ->add_option("--name", publish.name,
-                   "Publication name (1 to 200 of A-Z a-z 0-9 . _ -, not starting with '.')")
+      ->add_option("--name", publish.name, "Publication name (1 to 200 of A-Z a-z 0-9 _ -)")
       ->type_name("NAME")
       ->required();
   publish_command->add_option("--poll-ms", publish.poll_ms, "How often to look at FILE")

@@ -24,14 +24,16 @@ bool has_magic(std::span<const std::byte> bytes, const char (&magic)[8]) {
 }  // namespace
 
 Result<void> check_name(std::string_view name) {
+  // No '.': it separates a name from a segment's suffix, so that no name
+  // can be another's segment ("a.current", "a.<16 hex digits>").
   const bool valid_chars = std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
   });
-  if (name.empty() || name.size() > kMaxNameLength || !valid_chars || name.front() == '.') {
+  if (name.empty() || name.size() > kMaxNameLength || !valid_chars) {
     return fail(ErrorKind::InvalidArgument,
                 fmt::format("'{}' is not a publication name: use 1 to {} characters of "
-                            "[A-Za-z0-9._-], not starting with '.'",
+                            "[A-Za-z0-9_-]",
                             name, kMaxNameLength));
   }
   return success();

@@ -91,8 +91,8 @@ inline constexpr std::size_t kMaxSourcePath = kImageOffset - kDescriptorFixed;
 
 // Where POSIX shared memory objects are files (Linux).
 inline constexpr std::string_view kShmDirectory = "/dev/shm";
-// Names: 1 to kMaxNameLength characters of [A-Za-z0-9._-], not starting
-// with '.'.
+// Names: 1 to kMaxNameLength characters of [A-Za-z0-9_-] (no '.', which
+// separates a name from a segment's suffix).
 inline constexpr std::size_t kMaxNameLength = 200;
 
 // InvalidArgument unless `name` is a valid publication name.

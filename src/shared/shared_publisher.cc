@@ -97,20 +97,9 @@ class SharedPublisher::Impl {
   // object of the name, whatever the head holds (it may be damaged or
   // foreign: the caller named it). Returns how many objects were removed.
   Result<std::size_t> remove_unused() {
-    IQDB_TRY_ASSIGN(const std::uint64_t size, lock_head());
-    const int fd = head_object_.get_mapping_handle().handle;
-    std::vector<std::string> objects{pf::current_object(name_)};
-    std::array<std::byte, pf::kHeadSize> bytes{};
-    const auto length = static_cast<std::size_t>(std::min<std::uint64_t>(size, bytes.size()));
-    if (::pread(fd, bytes.data(), length, 0) == static_cast<ssize_t>(length)) {
-      auto head = pf::decode_head(std::span(bytes).first(length), size, "");
-      if (head && head.value().building != 0) {
-        objects.push_back(pf::building_object(name_, head.value().building));
-      }
-    }
-    objects.push_back(pf::head_object(name_));
-    std::size_t removed = 0;
-    for (const std::string& object : objects) {
+    IQDB_TRY(lock_head());
+    IQDB_TRY_ASSIGN(std::size_t removed, remove_leftovers());
+    for (const std::string& object : {pf::current_object(name_), pf::head_object(name_)}) {
       IQDB_TRY_ASSIGN(const bool gone, remove_object(object));
       removed += gone ? 1 : 0;
     }
@@ -156,14 +145,18 @@ class SharedPublisher::Impl {
     // Recorded before the object exists: a publisher that dies while
     // writing it leaves a name the next one knows to remove.
     store_u64(pf::kBuildingOffset, generation);
-    auto written = write_segment(object, generation, opened.view, status, mode, source);
+    // The same time in the descriptor and the head: an attacher compares
+    // both with its own (generation numbers restart with a new head).
+    const std::uint64_t published_ns = now_ns();
+    auto written =
+        write_segment(object, generation, published_ns, opened.view, status, mode, source);
     if (written) written = replace_current(object, written.value());
     if (!written) {
       (void)remove_object(object);
       store_u64(pf::kBuildingOffset, 0);
       return written.error();
     }
-    make_current(generation);
+    make_current(generation, published_ns);
     PublishReport report;
     report.generation = generation;
     report.object = pf::current_object(name_);
@@ -225,6 +218,35 @@ class SharedPublisher::Impl {
   const std::string& name() const { return name_; }
 
  private:
+  // Removes every segment of the name that is not current: "iqdb.NAME."
+  // followed by 16 hex digits (written by a publisher that died, recorded
+  // in its head or not). Under the head's lock. Returns how many.
+  Result<std::size_t> remove_leftovers() {
+    const std::string prefix = pf::head_object(name_) + ".";
+    std::error_code error;
+    std::vector<std::string> leftovers;
+    for (const auto& entry : std::filesystem::directory_iterator(pf::kShmDirectory, error)) {
+      const std::string file = entry.path().filename().string();
+      const std::string_view suffix =
+          std::string_view(file).substr(std::min(file.size(), prefix.size()));
+      const bool hex16 =
+          suffix.size() == 16 && std::all_of(suffix.begin(), suffix.end(), [](char c) {
+            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+          });
+      if (file.starts_with(prefix) && hex16) leftovers.push_back(file);
+    }
+    if (error) {
+      return fail(ErrorKind::Io,
+                  fmt::format("{}: cannot list: {}", pf::kShmDirectory, error.message()));
+    }
+    std::size_t removed = 0;
+    for (const std::string& object : leftovers) {
+      IQDB_TRY_ASSIGN(const bool gone, remove_object(object));
+      removed += gone ? 1 : 0;
+    }
+    return removed;
+  }
+
   // Opens (or creates, empty) the head and takes its lock; returns its
   // size. Locked while a publisher holds it.
   Result<std::uint64_t> lock_head() {
@@ -276,6 +298,7 @@ class SharedPublisher::Impl {
         std::all_of(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(length),
                     [](std::byte b) { return b == std::byte{0}; });
     if (blank) {
+      IQDB_TRY(remove_leftovers());
       pf::encode_new_head(bytes);
       if (::ftruncate(fd, pf::kHeadSize) != 0 ||
           ::pwrite(fd, bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size())) {
@@ -292,10 +315,8 @@ class SharedPublisher::Impl {
           head.error().message() + "; not taken over (left alone: remove it if nothing uses it)");
     }
     // A dead publisher's current segment stays current (attachers may use
-    // it) until this one publishes; a segment it was writing is removed.
-    if (head.value().building != 0) {
-      IQDB_TRY(remove_object(pf::building_object(name_, head.value().building)));
-    }
+    // it) until this one publishes; segments it was writing are removed.
+    IQDB_TRY(remove_leftovers());
     const std::uint64_t last = std::max(head.value().current, head.value().building);
     if (last >= std::numeric_limits<std::uint64_t>::max() / 2) {
       return fail(ErrorKind::InvalidHeader,
@@ -319,8 +340,8 @@ class SharedPublisher::Impl {
   // Creates the segment, writes the image then the descriptor; returns the
   // image's size.
   Result<std::uint64_t> write_segment(const std::string& object, std::uint64_t generation,
-                                      const SnapshotView& snapshot, const FileStatus& source,
-                                      mode_t source_mode,
+                                      std::uint64_t published_ns, const SnapshotView& snapshot,
+                                      const FileStatus& source, mode_t source_mode,
                                       const std::filesystem::path& source_path) {
     const std::string path = pf::object_path(object).string();
     // A segment of this generation can only be a leftover: nobody attaches
@@ -358,7 +379,7 @@ class SharedPublisher::Impl {
     descriptor.source_inode = source.inode;
     descriptor.source_size = source.size;
     descriptor.source_mtime_ns = static_cast<std::uint64_t>(source.modified_ns);
-    descriptor.published_ns = now_ns();
+    descriptor.published_ns = published_ns;
     descriptor.publisher_pid = static_cast<std::uint32_t>(::getpid());
     descriptor.source_path = source_path.string();
     const std::vector<std::byte> bytes = pf::encode_descriptor(descriptor);
@@ -382,8 +403,8 @@ class SharedPublisher::Impl {
     return image_bytes;
   }
 
-  void make_current(std::uint64_t generation) {
-    store_u64(pf::kPublishedOffset, now_ns());
+  void make_current(std::uint64_t generation, std::uint64_t published_ns) {
+    store_u64(pf::kPublishedOffset, published_ns);
     store_u64(pf::kCurrentOffset, generation);
     store_u64(pf::kBuildingOffset, 0);
     bump_changes();

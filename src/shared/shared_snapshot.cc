@@ -64,6 +64,7 @@ Result<void> read_exactly(int fd, std::span<std::byte> out, const std::filesyste
 class SharedSnapshot::Impl {
  public:
   SharedDescriptor descriptor;
+  std::uint64_t published_ns = 0;  // the descriptor's, as stored
   std::optional<SnapshotView> view;
   std::shared_ptr<Verification> verification;
   // The head mapped read-only, once newer_published() or wait_for_newer()
@@ -102,13 +103,18 @@ class SharedSnapshot::Impl {
     return true;
   }
 
+  // A generation other than this one is current, or none: its number or
+  // its publication time differ (numbers start again at 1 with a new head).
   bool newer() const {
     if (!map_head()) return true;  // withdrawn
-    // (Loaded as an atomic: the publisher stores it as one.)
-    auto* word =
-        reinterpret_cast<std::uint64_t*>(const_cast<std::byte*>(head + pf::kCurrentOffset));
-    const std::uint64_t current = std::atomic_ref<std::uint64_t>(*word).load();
-    return current != descriptor.generation;
+    return load_u64(pf::kCurrentOffset) != descriptor.generation ||
+           load_u64(pf::kPublishedOffset) != published_ns;
+  }
+
+  // (Loaded as atomics: the publisher stores them as such.)
+  std::uint64_t load_u64(std::size_t offset) const {
+    auto* word = reinterpret_cast<std::uint64_t*>(const_cast<std::byte*>(head + offset));
+    return std::atomic_ref<std::uint64_t>(*word).load();
   }
 };
 
@@ -116,6 +122,7 @@ namespace {
 
 struct Attached {
   SharedDescriptor descriptor;
+  std::uint64_t published_ns = 0;
   OpenedSnapshot opened;
 };
 
@@ -195,7 +202,7 @@ Result<Attached> attach_current(std::string_view name, const AttachOptions& opti
   out.source_modified = from_ns(fields.source_mtime_ns);
   out.published = from_ns(fields.published_ns);
   out.publisher_pid = fields.publisher_pid;
-  return Attached{std::move(out), std::move(opened)};
+  return Attached{std::move(out), fields.published_ns, std::move(opened)};
 }
 
 }  // namespace
@@ -205,6 +212,7 @@ Result<SharedSnapshot> SharedSnapshot::attach(std::string_view name, AttachOptio
   IQDB_TRY_ASSIGN(auto attached, attach_current(name, options));
   auto impl = std::make_unique<Impl>();
   impl->descriptor = std::move(attached.descriptor);
+  impl->published_ns = attached.published_ns;
   impl->view = std::move(attached.opened.view);
   impl->verification = std::move(attached.opened.verification);
   return SharedSnapshot(std::move(impl));

@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "iqdb/persist/persisted_index.h"
@@ -221,9 +222,59 @@ TEST_F(SharedMemoryTest, AbsurdHeadIsRefusedButUnpublishRemovesIt) {
   EXPECT_THAT(SharedPublisher::open(name_), IsOk());
 }
 
+// A publisher that stops and a new one that starts number generations from
+// 1 again: an attacher of the old generation 1 still learns it is not
+// current (the publication times differ).
+TEST_F(SharedMemoryTest, RestartedPublisherIsNewerForAttachersOfTheOldOne) {
+  save(10, 1);
+  std::optional<SharedSnapshot> old_attach;
+  {
+    auto first = SharedPublisher::open(name_);
+    ASSERT_THAT(first, IsOk());
+    ASSERT_THAT(first.value().publish(config_.path), IsOk());
+    auto attached = SharedSnapshot::attach(name_);
+    ASSERT_THAT(attached, IsOk());
+    old_attach.emplace(std::move(attached).value());
+  }  // withdrawn
+  save(12, 2);
+  auto second = SharedPublisher::open(name_);
+  ASSERT_THAT(second, IsOk());
+  auto report = second.value().publish(config_.path);
+  ASSERT_THAT(report, IsOk());
+  ASSERT_EQ(report.value().generation, 1u);
+  EXPECT_TRUE(old_attach->newer_published());
+  EXPECT_TRUE(old_attach->wait_for_newer(std::chrono::milliseconds(0)));
+  auto fresh = SharedSnapshot::attach(name_);
+  ASSERT_THAT(fresh, IsOk());
+  EXPECT_FALSE(fresh.value().newer_published());
+}
+
+// Segments a dead publisher was writing, whether or not its head recorded
+// them, are removed by the next publisher of the name; a publication whose
+// name only starts the same is left alone.
+TEST_F(SharedMemoryTest, LeftoverSegmentsAreRemovedByTheNextPublisher) {
+  const auto leftover = [&](std::uint64_t generation) {
+    std::ofstream(pf::object_path(pf::building_object(name_, generation))) << "partial";
+  };
+  {
+    auto publisher = SharedPublisher::open(name_);
+    ASSERT_THAT(publisher, IsOk());
+  }
+  leftover(7);
+  leftover(0x123456789abcdefULL);
+  const std::string other = name_ + "-other";
+  std::ofstream(pf::object_path(pf::building_object(other, 1))) << "not ours";
+  auto publisher = SharedPublisher::open(name_);
+  ASSERT_THAT(publisher, IsOk());
+  EXPECT_FALSE(object_exists(pf::building_object(name_, 7)));
+  EXPECT_FALSE(object_exists(pf::building_object(name_, 0x123456789abcdefULL)));
+  EXPECT_TRUE(object_exists(pf::building_object(other, 1)));
+  std::filesystem::remove(pf::object_path(pf::building_object(other, 1)));
+}
+
 TEST_F(SharedMemoryTest, BadNamesAreRefused) {
-  for (const std::string& bad :
-       std::vector<std::string>{"", ".hidden", "a/b", std::string(201, 'x'), "sp ace"}) {
+  for (const std::string& bad : std::vector<std::string>{"", ".hidden", "a.current", "a/b",
+                                                         std::string(201, 'x'), "sp ace"}) {
     EXPECT_THAT(SharedPublisher::open(bad), IsError(ErrorKind::InvalidArgument)) << bad;
     EXPECT_THAT(SharedSnapshot::attach(bad), IsError(ErrorKind::InvalidArgument)) << bad;
   }

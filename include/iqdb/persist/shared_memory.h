@@ -85,8 +85,8 @@ struct PublishReport {
 // Publishes snapshots under one name. Thread-safety: one thread at a time.
 class SharedPublisher {
  public:
-  // Takes the name `name` (1 to 200 characters of [A-Za-z0-9._-], not
-  // starting with '.'), removing what a dead publisher of it left. Errors:
+  // Takes the name `name` (1 to 200 characters of [A-Za-z0-9_-]), removing
+  // what a dead publisher of it left. Errors:
   // InvalidArgument (the name); Locked while another publisher runs, naming
   // its pid; BadMagic, UnsupportedVersion or InvalidHeader when the head
   // object exists but is not one this library wrote (it is left alone); Io.
