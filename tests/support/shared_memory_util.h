@@ -1,6 +1,7 @@
 // Helpers of the shared-memory publication tests: unique publication names,
-// the objects of a publication as files in /dev/shm (listed and removed
-// directly, whatever state they are in), and a digest of an index's content
+// the objects of a publication as files in /dev/shm (iqdb.NAME,
+// iqdb.NAME.current, iqdb.NAME.<16 hex digits>; listed and removed directly,
+// whatever state they are in), and a digest of an index's content
 // that a child process can send its parent.
 #ifndef IQDB_PERSIST_TESTS_SUPPORT_SHARED_MEMORY_UTIL_H_
 #define IQDB_PERSIST_TESTS_SUPPORT_SHARED_MEMORY_UTIL_H_
@@ -29,10 +30,10 @@ inline std::string unique_publication_name(std::string_view suffix = {}) {
   return fmt::format("test-{}-{}{}", ::getpid(), info != nullptr ? info->name() : "none", suffix);
 }
 
-// Whether `file` (a name in /dev/shm) is the head or a segment of `name`.
-inline bool is_publication_object(std::string_view file, std::string_view name) {
+// Whether `file` (a name in /dev/shm) is a segment of `name` being written
+// (or left so): iqdb.NAME.<16 lowercase hex digits>.
+inline bool is_building_object(std::string_view file, std::string_view name) {
   const std::string head = publication_format::head_object(name);
-  if (file == head) return true;
   if (file.size() != head.size() + 17 || file.substr(0, head.size()) != head ||
       file[head.size()] != '.') {
     return false;
@@ -41,7 +42,16 @@ inline bool is_publication_object(std::string_view file, std::string_view name) 
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-// The objects of `name` in /dev/shm, sorted (the head sorts first).
+// Whether `file` (a name in /dev/shm) is the head, the current segment or a
+// building segment of `name`.
+inline bool is_publication_object(std::string_view file, std::string_view name) {
+  return file == publication_format::head_object(name) ||
+         file == publication_format::current_object(name) || is_building_object(file, name);
+}
+
+// The objects of `name` in /dev/shm, sorted by name (the head first; a
+// building segment of a small generation, whose digits start with 0, sorts
+// before the current one).
 inline std::vector<std::string> publication_objects(std::string_view name) {
   std::vector<std::string> objects;
   std::error_code error;
