@@ -97,8 +97,22 @@ class SharedPublisher::Impl {
   // object of the name, whatever the head holds (it may be damaged or
   // foreign: the caller named it). Returns how many objects were removed.
   Result<std::size_t> remove_unused() {
-    IQDB_TRY(lock_head());
+    IQDB_TRY_ASSIGN(const std::uint64_t size, lock_head());
     IQDB_TRY_ASSIGN(std::size_t removed, remove_leftovers());
+    // A head of this library is withdrawn (attachers that watch it are
+    // told); a damaged or foreign one is only removed.
+    if (head_is_valid(size)) {
+      try {
+        head_region_ = bip::mapped_region(head_object_, bip::read_write, 0, pf::kHeadSize);
+        head_ = static_cast<std::byte*>(head_region_.get_address());
+      } catch (const bip::interprocess_exception&) {
+        head_ = nullptr;
+      }
+    }
+    if (head_ != nullptr) {
+      IQDB_TRY_ASSIGN(const std::size_t withdrawn, remove_everything());
+      return removed + withdrawn;
+    }
     for (const std::string& object : {pf::current_object(name_), pf::head_object(name_)}) {
       IQDB_TRY_ASSIGN(const bool gone, remove_object(object));
       removed += gone ? 1 : 0;
@@ -245,6 +259,15 @@ class SharedPublisher::Impl {
       removed += gone ? 1 : 0;
     }
     return removed;
+  }
+
+  // Whether the locked head (of `size` bytes) is one this library wrote.
+  bool head_is_valid(std::uint64_t size) const {
+    std::array<std::byte, pf::kHeadSize> bytes{};
+    const auto length = static_cast<std::size_t>(std::min<std::uint64_t>(size, bytes.size()));
+    const int fd = head_object_.get_mapping_handle().handle;
+    return ::pread(fd, bytes.data(), length, 0) == static_cast<ssize_t>(length) &&
+           pf::decode_head(std::span(bytes).first(length), size, "").has_value();
   }
 
   // Opens (or creates, empty) the head and takes its lock; returns its
