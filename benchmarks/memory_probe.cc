@@ -46,7 +46,8 @@ ProcessMemory memory_of(int pid) {
   return memory;
 }
 
-std::vector<ProcessMemory> memory_of_children(int processes, const std::function<bool()>& work) {
+std::vector<ProcessMemory> memory_of_children(
+    int processes, const std::function<std::shared_ptr<const void>()>& work) {
   // Each child writes one byte to `ready` once its work is done, then waits
   // for `release` to close. Every process closes the ends it does not use,
   // so a child that dies shows as an early end of `ready` (no hang).
@@ -64,7 +65,9 @@ std::vector<ProcessMemory> memory_of_children(int processes, const std::function
     if (child == 0) {
       ::close(ready[0]);
       ::close(release[1]);
-      if (!work()) ::_exit(1);
+      // Kept until the child exits: what is measured is what it holds.
+      const std::shared_ptr<const void> kept = work();
+      if (!kept) ::_exit(1);
       const char byte = 'r';
       (void)!::write(ready[1], &byte, 1);
       ::close(ready[1]);

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -28,10 +29,11 @@ struct ProcessMemory {
 };
 ProcessMemory memory_of(int pid);
 
-// Forks `processes` children that each run `work` (returning false if it
-// failed) and then wait; reads each one's memory while all of them wait,
-// then lets them exit. Empty if a child failed or could not be started.
-std::vector<ProcessMemory> memory_of_children(int processes, const std::function<bool()>& work);
+// Forks `processes` children that each run `work`, keep what it returns
+// (null: it failed) and wait; reads each one's memory while all of them
+// wait, then lets them exit. Empty if a child failed or could not be started.
+std::vector<ProcessMemory> memory_of_children(
+    int processes, const std::function<std::shared_ptr<const void>()>& work);
 
 // Samples RssAnon about every millisecond on its own thread from construction
 // until stop(), and reports the highest value seen above the baseline taken at

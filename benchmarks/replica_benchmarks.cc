@@ -379,12 +379,12 @@ void BM_ReplicaVisibility(benchmark::State& state) {
 // inserts, and run a query (touching every mapped vector); then their memory
 // is read while they wait.
 std::vector<ProcessMemory> replica_memory(const std::filesystem::path& path, int replicas) {
-  return memory_of_children(replicas, [&path] {
+  return memory_of_children(replicas, [&path]() -> std::shared_ptr<const void> {
     auto replica = FlatReplica::open(replica_config(path));
-    if (!replica) return false;
-    const auto view = replica.value().acquire();
-    benchmark::DoNotOptimize(view.index().search(vector_for(1, g_setup.dim), 10));
-    return true;
+    if (!replica) return nullptr;
+    benchmark::DoNotOptimize(
+        replica.value().acquire().index().search(vector_for(1, g_setup.dim), 10));
+    return std::make_shared<FlatReplica>(std::move(replica).value());
   });
 }
 

@@ -96,12 +96,12 @@ void BM_AttachShared(benchmark::State& state, const SnapshotFile* file) {
 // flat index from it and run a query (touching every vector); then their
 // memory is read while they wait.
 std::vector<ProcessMemory> attached_memory(const std::string& name, int processes) {
-  return memory_of_children(processes, [&name] {
+  return memory_of_children(processes, [&name]() -> std::shared_ptr<const void> {
     auto shared = SharedIndex<examples::FlatIndex>::attach(name);
-    if (!shared) return false;
+    if (!shared) return nullptr;
     const std::vector<float> query(g_shared.dim, 0.5f);
     benchmark::DoNotOptimize(shared.value().index().search(query, 10));
-    return true;
+    return std::make_shared<SharedIndex<examples::FlatIndex>>(std::move(shared).value());
   });
 }
 
