@@ -31,7 +31,7 @@
 // more is released (unmapped, its files closed) on a library thread, not by
 // the refresh or the query that let it go: when a checkpoint replaced its
 // snapshot, that is when the kernel frees the old file, in time that grows
-// with the file (about 20 ms for 52 MB). The writer never waits for a
+// with the file (10 to 30 ms for 52 MB here). The writer never waits for a
 // replica, and a dead or slow replica costs the writer nothing. Hold Views
 // for the duration of a query, not longer: a View held forever stops the
 // replica at its LSN (lag() shows it); a thread that holds a View of the

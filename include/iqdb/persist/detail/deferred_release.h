@@ -1,7 +1,7 @@
 // Releasing retired objects off the caller's thread. When a replica switches
 // to a new generation, the old one is unmapped; when a checkpoint replaced
 // its snapshot, that unmapping is the file's last reference, and the kernel
-// frees its page cache then: work that grows with the snapshot (about 30 ms
+// frees its page cache then: work that grows with the snapshot (10 to 30 ms
 // for a 52 MB snapshot a query had read) and that no refresh or query needs
 // to wait for.
 //
