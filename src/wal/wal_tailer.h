@@ -97,8 +97,13 @@ class WalTailer {
   };
 
   Result<std::optional<Outcome>> locate();
-  // Follows segment `number` if it exists and starts exactly at next_lsn_.
+  // Follows segment `number` if it exists and starts exactly at next_lsn_
+  // (the one after the hint: if it holds only a header, by a stat, its
+  // header checked once frames appear).
   bool try_segment_starting_here(std::uint64_t number);
+  // Whether the followed segment, found by a stat, starts at expected_lsn_
+  // (an unreadable header: no).
+  bool starts_at_expected_lsn(const ReadableFile& file) const;
   void follow_segment(std::uint64_t number, std::filesystem::path path, std::uint64_t first_lsn);
   // Makes the window start at offset_ and hold at least `want` bytes (if
   // the file has them).
@@ -121,6 +126,7 @@ class WalTailer {
   std::uint64_t offset_ = 0;        // of the next frame in it
   std::uint64_t expected_lsn_ = 0;  // the LSN of the frame there
   std::uint64_t seen_size_ = 0;     // its size when last read
+  bool header_unchecked_ = false;   // found by a stat: its header is read at its first open
   std::optional<Unconfirmed> unconfirmed_;
   // Bytes [window_offset_, +size) of the segment: read into buffer_ (a few
   // new frames), or viewed in mapping_ (a catch-up: no copy).

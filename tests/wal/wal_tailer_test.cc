@@ -191,6 +191,29 @@ TEST_F(WalTailerTest, AnEmptySegmentJustFoundEndsTheStepAndALaterOneIsFollowedNe
   EXPECT_EQ(tailer.segment(), 4u);
 }
 
+// The segment after the hint, holding only a header, is followed on a stat;
+// its header is read when frames appear. If it turns out to start elsewhere
+// (here: a segment rewritten with earlier records), the tailer looks for the
+// next LSN again and applies exactly the records it needs.
+TEST_F(WalTailerTest, ASegmentFollowedOnAStatIsCheckedWhenFramesAppear) {
+  write_wal_segment(snapshot_, 3, 5, 0);
+  WalTailer tailer(fs_, snapshot_, 10, /*segment_hint=*/2);
+  RecordingApplier index;
+  auto first = tailer.advance(index, 100);
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(first.value().state, State::CaughtUp);
+  EXPECT_EQ(tailer.segment(), 3u);
+
+  std::filesystem::remove(segment(3));
+  write_wal_segment(snapshot_, 3, 5, 7);  // LSNs 5..11
+  EXPECT_TRUE(tailer.maybe_changed());
+  auto second = tailer.advance(index, 100);
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ(second.value().state, State::CaughtUp);
+  EXPECT_EQ(index.applied, (std::vector<std::uint64_t>{10, 11}));
+  EXPECT_EQ(tailer.next_lsn(), 12u);
+}
+
 TEST_F(WalTailerTest, StopsAfterMaxRecordsAndGoesOnFromThere) {
   write_wal_segment(snapshot_, 1, 1, 10);
   WalTailer tailer(fs_, snapshot_, 1);
