@@ -1,5 +1,6 @@
 #include "iqdb/persist/load_verification.h"
 
+#include <atomic>
 #include <new>
 
 #include "util/background_worker.h"
@@ -10,9 +11,18 @@ namespace {
 
 // The process-wide thread that runs Background checks, so that a load pays a
 // queue push rather than a thread start (which costs more than the rest of a
-// Skip load). Null when no thread can be started.
+// Skip load). Started by the first Background check, not before: a process
+// that never runs one has no extra thread (forking a process while a thread
+// starts is what some tools, AddressSanitizer among them, cannot survive).
+std::atomic<BackgroundWorker*> g_started_worker{nullptr};
+
+// Null when no thread can be started.
 BackgroundWorker* verification_worker() {
-  static BackgroundWorker* const worker = BackgroundWorker::create();
+  static BackgroundWorker* const worker = [] {
+    BackgroundWorker* created = BackgroundWorker::create();
+    g_started_worker.store(created);
+    return created;
+  }();
   return worker;
 }
 
@@ -44,7 +54,8 @@ std::shared_ptr<Verification> Verification::start(std::uint64_t total_bytes, Che
 
 Verification::~Verification() {
   stop_.store(true, std::memory_order_relaxed);
-  BackgroundWorker* worker = verification_worker();
+  // Only a worker that exists can hold this check.
+  BackgroundWorker* worker = g_started_worker.load();
   if (worker != nullptr && worker->remove(this)) return;  // never started
   std::unique_lock lock(mutex_);
   finished_.wait(lock, [this] { return state_ != State::Running; });

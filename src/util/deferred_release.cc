@@ -2,13 +2,22 @@
 // (iqdb/persist/detail/deferred_release.h).
 #include "iqdb/persist/detail/deferred_release.h"
 
+#include <atomic>
+
 #include "util/background_worker.h"
 
 namespace iqdb::persist::detail {
 namespace {
 
+// Started by the first release, not before (see load_verification.cc).
+std::atomic<BackgroundWorker*> g_started_worker{nullptr};
+
 BackgroundWorker* release_worker() {
-  static BackgroundWorker* const worker = BackgroundWorker::create();
+  static BackgroundWorker* const worker = [] {
+    BackgroundWorker* created = BackgroundWorker::create();
+    g_started_worker.store(created);
+    return created;
+  }();
   return worker;
 }
 
@@ -25,7 +34,7 @@ void release_in_background(std::unique_ptr<Releasable> object) noexcept {
 }
 
 void wait_for_background_releases() {
-  if (BackgroundWorker* worker = release_worker()) worker->drain();
+  if (BackgroundWorker* worker = g_started_worker.load()) worker->drain();
 }
 
 }  // namespace iqdb::persist::detail
