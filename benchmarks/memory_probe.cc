@@ -46,6 +46,17 @@ ProcessMemory memory_of(int pid) {
   return memory;
 }
 
+MemorySummary summarize(const std::vector<ProcessMemory>& memory) {
+  MemorySummary summary;
+  for (const ProcessMemory& m : memory) {
+    summary.most_private_kib =
+        std::max(summary.most_private_kib, static_cast<double>(m.private_kib));
+    summary.mean_pss_kib += static_cast<double>(m.pss_kib);
+  }
+  if (!memory.empty()) summary.mean_pss_kib /= static_cast<double>(memory.size());
+  return summary;
+}
+
 std::vector<ProcessMemory> memory_of_children(
     int processes, const std::function<std::shared_ptr<const void>()>& work) {
   // Each child writes one byte to `ready` once its work is done, then waits

@@ -32,6 +32,14 @@ ProcessMemory memory_of(int pid);
 // Forks `processes` children that each run `work`, keep what it returns
 // (null: it failed) and wait; reads each one's memory while all of them
 // wait, then lets them exit. Empty if a child failed or could not be started.
+// The most private memory of any of `memory`'s processes and their mean
+// PSS, in KiB.
+struct MemorySummary {
+  double most_private_kib = 0;
+  double mean_pss_kib = 0;
+};
+MemorySummary summarize(const std::vector<ProcessMemory>& memory);
+
 std::vector<ProcessMemory> memory_of_children(
     int processes, const std::function<std::shared_ptr<const void>()>& work);
 

@@ -425,14 +425,9 @@ void BM_ReplicaMemory(benchmark::State& state, const SnapshotFile* file) {
     state.SkipWithError("a replica process failed");
     return;
   }
-  std::uint64_t most_private = 0;
-  std::uint64_t pss = 0;
-  for (const ProcessMemory& m : memory) {
-    most_private = std::max(most_private, m.private_kib);
-    pss += m.pss_kib;
-  }
-  state.counters["private_kib"] = static_cast<double>(most_private);
-  state.counters["pss_kib"] = static_cast<double>(pss) / kReplicas;
+  const MemorySummary summary = summarize(memory);
+  state.counters["private_kib"] = summary.most_private_kib;
+  state.counters["pss_kib"] = summary.mean_pss_kib;
   state.counters["replicas"] = kReplicas;
 }
 

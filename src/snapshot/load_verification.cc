@@ -1,6 +1,5 @@
 #include "iqdb/persist/load_verification.h"
 
-#include <atomic>
 #include <new>
 
 #include "util/background_worker.h"
@@ -11,20 +10,8 @@ namespace {
 
 // The process-wide thread that runs Background checks, so that a load pays a
 // queue push rather than a thread start (which costs more than the rest of a
-// Skip load). Started by the first Background check, not before: a process
-// that never runs one has no extra thread (forking a process while a thread
-// starts is what some tools, AddressSanitizer among them, cannot survive).
-std::atomic<BackgroundWorker*> g_started_worker{nullptr};
-
-// Null when no thread can be started.
-BackgroundWorker* verification_worker() {
-  static BackgroundWorker* const worker = [] {
-    BackgroundWorker* created = BackgroundWorker::create();
-    g_started_worker.store(created);
-    return created;
-  }();
-  return worker;
-}
+// Skip load). Started by the first Background check.
+LazyBackgroundWorker g_verification_worker;
 
 }  // namespace
 
@@ -41,7 +28,7 @@ std::shared_ptr<Verification> Verification::passed(std::uint64_t bytes) {
 std::shared_ptr<Verification> Verification::start(std::uint64_t total_bytes, Check check) {
   std::shared_ptr<Verification> verification(new Verification(State::Running, total_bytes));
   verification->check_ = std::move(check);
-  if (BackgroundWorker* worker = verification_worker()) {
+  if (BackgroundWorker* worker = g_verification_worker.get()) {
     // In a child forked while the worker ran it, the check fails (no thread
     // will finish it there), so that nothing in the child waits forever.
     worker->post({verification.get(), [](void* check) { static_cast<Verification*>(check)->run(); },
@@ -54,8 +41,8 @@ std::shared_ptr<Verification> Verification::start(std::uint64_t total_bytes, Che
 
 Verification::~Verification() {
   stop_.store(true, std::memory_order_relaxed);
-  // Only a worker that exists can hold this check.
-  BackgroundWorker* worker = g_started_worker.load();
+  // Only a worker that was started can hold this check.
+  BackgroundWorker* worker = g_verification_worker.if_started();
   if (worker != nullptr && worker->remove(this)) return;  // never started
   std::unique_lock lock(mutex_);
   finished_.wait(lock, [this] { return state_ != State::Running; });

@@ -18,6 +18,7 @@
 #ifndef IQDB_PERSIST_SRC_UTIL_BACKGROUND_WORKER_H_
 #define IQDB_PERSIST_SRC_UTIL_BACKGROUND_WORKER_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -69,6 +70,25 @@ class BackgroundWorker {
   bool thread_running_ = false;
   bool busy_ = false;       // the thread is running running_
   BackgroundTask running_;  // valid while busy_
+};
+
+// A worker started by its first task, not before, so that a process that
+// never needs it has no extra thread (a fork while a thread starts is what
+// some tools, AddressSanitizer among them, cannot survive). For a
+// namespace-scope constant: constinit, no destructor to run.
+class LazyBackgroundWorker {
+ public:
+  // The worker, started now if it was not; null when no thread can start.
+  BackgroundWorker* get() {
+    std::call_once(once_, [this] { worker_.store(BackgroundWorker::create()); });
+    return worker_.load();
+  }
+  // The worker if it has been started, else null (it then holds no task).
+  BackgroundWorker* if_started() const { return worker_.load(); }
+
+ private:
+  std::once_flag once_;
+  std::atomic<BackgroundWorker*> worker_{nullptr};
 };
 
 }  // namespace iqdb::persist

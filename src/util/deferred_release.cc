@@ -2,30 +2,19 @@
 // (iqdb/persist/detail/deferred_release.h).
 #include "iqdb/persist/detail/deferred_release.h"
 
-#include <atomic>
-
 #include "util/background_worker.h"
 
 namespace iqdb::persist::detail {
 namespace {
 
-// Started by the first release, not before (see load_verification.cc).
-std::atomic<BackgroundWorker*> g_started_worker{nullptr};
-
-BackgroundWorker* release_worker() {
-  static BackgroundWorker* const worker = [] {
-    BackgroundWorker* created = BackgroundWorker::create();
-    g_started_worker.store(created);
-    return created;
-  }();
-  return worker;
-}
+// Started by the first release.
+LazyBackgroundWorker g_release_worker;
 
 }  // namespace
 
 void release_in_background(std::unique_ptr<Releasable> object) noexcept {
   if (!object) return;
-  BackgroundWorker* worker = release_worker();
+  BackgroundWorker* worker = g_release_worker.get();
   if (worker == nullptr) return;  // `object` is destroyed here
   // No abandon function: in a child forked while the worker was destroying
   // this object, it is left alone (part of it may be gone already).
@@ -34,7 +23,7 @@ void release_in_background(std::unique_ptr<Releasable> object) noexcept {
 }
 
 void wait_for_background_releases() {
-  if (BackgroundWorker* worker = g_started_worker.load()) worker->drain();
+  if (BackgroundWorker* worker = g_release_worker.if_started()) worker->drain();
 }
 
 }  // namespace iqdb::persist::detail
