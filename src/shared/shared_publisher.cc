@@ -81,14 +81,8 @@ class SharedPublisher::Impl {
   Result<void> take_name() {
     IQDB_TRY_ASSIGN(const std::uint64_t size, lock_head());
     const int fd = head_object_.get_mapping_handle().handle;
-    const std::string object = pf::head_object(name_);
-    IQDB_TRY(prepare_head(fd, size, pf::object_path(object).string()));
-    try {
-      head_region_ = bip::mapped_region(head_object_, bip::read_write, 0, pf::kHeadSize);
-    } catch (const bip::interprocess_exception& error) {
-      return boost_failure("cannot map the head", object, error);
-    }
-    head_ = static_cast<std::byte*>(head_region_.get_address());
+    IQDB_TRY(prepare_head(fd, size, pf::object_path(pf::head_object(name_)).string()));
+    IQDB_TRY(map_head());
     store_u32(pf::kPidOffset, static_cast<std::uint32_t>(::getpid()));
     return success();
   }
@@ -101,15 +95,7 @@ class SharedPublisher::Impl {
     IQDB_TRY_ASSIGN(std::size_t removed, remove_leftovers());
     // A head of this library is withdrawn (attachers that watch it are
     // told); a damaged or foreign one is only removed.
-    if (head_is_valid(size)) {
-      try {
-        head_region_ = bip::mapped_region(head_object_, bip::read_write, 0, pf::kHeadSize);
-        head_ = static_cast<std::byte*>(head_region_.get_address());
-      } catch (const bip::interprocess_exception&) {
-        head_ = nullptr;
-      }
-    }
-    if (head_ != nullptr) {
+    if (head_is_valid(size) && map_head()) {
       IQDB_TRY_ASSIGN(const std::size_t withdrawn, remove_everything());
       return removed + withdrawn;
     }
@@ -259,6 +245,17 @@ class SharedPublisher::Impl {
       removed += gone ? 1 : 0;
     }
     return removed;
+  }
+
+  // Maps the locked head read-write (head_).
+  Result<void> map_head() {
+    try {
+      head_region_ = bip::mapped_region(head_object_, bip::read_write, 0, pf::kHeadSize);
+    } catch (const bip::interprocess_exception& error) {
+      return boost_failure("cannot map the head", pf::head_object(name_), error);
+    }
+    head_ = static_cast<std::byte*>(head_region_.get_address());
+    return success();
   }
 
   // Whether the locked head (of `size` bytes) is one this library wrote.
