@@ -131,8 +131,11 @@ class SharedPublisher {
 };
 
 // Removes what a publisher of `name` that is no longer running left (its
-// segments and head); returns how many objects were removed. Errors:
-// InvalidArgument (the name); Locked while a publisher runs; Io.
+// segments and head, whatever the head holds: a damaged or foreign object
+// under the name is removed too); attachers watching a head of this library
+// are told, as by withdraw(). Returns how many objects were removed; 0 when
+// there are none. Errors: InvalidArgument (the name); Locked while a
+// publisher runs; Io.
 [[nodiscard]] Result<std::size_t> remove_stale_publication(std::string_view name);
 
 // What an attacher knows of the generation it attached.
@@ -181,8 +184,11 @@ class SharedSnapshot {
   const SnapshotView& view() const;
   const Verification& verification() const;
 
-  // Whether the publication's current generation is no longer this one
-  // (a newer one, or none: withdrawn). Reads the head: one system call.
+  // Whether the publication's current generation is no longer this one:
+  // another generation number or publication time in the head (a restarted
+  // publisher numbers from 1 again), none (withdrawn), or no head of this
+  // library any more. The first call maps the head; later ones read it, with
+  // no system call.
   bool newer_published() const;
   // Waits until newer_published() or `timeout` passes (futex on the head).
   bool wait_for_newer(std::chrono::nanoseconds timeout) const;
