@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "iqdb/persist.h"
+#include "support/child_process.h"
 #include "support/mock_indexes.h"
 #include "support/test_util.h"
 #include "support/wal_workload.h"
@@ -114,18 +115,6 @@ std::string describe(const Op& op) {
     case OpKind::Batch: return fmt::format("batch [{}]", fmt::join(parts, ", "));
     default: return parts[0];
   }
-}
-
-bool write_all(int fd, const void* data, std::size_t size) {
-  const auto* bytes = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t n = ::write(fd, bytes, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    bytes += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return true;
 }
 
 // Exit codes of a child that stopped by itself (anything but SIGKILL is a failure).

@@ -55,6 +55,7 @@
 #include "iqdb/persist/file_system.h"
 #include "iqdb/persist/persisted_index.h"
 #include "iqdb/persist/replica.h"
+#include "support/child_process.h"
 #include "support/mock_indexes.h"
 #include "support/test_util.h"
 #include "support/wal_workload.h"
@@ -182,18 +183,6 @@ void close_parent_fd(int& fd) {
   fds.erase(std::remove(fds.begin(), fds.end(), fd), fds.end());
   ::close(fd);
   fd = -1;
-}
-
-bool write_all(int fd, const void* data, std::size_t size) {
-  const auto* bytes = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t n = ::write(fd, bytes, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    bytes += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return true;
 }
 
 template <class Body>
