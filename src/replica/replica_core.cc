@@ -48,9 +48,19 @@ class ReplicaCore::Impl {
     // A missing snapshot (a copier between delete and create) is "not yet":
     // the current generation stays.
     if (status && !same_snapshot(status.value(), current_.snapshot)) {
+      if (pending_.tailer && same_snapshot(status.value(), pending_.snapshot)) {
+        return Step::CatchUp;
+      }
       if (failed_ && same_snapshot(status.value(), failed_->snapshot)) return Step::Failed;
       checked_snapshot_ = status.value();  // open_snapshot() need not stat it again
       return Step::Switch;
+    }
+    // The snapshot is missing (a copier between delete and create): a
+    // pending generation goes on catching up. Or the path holds the current
+    // generation's snapshot again: a pending one has nothing to catch up to.
+    if (pending_.tailer) {
+      if (!status) return Step::CatchUp;
+      drop_pending();
     }
     return current_.tailer->maybe_changed() ? Step::Tail : Step::Nothing;
   }
@@ -64,8 +74,13 @@ class ReplicaCore::Impl {
     // The file the switch tried, as open_snapshot() saw it before opening it
     // (none if it could not even stat one: the next check looks again).
     if (attempted_snapshot_) failed_ = FailedSwitch{*attempted_snapshot_, error};
-    attempted_snapshot_.reset();
+    drop_pending();
+  }
+
+  bool has_pending() const { return pending_.tailer != nullptr; }
+  void drop_pending() {
     pending_ = GenerationFiles{};
+    attempted_snapshot_.reset();
   }
   const PersistError& failed_switch() const { return failed_->error; }
 
@@ -85,7 +100,7 @@ class ReplicaCore::Impl {
     const std::uint64_t lsn = opened.view.header().wal_lsn;
     pending_.snapshot = status;
     pending_.snapshot_lsn = lsn;
-    const std::uint64_t hint = current_.tailer ? current_.tailer->segment() : 0;
+    const auto hint = current_.tailer ? current_.tailer->hint() : WalTailer::SegmentHint{};
     pending_.tailer = std::make_unique<WalTailer>(fs_, config_.path, lsn + 1, hint);
     return std::move(opened.view);
   }
@@ -275,6 +290,7 @@ Result<ReplicaCore::Tailed> ReplicaCore::tail(const OpApplier& index, bool pendi
   return impl_->tail(index, pending);
 }
 void ReplicaCore::adopt_pending() { impl_->adopt_pending(); }
+bool ReplicaCore::has_pending() const { return impl_->has_pending(); }
 void ReplicaCore::switch_failed(const PersistError& error) { impl_->switch_failed(error); }
 const PersistError& ReplicaCore::failed_switch() const { return impl_->failed_switch(); }
 bool ReplicaCore::snapshot_unchanged() { return impl_->snapshot_unchanged(); }

@@ -72,35 +72,41 @@ Outcome stopped(State state, std::string detail) {
 }  // namespace
 
 WalTailer::WalTailer(FileSystem& fs, std::filesystem::path snapshot_path, std::uint64_t next_lsn,
-                     std::uint64_t segment_hint)
-    : fs_(fs),
-      snapshot_path_(std::move(snapshot_path)),
-      next_lsn_(next_lsn),
-      segment_hint_(segment_hint) {}
+                     SegmentHint hint)
+    : fs_(fs), snapshot_path_(std::move(snapshot_path)), next_lsn_(next_lsn), hint_(hint) {}
 
 void WalTailer::follow_segment(std::uint64_t number, std::filesystem::path path,
                                std::uint64_t first_lsn) {
   segment_ = number;
   segment_path_ = std::move(path);
+  segment_first_lsn_ = first_lsn;
   offset_ = wf::kHeaderSize;
   expected_lsn_ = first_lsn;
   seen_size_ = 0;
   header_unchecked_ = false;
 }
 
-bool WalTailer::try_segment_starting_here(std::uint64_t number) {
+bool WalTailer::try_hint(const SegmentHint& hint) {
+  if (hint.first_lsn == next_lsn_) {
+    // The segment the previous tailer followed starts here (a snapshot
+    // rewritten at the same LSN). If it is gone, advance() looks again.
+    follow_segment(hint.segment, wal_segment_path(snapshot_path_, hint.segment), next_lsn_);
+    header_unchecked_ = !hint.header_checked;
+    return true;
+  }
+  // Only a segment after one that starts before next_lsn_ can start at it:
+  // records are never logged twice.
+  return hint.first_lsn < next_lsn_ && try_segment_after_hint(hint.segment + 1);
+}
+
+bool WalTailer::try_segment_after_hint(std::uint64_t number) {
   auto path = wal_segment_path(snapshot_path_, number);
-  // A segment that holds only its header (what a checkpoint starts) has
-  // nothing to apply: a stat is enough until frames appear, and its header
-  // is checked then (a switch makes three system calls fewer).
-  if (number == segment_hint_ + 1) {
-    auto status = fs_.status(path);
-    if (status && status.value().size == wf::kHeaderSize) {
-      follow_segment(number, std::move(path), next_lsn_);
-      seen_size_ = wf::kHeaderSize;
-      header_unchecked_ = true;
-      return true;
-    }
+  auto status = fs_.status(path);
+  if (status && status.value().size == wf::kHeaderSize) {
+    follow_segment(number, std::move(path), next_lsn_);
+    seen_size_ = wf::kHeaderSize;
+    header_unchecked_ = true;
+    return true;
   }
   auto probe = probe_segment(fs_, path);
   if (!probe || !probe.value().file || probe.value().first_lsn != next_lsn_) return false;
@@ -129,14 +135,10 @@ std::string WalTailer::frame_context(std::uint64_t offset, std::uint64_t lsn) co
 
 Result<std::optional<Outcome>> WalTailer::locate() {
   // After a checkpoint the next record starts the segment after the one the
-  // previous generation followed: found without listing the directory. (A
-  // segment that starts exactly at next_lsn_ is the one to follow: no other
-  // may hold that LSN.)
-  if (segment_hint_ != 0) {
-    const std::uint64_t hint = segment_hint_;
-    const bool found = try_segment_starting_here(hint + 1) || try_segment_starting_here(hint);
-    segment_hint_ = 0;
-    if (found) return std::nullopt;
+  // previous generation followed: found without listing the directory.
+  if (hint_.segment != 0) {
+    const SegmentHint hint = std::exchange(hint_, SegmentHint{});
+    if (try_hint(hint)) return std::nullopt;
   }
   IQDB_TRY_ASSIGN(const auto numbers, list_wal_segments(fs_, snapshot_path_));
   std::optional<std::uint64_t> first_after;

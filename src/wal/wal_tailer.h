@@ -39,6 +39,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "iqdb/persist/error.h"
@@ -63,13 +64,25 @@ class WalTailer {
     std::string detail;         // why, for NotYet, NeedsSnapshot and Diverged
   };
 
+  // Where the previous tailer of the same log was, so that a new tailer
+  // (the next generation's, after a checkpoint) can find its segment without
+  // listing the directory: the segment it followed and the LSN that segment
+  // starts at (checked against the segment's header, or only assumed).
+  struct SegmentHint {
+    std::uint64_t segment = 0;  // 0: no hint
+    std::uint64_t first_lsn = 0;
+    bool header_checked = false;
+  };
+
   // Follows the log of the snapshot at `snapshot_path` from `next_lsn` (one
-  // past the snapshot's LSN). `fs` must outlive the tailer. `segment_hint`,
-  // if not 0, is a segment that may start at next_lsn (the one the previous
-  // tailer followed: a checkpoint starts the next one there), looked at
-  // before the directory is listed.
+  // past the snapshot's LSN). `fs` must outlive the tailer. With a hint, the
+  // hinted segment is followed if it starts at next_lsn, and otherwise, if it
+  // starts before, the one after it is looked at (a checkpoint starts the
+  // next segment at next_lsn) before the directory is listed.
   WalTailer(FileSystem& fs, std::filesystem::path snapshot_path, std::uint64_t next_lsn,
-            std::uint64_t segment_hint = 0);
+            SegmentHint hint);
+  WalTailer(FileSystem& fs, std::filesystem::path snapshot_path, std::uint64_t next_lsn)
+      : WalTailer(fs, std::move(snapshot_path), next_lsn, SegmentHint{}) {}
 
   // Whether advance() may find something new: two stats (the segment being
   // followed and the one after it), or true when no segment is known yet.
@@ -84,6 +97,8 @@ class WalTailer {
 
   // The segment followed (0 until one is found).
   std::uint64_t segment() const { return segment_; }
+  // The hint a tailer following the next snapshot of this log is given.
+  SegmentHint hint() const { return {segment_, segment_first_lsn_, !header_unchecked_}; }
   // The LSN of the next record to apply: every record before it was applied.
   std::uint64_t next_lsn() const { return next_lsn_; }
   // Bytes of the followed segment past the last applied frame, as last seen.
@@ -97,10 +112,14 @@ class WalTailer {
   };
 
   Result<std::optional<Outcome>> locate();
-  // Follows segment `number` if it exists and starts exactly at next_lsn_
-  // (the one after the hint: if it holds only a header, by a stat, its
-  // header checked once frames appear).
-  bool try_segment_starting_here(std::uint64_t number);
+  // Follows the hinted segment if it starts at next_lsn_, or else the one
+  // after it if that one does (see try_segment_after_hint()).
+  bool try_hint(const SegmentHint& hint);
+  // Follows segment `number`, the one after a segment that starts before
+  // next_lsn_, if it starts exactly at next_lsn_. One that holds only its
+  // header is one a checkpoint started there: a stat is enough, and its
+  // header is checked once frames appear.
+  bool try_segment_after_hint(std::uint64_t number);
   // Whether the followed segment, found by a stat, starts at expected_lsn_
   // (an unreadable header: no).
   bool starts_at_expected_lsn(const ReadableFile& file) const;
@@ -120,8 +139,9 @@ class WalTailer {
   FileSystem& fs_;
   const std::filesystem::path snapshot_path_;
   std::uint64_t next_lsn_;
-  std::uint64_t segment_hint_;
+  SegmentHint hint_;             // used by the first locate() only
   std::uint64_t segment_ = 0;  // the segment followed; 0 until located
+  std::uint64_t segment_first_lsn_ = 0;  // the LSN it starts at
   std::filesystem::path segment_path_;
   std::uint64_t offset_ = 0;        // of the next frame in it
   std::uint64_t expected_lsn_ = 0;  // the LSN of the frame there

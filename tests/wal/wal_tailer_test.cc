@@ -16,6 +16,9 @@ namespace iqdb::persist::test {
 namespace {
 
 using State = WalTailer::State;
+// The previous tailer followed segment 2, which starts before the snapshot.
+constexpr WalTailer::SegmentHint kBeforeTheSnapshot{
+    .segment = 2, .first_lsn = 1, .header_checked = true};
 using ::testing::HasSubstr;
 
 // Records what is applied; refuses removes of ids in `refused`.
@@ -126,7 +129,7 @@ TEST_F(WalTailerTest, ALaterStartingSegmentNeedsTheSnapshotAndAnEarlierOneDiverg
 TEST_F(WalTailerTest, AStaleSegmentBelowTheSnapshotIsSteppedOver) {
   write_wal_segment(snapshot_, 1, 1, 2);   // ends at LSN 2
   write_wal_segment(snapshot_, 2, 11, 2);  // after a snapshot at LSN 10
-  WalTailer tailer(fs_, snapshot_, 11, /*segment_hint=*/0);
+  WalTailer tailer(fs_, snapshot_, 11);
   RecordingApplier index;
   auto outcome = tailer.advance(index, 100);
   ASSERT_THAT(outcome, IsOk());
@@ -173,7 +176,7 @@ TEST_F(WalTailerTest, ARetiredSegmentIsFollowedByTheOneACheckpointStarted) {
 // is seen by maybe_changed() and followed by the next step.
 TEST_F(WalTailerTest, AnEmptySegmentJustFoundEndsTheStepAndALaterOneIsFollowedNext) {
   write_wal_segment(snapshot_, 3, 10, 0);
-  WalTailer tailer(fs_, snapshot_, 10, /*segment_hint=*/2);
+  WalTailer tailer(fs_, snapshot_, 10, kBeforeTheSnapshot);
   RecordingApplier index;
   auto first = tailer.advance(index, 100);
   ASSERT_THAT(first, IsOk());
@@ -191,13 +194,40 @@ TEST_F(WalTailerTest, AnEmptySegmentJustFoundEndsTheStepAndALaterOneIsFollowedNe
   EXPECT_EQ(tailer.segment(), 4u);
 }
 
+// A hint naming the segment that starts at the next LSN: followed at once.
+// Gone since (a newer checkpoint removed it): the log is looked for again,
+// and a segment holding only its header after the hint is not taken for one
+// starting at the next LSN: the records between are in a newer snapshot.
+TEST_F(WalTailerTest, AHintedSegmentStartingHereIsFollowedAndWhenGoneIsNotGuessed) {
+  write_wal_segment(snapshot_, 2, 5, 4);  // LSNs 5..8
+  const WalTailer::SegmentHint starts_here{.segment = 2, .first_lsn = 5, .header_checked = true};
+  {
+    WalTailer tailer(fs_, snapshot_, 5, starts_here);
+    RecordingApplier index;
+    auto outcome = tailer.advance(index, 100);
+    ASSERT_THAT(outcome, IsOk());
+    EXPECT_EQ(outcome.value().state, State::CaughtUp);
+    EXPECT_EQ(index.applied, (std::vector<std::uint64_t>{5, 6, 7, 8}));
+  }
+  std::filesystem::remove(segment(2));
+  write_wal_segment(snapshot_, 3, 9, 0);  // what a checkpoint at LSN 8 starts
+  WalTailer tailer(fs_, snapshot_, 5, starts_here);
+  RecordingApplier index;
+  auto outcome = tailer.advance(index, 100);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(outcome.value().state, State::NeedsSnapshot);
+  EXPECT_THAT(outcome.value().detail, HasSubstr("LSN 9"));
+  EXPECT_TRUE(index.applied.empty());
+  EXPECT_EQ(tailer.next_lsn(), 5u);
+}
+
 // The segment after the hint, holding only a header, is followed on a stat;
 // its header is read when frames appear. If it turns out to start elsewhere
 // (here: a segment rewritten with earlier records), the tailer looks for the
 // next LSN again and applies exactly the records it needs.
 TEST_F(WalTailerTest, ASegmentFollowedOnAStatIsCheckedWhenFramesAppear) {
   write_wal_segment(snapshot_, 3, 5, 0);
-  WalTailer tailer(fs_, snapshot_, 10, /*segment_hint=*/2);
+  WalTailer tailer(fs_, snapshot_, 10, kBeforeTheSnapshot);
   RecordingApplier index;
   auto first = tailer.advance(index, 100);
   ASSERT_THAT(first, IsOk());

@@ -16,7 +16,9 @@
 // snapshot (zero-copy where the index allows) and applies the log records
 // after it. refresh() brings it up to date: it applies the records the writer
 // appended since; when the writer has checkpointed, it builds a new
-// generation from the new snapshot and the log after it, and switches to it.
+// generation from the new snapshot and the log after it, and switches to it
+// once that generation has reached the LSN served (a replica that tailed the
+// log past the checkpoint may have to wait for the log after it).
 // What it cannot read yet (a frame the writer is still writing, a file a
 // copier has not finished) is "not yet": it waits, it does not fail, and it
 // never applies part of a record.
@@ -78,6 +80,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -311,9 +314,14 @@ class Replica {
     // refused.
     Result<RefreshReport> refresh(bool may_apply = true) {
       RefreshReport report;
-      switch (core.check()) {
+      const auto step = core.check();
+      if (!core.has_pending()) pending_generation.reset();
+      switch (step) {
         case detail::ReplicaCore::Step::Nothing: return report;
         case detail::ReplicaCore::Step::Switch: IQDB_TRY(switch_generation(report)); return report;
+        case detail::ReplicaCore::Step::CatchUp:
+          IQDB_TRY(finish_switch(catch_up_pending(report, false)));
+          return report;
         case detail::ReplicaCore::Step::Failed: return core.failed_switch();
         case detail::ReplicaCore::Step::Tail: break;
       }
@@ -341,44 +349,84 @@ class Replica {
             }
             [[fallthrough]];
           case detail::ReplicaCore::TailEnd::Diverged:
-            IQDB_TRY(switch_generation(report));
+            IQDB_TRY(switch_generation(report, tailed.value().end ==
+                                                   detail::ReplicaCore::TailEnd::Diverged));
             return report;
         }
       }
     }
 
     // Builds a generation from the snapshot now at the path and the log after
-    // it, then makes it current; a failure is remembered, so that the same
-    // file is not read again until it changes. Under refresh_mutex.
-    Result<void> switch_generation(RefreshReport& report) {
-      auto switched = build_generation(report);
-      if (!switched) core.switch_failed(switched.error());
+    // it, then makes it current (see catch_up_pending()); a failure is
+    // remembered, so that the same file is not read again until it changes.
+    // `diverged`: the current generation applied records the writer lost, so
+    // the new one may be behind it. Under refresh_mutex.
+    Result<void> switch_generation(RefreshReport& report, bool diverged = false) {
+      return finish_switch(build_generation(report, diverged));
+    }
+    Result<void> finish_switch(Result<void> switched) {
+      if (!switched) {
+        pending_generation.reset();
+        core.switch_failed(switched.error());
+      }
       return switched;
     }
 
-    Result<void> build_generation(RefreshReport& report) {
+    Result<void> build_generation(RefreshReport& report, bool diverged) {
+      pending_generation.reset();
       IQDB_TRY_ASSIGN(const SnapshotView snapshot, core.open_snapshot(I::kIndexType));
       IQDB_TRY_ASSIGN(auto index, detail::rebuild_index<I>(snapshot));
       IQDB_TRY(detail::check_rebuilt(snapshot, detail::index_facts(index)));
       const auto previous = current();
-      auto generation = make_generation(std::move(index), previous ? previous->number + 1 : 1);
-      generation->snapshot_lsn = snapshot.header().wal_lsn;
+      pending_generation =
+          make_generation(std::move(index), previous ? previous->number + 1 : 1);
+      pending_generation->snapshot_lsn = snapshot.header().wal_lsn;
+      return catch_up_pending(report, diverged);
+    }
+
+    // Applies the pending generation's log, then makes it current, unless
+    // its log does not reach the current generation's LSN yet: LSNs never go
+    // back. (A replica that tailed the log past a checkpoint before seeing
+    // its snapshot, when a newer checkpoint has removed that log since, or a
+    // copier that has not delivered the segments after the new snapshot.) It
+    // then stays pending, the current generation is served, and the next
+    // refreshes go on with it (Step::CatchUp). A new generation may be
+    // behind the current one when the current one's history is not the
+    // writer's: it diverged, or its snapshot is older (the database was
+    // recreated).
+    Result<void> catch_up_pending(RefreshReport& report, bool diverged) {
+      Generation& generation = *pending_generation;
       // Not yet shared: no hold needed while its log is applied.
       for (;;) {
-        IQDB_TRY_ASSIGN(const auto tailed, core.tail(Applier(generation->index), true));
+        IQDB_TRY_ASSIGN(const auto tailed, core.tail(Applier(generation.index), true));
         report.records += tailed.records;
         if (tailed.end == detail::ReplicaCore::TailEnd::More) continue;
         if (tailed.end != detail::ReplicaCore::TailEnd::CaughtUp) report.waiting = tailed.detail;
         break;
       }
-      generation->lsn = core.lsn(true);
+      generation.lsn = core.lsn(true);
+      const auto previous = current();
+      const bool same_history =
+          !diverged && previous && generation.snapshot_lsn > previous->snapshot_lsn;
+      if (same_history && generation.lsn < previous->lsn) {
+        if (report.waiting.empty()) {
+          report.waiting = core.config().path.string() + ": the log after the new snapshot (LSN " +
+                           std::to_string(generation.snapshot_lsn) + ") reaches LSN " +
+                           std::to_string(generation.lsn) + " so far, short of LSN " +
+                           std::to_string(previous->lsn) +
+                           ", which this replica serves: the new snapshot is served once its "
+                           "log gets there";
+        }
+        return success();
+      }
       core.adopt_pending();
+      std::shared_ptr<Generation> adopted = std::move(pending_generation);
       {
         std::lock_guard guard(current_mutex);
-        current_generation.swap(generation);
+        current_generation.swap(adopted);
       }
-      // `generation` now holds the previous one: dropped outside
-      // current_mutex, so that acquire() never waits for its release.
+      // `adopted` now holds the previous one: dropped outside current_mutex,
+      // so that acquire() never waits for its release.
       report.switched = true;
       return success();
     }
@@ -426,6 +474,9 @@ class Replica {
     std::mutex refresh_mutex;
     mutable std::mutex current_mutex;
     std::shared_ptr<Generation> current_generation;
+    // Built from a newer snapshot, not served until its log reaches the
+    // current generation's LSN (catch_up_pending()). Under refresh_mutex.
+    std::shared_ptr<Generation> pending_generation;
 
     mutable std::mutex follower_mutex;
     std::thread follower;

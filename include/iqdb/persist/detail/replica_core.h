@@ -34,7 +34,9 @@ class ReplicaCore {
   // What a refresh has to do, found with a few stat calls. Failed: the
   // snapshot at the path is one a switch already failed on (switch_failed()),
   // unchanged since: its error is failed_switch(), and it is not read again.
-  enum class Step { Nothing, Tail, Switch, Failed };
+  // CatchUp: a pending generation (one whose log did not yet reach the
+  // current one's LSN) is still the snapshot at the path: tail it further.
+  enum class Step { Nothing, Tail, Switch, CatchUp, Failed };
   [[nodiscard]] Step check();
   // Records that a switch to the snapshot open_snapshot() opened (or, if it
   // could not, the one now at the path) failed with `error`.
@@ -57,6 +59,9 @@ class ReplicaCore {
   [[nodiscard]] Result<Tailed> tail(const OpApplier& index, bool pending);
   // The pending generation becomes the current one.
   void adopt_pending();
+  // Whether there is a pending generation (its snapshot opened, not adopted:
+  // check() forgets it when the path no longer holds its snapshot).
+  [[nodiscard]] bool has_pending() const;
   // Whether the snapshot at the path is still the current generation's.
   [[nodiscard]] bool snapshot_unchanged();
 

@@ -1,0 +1,212 @@
+// Replica<I> switching to a new snapshot while the writer keeps
+// checkpointing: a replica that tailed the log past a checkpoint before it
+// saw the checkpoint's snapshot must not go back to that snapshot's LSN when
+// the log after it is gone (a newer checkpoint removed it) or not there yet
+// (a copier has not delivered it). The writer's steps run inside the
+// replica's file system calls, at the instants that matter.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "iqdb/persist/persisted_index.h"
+#include "iqdb/persist/replica.h"
+#include "support/mock_indexes.h"
+#include "support/test_util.h"
+#include "wal/wal_segments.h"
+
+namespace iqdb::persist::test {
+namespace {
+
+using Writer = PersistedIndex<StreamMapIndex>;
+using Reader = Replica<StreamMapIndex>;
+constexpr std::size_t kDim = 4;
+
+std::vector<float> vec(std::uint64_t id) {
+  const float x = static_cast<float>(id);
+  return {x, 1.0f, -x, 0.5f};
+}
+
+// The operating system's file system, running a hook once right after the
+// next status() or open_readable() of one path: the caller got what the
+// path held before the hook ran.
+class HookFileSystem final : public FileSystem {
+ public:
+  enum class Call { Status, Open };
+
+  void after_next(Call call, std::filesystem::path path, std::function<void()> hook) {
+    armed_ = Armed{call, std::move(path), std::move(hook)};
+  }
+  bool fired() const { return !armed_; }
+
+  Result<std::unique_ptr<WritableFile>> create_new(const std::filesystem::path& path) override {
+    return base_->create_new(path);
+  }
+  Result<std::unique_ptr<ReadableFile>> open_readable(const std::filesystem::path& path) override {
+    auto opened = base_->open_readable(path);
+    maybe_fire(Call::Open, path);
+    return opened;
+  }
+  Result<void> rename(const std::filesystem::path& from, const std::filesystem::path& to) override {
+    return base_->rename(from, to);
+  }
+  Result<void> remove(const std::filesystem::path& path) override { return base_->remove(path); }
+  Result<void> sync_file(const std::filesystem::path& path) override {
+    return base_->sync_file(path);
+  }
+  Result<void> sync_dir(const std::filesystem::path& dir) override { return base_->sync_dir(dir); }
+  Result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) override {
+    return base_->list_dir(dir);
+  }
+  Result<std::unique_ptr<FileLock>> lock_file(const std::filesystem::path& path) override {
+    return base_->lock_file(path);
+  }
+  Result<FileStatus> status(const std::filesystem::path& path) override {
+    auto status = base_->status(path);
+    maybe_fire(Call::Status, path);
+    return status;
+  }
+
+ private:
+  struct Armed {
+    Call call;
+    std::filesystem::path path;
+    std::function<void()> hook;
+  };
+
+  void maybe_fire(Call call, const std::filesystem::path& path) {
+    if (!armed_ || armed_->call != call || armed_->path != path) return;
+    const std::function<void()> hook = std::move(armed_->hook);
+    armed_.reset();
+    hook();
+  }
+
+  std::shared_ptr<FileSystem> base_ = default_file_system();
+  std::optional<Armed> armed_;
+};
+
+class ReplicaSwitchTest : public ::testing::Test {
+ protected:
+  ReplicaSwitchTest() {
+    config_.path = dir_.file("db.iqdb");
+    config_.wal_enabled = true;
+    config_.fsync_policy = FsyncPolicy::never();
+  }
+
+  // A writer at LSN 4, and a replica whose current generation (the first
+  // snapshot's) tailed the log past a checkpoint at LSN 4 to LSN 8 before
+  // it saw that checkpoint's snapshot.
+  void start_ahead_of_a_checkpoint() {
+    auto created = Writer::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), config_);
+    ASSERT_THAT(created, IsOk());
+    writer_.emplace(std::move(created).value());
+    for (std::uint64_t id = 1; id <= 4; ++id) ASSERT_THAT(writer_->insert(id, vec(id)), IsOk());
+    PersistConfig reader_config = config_;
+    reader_config.file_system = fs_;
+    auto opened = Reader::open(reader_config);
+    ASSERT_THAT(opened, IsOk());
+    reader_.emplace(std::move(opened).value());
+    ASSERT_EQ(reader_->lsn(), 4u);
+
+    // Right after the refresh has seen the first snapshot still in place.
+    fs_->after_next(HookFileSystem::Call::Status, config_.path, [this] {
+      ASSERT_THAT(writer_->checkpoint(), IsOk());
+      for (std::uint64_t id = 5; id <= 8; ++id) ASSERT_THAT(writer_->insert(id, vec(id)), IsOk());
+    });
+    auto refreshed = reader_->refresh();
+    ASSERT_THAT(refreshed, IsOk());
+    ASSERT_TRUE(fs_->fired());
+    ASSERT_FALSE(refreshed.value().switched);
+    ASSERT_EQ(reader_->lsn(), 8u);
+    ASSERT_EQ(reader_->acquire().snapshot_lsn(), 0u);
+    ASSERT_EQ(reader_->acquire().index().vectors(), writer_->index().vectors());
+  }
+
+  // The replica serves the writer's state at the writer's LSN.
+  void expect_current() {
+    EXPECT_EQ(reader_->lsn(), writer_->last_lsn());
+    const auto view = reader_->acquire();
+    EXPECT_EQ(view.lsn(), writer_->last_lsn());
+    EXPECT_EQ(view.index().vectors(), writer_->index().vectors());
+  }
+
+  TempDir dir_;
+  PersistConfig config_;
+  std::shared_ptr<HookFileSystem> fs_ = std::make_shared<HookFileSystem>();
+  std::optional<Writer> writer_;
+  std::optional<Reader> reader_;
+};
+
+TEST_F(ReplicaSwitchTest, LogRemovedByANewerCheckpointWaitsForThatCheckpoint) {
+  ASSERT_NO_FATAL_FAILURE(start_ahead_of_a_checkpoint());
+  // The switch opens the checkpoint at LSN 4; right after, a second
+  // checkpoint (at LSN 8) removes the log that held 5..8.
+  fs_->after_next(HookFileSystem::Call::Open, config_.path,
+                  [this] { ASSERT_THAT(writer_->checkpoint(), IsOk()); });
+  auto refreshed = reader_->refresh();
+  ASSERT_THAT(refreshed, IsOk());
+  ASSERT_TRUE(fs_->fired());
+  EXPECT_FALSE(refreshed.value().switched);
+  EXPECT_FALSE(refreshed.value().waiting.empty());
+  EXPECT_EQ(reader_->generation(), 1u);
+  expect_current();  // still LSN 8, never 4
+
+  // The next refresh switches to the second checkpoint, which is at LSN 8.
+  refreshed = reader_->refresh();
+  ASSERT_THAT(refreshed, IsOk());
+  EXPECT_TRUE(refreshed.value().switched);
+  EXPECT_EQ(reader_->generation(), 2u);
+  EXPECT_EQ(reader_->acquire().snapshot_lsn(), 8u);
+  expect_current();
+}
+
+TEST_F(ReplicaSwitchTest, NewSnapshotWhoseLogIsNotThereYetIsServedOnceItCatchesUp) {
+  ASSERT_NO_FATAL_FAILURE(start_ahead_of_a_checkpoint());
+  const auto segments = list_wal_segments(*default_file_system(), config_.path);
+  ASSERT_THAT(segments, IsOk());
+  ASSERT_EQ(segments.value().size(), 1u);
+  const auto segment = wal_segment_path(config_.path, segments.value().front());
+  const auto away = dir_.file("segment-not-delivered-yet");
+  // Right after the switch opened the checkpoint at LSN 4, the log after it
+  // is gone, as from a copy that does not have it yet.
+  fs_->after_next(HookFileSystem::Call::Open, config_.path,
+                  [&] { std::filesystem::rename(segment, away); });
+  auto refreshed = reader_->refresh();
+  ASSERT_THAT(refreshed, IsOk());
+  ASSERT_TRUE(fs_->fired());
+  EXPECT_FALSE(refreshed.value().switched);
+  EXPECT_THAT(refreshed.value().waiting, ::testing::HasSubstr("LSN 8"));
+  expect_current();
+
+  // Still missing: the pending generation waits; the current one is served.
+  refreshed = reader_->refresh();
+  ASSERT_THAT(refreshed, IsOk());
+  EXPECT_FALSE(refreshed.value().switched);
+  EXPECT_EQ(reader_->generation(), 1u);
+  expect_current();
+
+  // Delivered: the pending generation catches up and is served.
+  std::filesystem::rename(away, segment);
+  refreshed = reader_->refresh();
+  ASSERT_THAT(refreshed, IsOk());
+  EXPECT_TRUE(refreshed.value().switched);
+  EXPECT_EQ(refreshed.value().records, 4u);
+  EXPECT_EQ(reader_->generation(), 2u);
+  EXPECT_EQ(reader_->acquire().snapshot_lsn(), 4u);
+  expect_current();
+
+  // And it follows the writer from there.
+  ASSERT_THAT(writer_->insert(9, vec(9)), IsOk());
+  ASSERT_THAT(reader_->refresh(), IsOk());
+  expect_current();
+}
+
+}  // namespace
+}  // namespace iqdb::persist::test
