@@ -112,14 +112,16 @@ class WalTailer {
   };
 
   Result<std::optional<Outcome>> locate();
-  // Follows the hinted segment if it starts at next_lsn_, or else the one
-  // after it if that one does (see try_segment_after_hint()).
+  // Follows the hinted segment if it starts at next_lsn_ and is there, or
+  // else the one after it if that one does (see try_segment_after_hint()).
   bool try_hint(const SegmentHint& hint);
-  // Follows segment `number`, the one after a segment that starts before
-  // next_lsn_, if it starts exactly at next_lsn_. One that holds only its
-  // header is one a checkpoint started there: a stat is enough, and its
-  // header is checked once frames appear.
-  bool try_segment_after_hint(std::uint64_t number);
+  // Follows segment `number`, the one after the hinted segment, if it starts
+  // exactly at next_lsn_. `stat_is_enough` (the hinted segment starts before
+  // next_lsn_): one that holds only its header is one the checkpoint that
+  // wrote this snapshot started there, followed on a stat, its header
+  // checked once frames appear. (Should a later checkpoint have started it,
+  // the replica's next check finds that checkpoint's snapshot.)
+  bool try_segment_after_hint(std::uint64_t number, bool stat_is_enough);
   // Whether the followed segment, found by a stat, starts at expected_lsn_
   // (an unreadable header: no).
   bool starts_at_expected_lsn(const ReadableFile& file) const;
@@ -139,8 +141,8 @@ class WalTailer {
   FileSystem& fs_;
   const std::filesystem::path snapshot_path_;
   std::uint64_t next_lsn_;
-  SegmentHint hint_;             // used by the first locate() only
-  std::uint64_t segment_ = 0;  // the segment followed; 0 until located
+  SegmentHint hint_;                     // used by the first locate() only
+  std::uint64_t segment_ = 0;            // the segment followed; 0 until located
   std::uint64_t segment_first_lsn_ = 0;  // the LSN it starts at
   std::filesystem::path segment_path_;
   std::uint64_t offset_ = 0;        // of the next frame in it

@@ -221,6 +221,23 @@ TEST_F(WalTailerTest, AHintedSegmentStartingHereIsFollowedAndWhenGoneIsNotGuesse
   EXPECT_EQ(tailer.next_lsn(), 5u);
 }
 
+// The same snapshot LSN again (a checkpoint with nothing logged since): the
+// hinted segment is gone and the checkpoint started the next one there.
+TEST_F(WalTailerTest, AGoneHintedSegmentIsSucceededByOneStartingHere) {
+  write_wal_segment(snapshot_, 3, 5, 0);
+  WalTailer tailer(fs_, snapshot_, 5, {.segment = 2, .first_lsn = 5, .header_checked = false});
+  RecordingApplier index;
+  auto outcome = tailer.advance(index, 100);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(outcome.value().state, State::CaughtUp);
+  EXPECT_EQ(tailer.segment(), 3u);
+  std::filesystem::remove(segment(3));
+  write_wal_segment(snapshot_, 3, 5, 2);  // LSNs 5..6
+  auto more = tailer.advance(index, 100);
+  ASSERT_THAT(more, IsOk());
+  EXPECT_EQ(index.applied, (std::vector<std::uint64_t>{5, 6}));
+}
+
 // The segment after the hint, holding only a header, is followed on a stat;
 // its header is read when frames appear. If it turns out to start elsewhere
 // (here: a segment rewritten with earlier records), the tailer looks for the

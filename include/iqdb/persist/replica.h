@@ -349,8 +349,8 @@ class Replica {
             }
             [[fallthrough]];
           case detail::ReplicaCore::TailEnd::Diverged:
-            IQDB_TRY(switch_generation(report, tailed.value().end ==
-                                                   detail::ReplicaCore::TailEnd::Diverged));
+            IQDB_TRY(switch_generation(
+                report, tailed.value().end == detail::ReplicaCore::TailEnd::Diverged));
             return report;
         }
       }
@@ -378,8 +378,7 @@ class Replica {
       IQDB_TRY_ASSIGN(auto index, detail::rebuild_index<I>(snapshot));
       IQDB_TRY(detail::check_rebuilt(snapshot, detail::index_facts(index)));
       const auto previous = current();
-      pending_generation =
-          make_generation(std::move(index), previous ? previous->number + 1 : 1);
+      pending_generation = make_generation(std::move(index), previous ? previous->number + 1 : 1);
       pending_generation->snapshot_lsn = snapshot.header().wal_lsn;
       return catch_up_pending(report, diverged);
     }
