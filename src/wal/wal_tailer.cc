@@ -88,31 +88,28 @@ void WalTailer::follow_segment(std::uint64_t number, std::filesystem::path path,
 
 bool WalTailer::try_hint(const SegmentHint& hint) {
   if (hint.first_lsn == next_lsn_) {
-    // The segment the previous tailer followed starts here (the snapshot was
-    // rewritten at the same LSN). Gone, it was removed by a checkpoint, which
-    // started the next one at its own LSN: this one's, or a later one's when
-    // records were logged in between (so the header is read).
+    // The segment the previous tailer followed starts here (a checkpoint
+    // with nothing logged since the last one). Gone, a checkpoint removed it
+    // and started the next one.
     auto path = wal_segment_path(snapshot_path_, hint.segment);
-    if (!fs_.status(path)) return try_segment_after_hint(hint.segment + 1, false);
+    if (!fs_.status(path)) return try_segment_after_hint(hint.segment + 1);
     follow_segment(hint.segment, std::move(path), next_lsn_);
     header_unchecked_ = !hint.header_checked;
     return true;
   }
   // Only a segment after one that starts before next_lsn_ can start at it:
   // records are never logged twice.
-  return hint.first_lsn < next_lsn_ && try_segment_after_hint(hint.segment + 1, true);
+  return hint.first_lsn < next_lsn_ && try_segment_after_hint(hint.segment + 1);
 }
 
-bool WalTailer::try_segment_after_hint(std::uint64_t number, bool stat_is_enough) {
+bool WalTailer::try_segment_after_hint(std::uint64_t number) {
   auto path = wal_segment_path(snapshot_path_, number);
-  if (stat_is_enough) {
-    auto status = fs_.status(path);
-    if (status && status.value().size == wf::kHeaderSize) {
-      follow_segment(number, std::move(path), next_lsn_);
-      seen_size_ = wf::kHeaderSize;
-      header_unchecked_ = true;
-      return true;
-    }
+  auto status = fs_.status(path);
+  if (status && status.value().size == wf::kHeaderSize) {
+    follow_segment(number, std::move(path), next_lsn_);
+    seen_size_ = wf::kHeaderSize;
+    header_unchecked_ = true;
+    return true;
   }
   auto probe = probe_segment(fs_, path);
   if (!probe || !probe.value().file || probe.value().first_lsn != next_lsn_) return false;

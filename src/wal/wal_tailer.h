@@ -116,12 +116,14 @@ class WalTailer {
   // else the one after it if that one does (see try_segment_after_hint()).
   bool try_hint(const SegmentHint& hint);
   // Follows segment `number`, the one after the hinted segment, if it starts
-  // exactly at next_lsn_. `stat_is_enough` (the hinted segment starts before
-  // next_lsn_): one that holds only its header is one the checkpoint that
-  // wrote this snapshot started there, followed on a stat, its header
-  // checked once frames appear. (Should a later checkpoint have started it,
-  // the replica's next check finds that checkpoint's snapshot.)
-  bool try_segment_after_hint(std::uint64_t number, bool stat_is_enough);
+  // exactly at next_lsn_. One that holds only its header is taken, on a
+  // stat, for the one the checkpoint that wrote this snapshot started there;
+  // its header is checked once frames appear. (Had a later checkpoint
+  // started it, the records before it are only in that checkpoint's
+  // snapshot, which replaced this one: the replica's next check switches
+  // to it. Until then this tailer reports its snapshot's LSN, whose state is
+  // the writer's at that LSN.)
+  bool try_segment_after_hint(std::uint64_t number);
   // Whether the followed segment, found by a stat, starts at expected_lsn_
   // (an unreadable header: no).
   bool starts_at_expected_lsn(const ReadableFile& file) const;

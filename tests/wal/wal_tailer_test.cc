@@ -194,12 +194,15 @@ TEST_F(WalTailerTest, AnEmptySegmentJustFoundEndsTheStepAndALaterOneIsFollowedNe
   EXPECT_EQ(tailer.segment(), 4u);
 }
 
-// A hint naming the segment that starts at the next LSN: followed at once.
-// Gone since (a newer checkpoint removed it): the log is looked for again,
-// and a segment holding only its header after the hint is not taken for one
-// starting at the next LSN: the records between are in a newer snapshot.
-TEST_F(WalTailerTest, AHintedSegmentStartingHereIsFollowedAndWhenGoneIsNotGuessed) {
+// A hint naming the segment that starts at the next LSN: followed at once,
+// even when the segment after it holds only a header (a writer restarted
+// after logging records in the hinted one). Gone (a checkpoint removed it),
+// the segment after it is taken on a stat for the one a checkpoint started
+// at the next LSN; once frames show it starts later, the records between
+// are known to be only in a newer snapshot.
+TEST_F(WalTailerTest, AHintedSegmentStartingHereIsFollowedAndAGuessIsCheckedByFrames) {
   write_wal_segment(snapshot_, 2, 5, 4);  // LSNs 5..8
+  write_wal_segment(snapshot_, 3, 9, 0);  // started at LSN 9, nothing in it yet
   const WalTailer::SegmentHint starts_here{.segment = 2, .first_lsn = 5, .header_checked = true};
   {
     WalTailer tailer(fs_, snapshot_, 5, starts_here);
@@ -208,15 +211,24 @@ TEST_F(WalTailerTest, AHintedSegmentStartingHereIsFollowedAndWhenGoneIsNotGuesse
     ASSERT_THAT(outcome, IsOk());
     EXPECT_EQ(outcome.value().state, State::CaughtUp);
     EXPECT_EQ(index.applied, (std::vector<std::uint64_t>{5, 6, 7, 8}));
+    EXPECT_EQ(tailer.segment(), 3u);
   }
   std::filesystem::remove(segment(2));
-  write_wal_segment(snapshot_, 3, 9, 0);  // what a checkpoint at LSN 8 starts
   WalTailer tailer(fs_, snapshot_, 5, starts_here);
   RecordingApplier index;
-  auto outcome = tailer.advance(index, 100);
-  ASSERT_THAT(outcome, IsOk());
-  EXPECT_EQ(outcome.value().state, State::NeedsSnapshot);
-  EXPECT_THAT(outcome.value().detail, HasSubstr("LSN 9"));
+  auto guessed = tailer.advance(index, 100);
+  ASSERT_THAT(guessed, IsOk());
+  EXPECT_EQ(guessed.value().state, State::CaughtUp);
+  EXPECT_EQ(tailer.segment(), 3u);
+  EXPECT_EQ(tailer.next_lsn(), 5u);
+
+  std::filesystem::remove(segment(3));
+  write_wal_segment(snapshot_, 3, 9, 2);  // LSNs 9..10
+  EXPECT_TRUE(tailer.maybe_changed());
+  auto checked = tailer.advance(index, 100);
+  ASSERT_THAT(checked, IsOk());
+  EXPECT_EQ(checked.value().state, State::NeedsSnapshot);
+  EXPECT_THAT(checked.value().detail, HasSubstr("LSN 9"));
   EXPECT_TRUE(index.applied.empty());
   EXPECT_EQ(tailer.next_lsn(), 5u);
 }
