@@ -56,6 +56,7 @@
 #include "iqdb/persist/persisted_index.h"
 #include "iqdb/persist/replica.h"
 #include "support/child_process.h"
+#include "support/forwarding_file_system.h"
 #include "support/mock_indexes.h"
 #include "support/test_util.h"
 #include "support/wal_workload.h"
@@ -266,38 +267,22 @@ enum class DeathPoint {
 
 // The operating system's file system, except that the process dies at the
 // n-th call of its DeathPoint.
-class DyingFileSystem final : public FileSystem {
+class DyingFileSystem final : public ForwardingFileSystem {
  public:
   DyingFileSystem(DeathPoint point, std::uint64_t n) : point_(point), left_(n) {}
 
   Result<std::unique_ptr<WritableFile>> create_new(const std::filesystem::path& path) override {
     if (is_segment(path)) at(DeathPoint::CreateSegment);
-    IQDB_TRY_ASSIGN(auto file, base_->create_new(path));
+    IQDB_TRY_ASSIGN(auto file, ForwardingFileSystem::create_new(path));
     return std::unique_ptr<WritableFile>(std::make_unique<File>(std::move(file), *this));
-  }
-  Result<std::unique_ptr<ReadableFile>> open_readable(const std::filesystem::path& path) override {
-    return base_->open_readable(path);
   }
   Result<void> rename(const std::filesystem::path& from, const std::filesystem::path& to) override {
     at(DeathPoint::Rename);
-    return base_->rename(from, to);
+    return ForwardingFileSystem::rename(from, to);
   }
   Result<void> remove(const std::filesystem::path& path) override {
     if (is_segment(path)) at(DeathPoint::RemoveSegment);
-    return base_->remove(path);
-  }
-  Result<void> sync_file(const std::filesystem::path& path) override {
-    return base_->sync_file(path);
-  }
-  Result<void> sync_dir(const std::filesystem::path& dir) override { return base_->sync_dir(dir); }
-  Result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) override {
-    return base_->list_dir(dir);
-  }
-  Result<std::unique_ptr<FileLock>> lock_file(const std::filesystem::path& path) override {
-    return base_->lock_file(path);
-  }
-  Result<FileStatus> status(const std::filesystem::path& path) override {
-    return base_->status(path);
+    return ForwardingFileSystem::remove(path);
   }
 
  private:
@@ -329,7 +314,6 @@ class DyingFileSystem final : public FileSystem {
     if (point == point_ && --left_ == 0) ::kill(::getpid(), SIGKILL);
   }
 
-  std::shared_ptr<FileSystem> base_ = default_file_system();
   const DeathPoint point_;
   std::uint64_t left_;
 };

@@ -18,6 +18,7 @@
 
 #include "iqdb/persist/persisted_index.h"
 #include "iqdb/persist/replica.h"
+#include "support/forwarding_file_system.h"
 #include "support/mock_indexes.h"
 #include "support/test_util.h"
 #include "wal/wal_segments.h"
@@ -37,7 +38,7 @@ std::vector<float> vec(std::uint64_t id) {
 // The operating system's file system, running a hook once right after the
 // next status() or open_readable() of one path: the caller got what the
 // path held before the hook ran.
-class HookFileSystem final : public FileSystem {
+class HookFileSystem final : public ForwardingFileSystem {
  public:
   enum class Call { Status, Open };
 
@@ -46,30 +47,13 @@ class HookFileSystem final : public FileSystem {
   }
   bool fired() const { return !armed_; }
 
-  Result<std::unique_ptr<WritableFile>> create_new(const std::filesystem::path& path) override {
-    return base_->create_new(path);
-  }
   Result<std::unique_ptr<ReadableFile>> open_readable(const std::filesystem::path& path) override {
-    auto opened = base_->open_readable(path);
+    auto opened = ForwardingFileSystem::open_readable(path);
     maybe_fire(Call::Open, path);
     return opened;
   }
-  Result<void> rename(const std::filesystem::path& from, const std::filesystem::path& to) override {
-    return base_->rename(from, to);
-  }
-  Result<void> remove(const std::filesystem::path& path) override { return base_->remove(path); }
-  Result<void> sync_file(const std::filesystem::path& path) override {
-    return base_->sync_file(path);
-  }
-  Result<void> sync_dir(const std::filesystem::path& dir) override { return base_->sync_dir(dir); }
-  Result<std::vector<std::string>> list_dir(const std::filesystem::path& dir) override {
-    return base_->list_dir(dir);
-  }
-  Result<std::unique_ptr<FileLock>> lock_file(const std::filesystem::path& path) override {
-    return base_->lock_file(path);
-  }
   Result<FileStatus> status(const std::filesystem::path& path) override {
-    auto status = base_->status(path);
+    auto status = ForwardingFileSystem::status(path);
     maybe_fire(Call::Status, path);
     return status;
   }
@@ -88,7 +72,6 @@ class HookFileSystem final : public FileSystem {
     hook();
   }
 
-  std::shared_ptr<FileSystem> base_ = default_file_system();
   std::optional<Armed> armed_;
 };
 

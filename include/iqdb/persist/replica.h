@@ -318,10 +318,13 @@ class Replica {
       if (!core.has_pending()) pending_generation.reset();
       switch (step) {
         case detail::ReplicaCore::Step::Nothing: return report;
-        case detail::ReplicaCore::Step::Switch: IQDB_TRY(switch_generation(report)); return report;
         case detail::ReplicaCore::Step::CatchUp:
-          IQDB_TRY(finish_switch(catch_up_pending(report, false)));
-          return report;
+          if (pending_generation) {
+            IQDB_TRY(finish_switch(catch_up_pending(report, false)));
+            return report;
+          }
+          [[fallthrough]];  // (the core and this always agree on a pending one)
+        case detail::ReplicaCore::Step::Switch: IQDB_TRY(switch_generation(report)); return report;
         case detail::ReplicaCore::Step::Failed: return core.failed_switch();
         case detail::ReplicaCore::Step::Tail: break;
       }
