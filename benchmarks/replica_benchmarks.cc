@@ -1,6 +1,7 @@
 // Replica benchmarks, each beside its floor:
 //   BM_StatFloor / BM_ReplicaRefreshIdle   a refresh with nothing new vs two stat(2)
 //   BM_ReplicaSwitch (/vectors:N)          a switch to a new snapshot; floor BM_OpenFloor
+//   BM_SwitchCallsFloor (/vectors:N)       the system calls of that switch alone (info)
 //   BM_ReplicaCheckpointSwitch / BM_CheckpointOpenFloor (/vectors:N)
 //                                          the same after a real checkpoint (SwitchStage)
 //   BM_ReplicaVisibility                   insert() returning -> a replica process sees it
@@ -19,10 +20,12 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <new>
 #include <span>
 #include <string>
@@ -155,6 +158,11 @@ class SwitchStage {
 
   bool ok() const { return ok_; }
   const std::filesystem::path& path() const { return path_; }
+  // The empty segment the last checkpoint started, and the one before it.
+  std::filesystem::path segment() const { return persist::wal_segment_path(path_, segment_); }
+  std::filesystem::path previous_segment() const {
+    return persist::wal_segment_path(path_, segment_ - 1);
+  }
 
   // The next checkpoint's files.
   bool next() {
@@ -274,6 +282,108 @@ void BM_CheckpointOpenFloor(benchmark::State& state, const SnapshotFile* file) {
     state.SetIterationTime(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   }
+}
+
+// A thread that unmaps what it is handed, as the library's release thread
+// does with a retired generation: asleep until then.
+class Unmapper {
+ public:
+  Unmapper() : thread_([this] { run(); }) {}
+  Unmapper(const Unmapper&) = delete;
+  Unmapper& operator=(const Unmapper&) = delete;
+  ~Unmapper() {
+    {
+      std::lock_guard guard(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+
+  void hand(void* address, std::size_t size) {
+    {
+      std::lock_guard guard(mutex_);
+      address_ = address;
+      size_ = size;
+    }
+    wake_.notify_one();
+  }
+  void drain() {
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, [this] { return address_ == nullptr; });
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return stopping_ || address_ != nullptr; });
+      if (address_ != nullptr) {
+        ::munmap(address_, size_);
+        address_ = nullptr;
+        done_.notify_all();
+      }
+      if (stopping_) return;
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  void* address_ = nullptr;
+  std::size_t size_ = 0;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts once the rest is constructed
+};
+
+// The system work a switch does, staged as BM_ReplicaSwitch is: the stat of
+// the snapshot (has it changed?), open, fstat, one 8 KiB read (the prefix
+// and the header), mmap and close of the new one, the stats of the previous
+// and the current segment (where its log starts), and handing the previous
+// mapping to a sleeping thread that unmaps it. Beside BM_ReplicaSwitch
+// (info): the share of a switch that is the kernel's, not the library's.
+void BM_SwitchCallsFloor(benchmark::State& state, const SnapshotFile* file) {
+  SwitchStage stage(*file, SwitchStage::Mode::Hot, "switch-calls");
+  if (!stage.ok()) {
+    state.SkipWithError("cannot stage the snapshot and its segment");
+    return;
+  }
+  Unmapper unmapper;
+  void* previous = nullptr;
+  std::size_t previous_size = 0;
+  std::vector<std::byte> prefix(8192);
+  for (auto _ : state) {
+    if (!stage.next()) {
+      state.SkipWithError("cannot stage the next snapshot");
+      break;
+    }
+    const auto started = std::chrono::steady_clock::now();
+    struct stat info {};
+    ::stat(stage.path().c_str(), &info);
+    const int fd = ::open(stage.path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::fstat(fd, &info) != 0 ||
+        ::pread(fd, prefix.data(), prefix.size(), 0) != static_cast<ssize_t>(prefix.size())) {
+      state.SkipWithError("cannot open and read the snapshot");
+      break;
+    }
+    const auto size = static_cast<std::size_t>(info.st_size);
+    void* address = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    ::close(fd);
+    ::stat(stage.previous_segment().c_str(), &info);
+    ::stat(stage.segment().c_str(), &info);
+    if (previous != nullptr) unmapper.hand(previous, previous_size);
+    const auto switched = std::chrono::steady_clock::now();
+    state.SetIterationTime(std::chrono::duration<double>(switched - started).count());
+    if (address == MAP_FAILED) {
+      state.SkipWithError("cannot map the snapshot");
+      break;
+    }
+    unmapper.drain();
+    previous = address;
+    previous_size = size;
+  }
+  unmapper.drain();
+  if (previous != nullptr) ::munmap(previous, previous_size);
 }
 
 // Shared between the writer (this process) and the replica process: when
@@ -444,11 +554,14 @@ void register_replica_benchmarks(const std::filesystem::path& dir, std::uint32_t
     family->Unit(benchmark::kMicrosecond)->UseRealTime();
   }
   for (const SnapshotFile& file : files) {
-    benchmark::RegisterBenchmark("BM_ReplicaSwitch", BM_ReplicaSwitch, &file)
-        ->Arg(static_cast<std::int64_t>(file.vectors))
-        ->ArgName("vectors")
-        ->Unit(benchmark::kMicrosecond)
-        ->UseManualTime();
+    for (auto* family :
+         {benchmark::RegisterBenchmark("BM_ReplicaSwitch", BM_ReplicaSwitch, &file),
+          benchmark::RegisterBenchmark("BM_SwitchCallsFloor", BM_SwitchCallsFloor, &file)}) {
+      family->Arg(static_cast<std::int64_t>(file.vectors))
+          ->ArgName("vectors")
+          ->Unit(benchmark::kMicrosecond)
+          ->UseManualTime();
+    }
     // Each iteration copies and fsyncs a snapshot: a fixed count keeps the
     // 1M run to a few GB of copies.
     const auto checkpoints = std::clamp<std::int64_t>(
