@@ -78,6 +78,11 @@ class ReplicaCore::Impl {
   }
 
   bool has_pending() const { return pending_.tailer != nullptr; }
+  bool pending_log_ends_here() {
+    if (!pending_.tailer || !pending_.tailer->segment_header_checked()) return false;
+    auto status = fs_.status(config_.path);
+    return status && same_snapshot(status.value(), pending_.snapshot);
+  }
   void drop_pending() {
     pending_ = GenerationFiles{};
     attempted_snapshot_.reset();
@@ -291,6 +296,8 @@ Result<ReplicaCore::Tailed> ReplicaCore::tail(const OpApplier& index, bool pendi
 }
 void ReplicaCore::adopt_pending() { impl_->adopt_pending(); }
 bool ReplicaCore::has_pending() const { return impl_->has_pending(); }
+void ReplicaCore::drop_pending() { impl_->drop_pending(); }
+bool ReplicaCore::pending_log_ends_here() { return impl_->pending_log_ends_here(); }
 void ReplicaCore::switch_failed(const PersistError& error) { impl_->switch_failed(error); }
 const PersistError& ReplicaCore::failed_switch() const { return impl_->failed_switch(); }
 bool ReplicaCore::snapshot_unchanged() { return impl_->snapshot_unchanged(); }

@@ -97,6 +97,9 @@ class WalTailer {
 
   // The segment followed (0 until one is found).
   std::uint64_t segment() const { return segment_; }
+  // Whether a segment is followed whose header was read (not only stat'ed):
+  // where the log after next_lsn() is, is then known, not guessed.
+  bool segment_header_checked() const { return segment_ != 0 && !header_unchecked_; }
   // The hint a tailer following the next snapshot of this log is given.
   SegmentHint hint() const { return {segment_, segment_first_lsn_, !header_unchecked_}; }
   // The LSN of the next record to apply: every record before it was applied.

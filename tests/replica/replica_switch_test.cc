@@ -191,5 +191,38 @@ TEST_F(ReplicaSwitchTest, NewSnapshotWhoseLogIsNotThereYetIsServedOnceItCatchesU
   expect_current();
 }
 
+// The database recreated (OpenMode::Overwrite) by a writer that logged and
+// checkpointed before the replica looked: the new snapshot is newer than the
+// replica's, but its log, read whole, ends below the LSN the replica serves.
+// That is a new history: the replica serves it, going back, rather than
+// wait for the new writer to pass the old LSN.
+TEST_F(ReplicaSwitchTest, DatabaseRecreatedAndCheckpointedIsServedAlthoughItsLsnIsLower) {
+  {
+    auto first = Writer::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), config_);
+    ASSERT_THAT(first, IsOk());
+    for (std::uint64_t id = 1; id <= 6; ++id)
+      ASSERT_THAT(first.value().insert(id, vec(id)), IsOk());
+    auto opened = Reader::open(config_);
+    ASSERT_THAT(opened, IsOk());
+    reader_.emplace(std::move(opened).value());
+    ASSERT_EQ(reader_->lsn(), 6u);
+  }
+  auto recreated = Writer::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), config_,
+                                     OpenMode::Overwrite);
+  ASSERT_THAT(recreated, IsOk());
+  writer_.emplace(std::move(recreated).value());
+  ASSERT_THAT(writer_->insert(100, vec(100)), IsOk());
+  ASSERT_THAT(writer_->insert(101, vec(101)), IsOk());
+  ASSERT_THAT(writer_->checkpoint(), IsOk());
+  ASSERT_THAT(writer_->insert(102, vec(102)), IsOk());
+  ASSERT_EQ(writer_->last_lsn(), 3u);
+
+  auto refreshed = reader_->refresh();
+  ASSERT_THAT(refreshed, IsOk());
+  EXPECT_TRUE(refreshed.value().switched) << refreshed.value().waiting;
+  expect_current();
+  EXPECT_EQ(reader_->acquire().snapshot_lsn(), 2u);
+}
+
 }  // namespace
 }  // namespace iqdb::persist::test

@@ -320,7 +320,7 @@ class Replica {
         case detail::ReplicaCore::Step::Nothing: return report;
         case detail::ReplicaCore::Step::CatchUp:
           if (pending_generation) {
-            IQDB_TRY(finish_switch(catch_up_pending(report, false)));
+            IQDB_TRY(catch_up_pending(report));
             return report;
           }
           [[fallthrough]];  // (the core and this always agree on a pending one)
@@ -359,23 +359,24 @@ class Replica {
       }
     }
 
-    // Builds a generation from the snapshot now at the path and the log after
-    // it, then makes it current (see catch_up_pending()); a failure is
-    // remembered, so that the same file is not read again until it changes.
-    // `diverged`: the current generation applied records the writer lost, so
-    // the new one may be behind it. Under refresh_mutex.
+    // Builds a generation from the snapshot now at the path, then applies the
+    // log after it and makes it current (catch_up_pending()). A snapshot that
+    // does not load is remembered, so that it is not read again until it
+    // changes; an error reading the log is returned, and the next refresh
+    // goes on. `diverged`: the current generation applied records the writer
+    // lost, so the new one may be behind it. Under refresh_mutex.
     Result<void> switch_generation(RefreshReport& report, bool diverged = false) {
-      return finish_switch(build_generation(report, diverged));
-    }
-    Result<void> finish_switch(Result<void> switched) {
-      if (!switched) {
+      auto built = build_generation();
+      if (!built) {
         pending_generation.reset();
-        core.switch_failed(switched.error());
+        core.switch_failed(built.error());
+        return built;
       }
-      return switched;
+      pending_diverged = diverged;
+      return catch_up_pending(report);
     }
 
-    Result<void> build_generation(RefreshReport& report, bool diverged) {
+    Result<void> build_generation() {
       pending_generation.reset();
       IQDB_TRY_ASSIGN(const SnapshotView snapshot, core.open_snapshot(I::kIndexType));
       IQDB_TRY_ASSIGN(auto index, detail::rebuild_index<I>(snapshot));
@@ -383,34 +384,45 @@ class Replica {
       const auto previous = current();
       pending_generation = make_generation(std::move(index), previous ? previous->number + 1 : 1);
       pending_generation->snapshot_lsn = snapshot.header().wal_lsn;
-      return catch_up_pending(report, diverged);
+      return success();
     }
 
     // Applies the pending generation's log, then makes it current, unless
-    // its log does not reach the current generation's LSN yet: LSNs never go
-    // back. (A replica that tailed the log past a checkpoint before seeing
-    // its snapshot, when a newer checkpoint has removed that log since, or a
-    // copier that has not delivered the segments after the new snapshot.) It
-    // then stays pending, the current generation is served, and the next
-    // refreshes go on with it (Step::CatchUp). A new generation may be
-    // behind the current one when the current one's history is not the
-    // writer's: it diverged, or its snapshot is older (the database was
-    // recreated).
-    Result<void> catch_up_pending(RefreshReport& report, bool diverged) {
+    // its log does not reach the current generation's LSN yet: LSNs do not
+    // go back because a replica read the log faster than a checkpoint's
+    // snapshot appeared (it tailed past the checkpoint before seeing its
+    // snapshot, and a newer checkpoint has removed that log since) or a
+    // copier delivered the snapshot before its log. The pending generation
+    // then waits, the current one is served, and the next refreshes go on
+    // with it (Step::CatchUp). It is made current although behind when the
+    // current one's history is not the writer's: the log diverged, the new
+    // snapshot is not newer than the current one's (the database was
+    // recreated), or the log after the new snapshot, read from a segment
+    // whose header says where it starts, ends before the LSN served while
+    // that snapshot is still at the path (the writer lost records, or
+    // another writer recreated the database and checkpointed).
+    Result<void> catch_up_pending(RefreshReport& report) {
       Generation& generation = *pending_generation;
+      detail::ReplicaCore::TailEnd end = detail::ReplicaCore::TailEnd::CaughtUp;
       // Not yet shared: no hold needed while its log is applied.
       for (;;) {
         IQDB_TRY_ASSIGN(const auto tailed, core.tail(Applier(generation.index), true));
         report.records += tailed.records;
-        if (tailed.end == detail::ReplicaCore::TailEnd::More) continue;
-        if (tailed.end != detail::ReplicaCore::TailEnd::CaughtUp) report.waiting = tailed.detail;
+        end = tailed.end;
+        if (end == detail::ReplicaCore::TailEnd::More) continue;
+        if (end != detail::ReplicaCore::TailEnd::CaughtUp) report.waiting = tailed.detail;
         break;
       }
       generation.lsn = core.lsn(true);
+      if (end == detail::ReplicaCore::TailEnd::Diverged) {
+        // It applied a record its writer refused (the Abort came later):
+        // built again, from the snapshot, by the next refresh.
+        pending_generation.reset();
+        core.drop_pending();
+        return success();
+      }
       const auto previous = current();
-      const bool same_history =
-          !diverged && previous && generation.snapshot_lsn > previous->snapshot_lsn;
-      if (same_history && generation.lsn < previous->lsn) {
+      if (previous && generation.lsn < previous->lsn && !may_go_back(generation, *previous, end)) {
         if (report.waiting.empty()) {
           report.waiting = core.config().path.string() + ": the log after the new snapshot (LSN " +
                            std::to_string(generation.snapshot_lsn) + ") reaches LSN " +
@@ -431,6 +443,14 @@ class Replica {
       // so that acquire() never waits for its release.
       report.switched = true;
       return success();
+    }
+
+    // Whether the pending generation, behind the current one, starts a new
+    // history (see catch_up_pending()).
+    bool may_go_back(const Generation& pending, const Generation& served,
+                     detail::ReplicaCore::TailEnd end) {
+      if (pending_diverged || pending.snapshot_lsn <= served.snapshot_lsn) return true;
+      return end == detail::ReplicaCore::TailEnd::CaughtUp && core.pending_log_ends_here();
     }
 
     // A generation whose last holder (the replica or a View) hands it to the
@@ -479,6 +499,7 @@ class Replica {
     // Built from a newer snapshot, not served until its log reaches the
     // current generation's LSN (catch_up_pending()). Under refresh_mutex.
     std::shared_ptr<Generation> pending_generation;
+    bool pending_diverged = false;  // built because the current one diverged
 
     mutable std::mutex follower_mutex;
     std::thread follower;

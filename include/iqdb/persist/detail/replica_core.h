@@ -62,6 +62,12 @@ class ReplicaCore {
   // Whether there is a pending generation (its snapshot opened, not adopted:
   // check() forgets it when the path no longer holds its snapshot).
   [[nodiscard]] bool has_pending() const;
+  // Forgets the pending generation: the next check() says Switch.
+  void drop_pending();
+  // Whether the pending generation's log is known to end where its tail
+  // stopped: the segment followed had its header read, and the snapshot at
+  // the path is still the pending one's (a stat).
+  [[nodiscard]] bool pending_log_ends_here();
   // Whether the snapshot at the path is still the current generation's.
   [[nodiscard]] bool snapshot_unchanged();
 
