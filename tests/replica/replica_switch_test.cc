@@ -47,7 +47,14 @@ class HookFileSystem final : public ForwardingFileSystem {
   }
   bool fired() const { return !armed_; }
 
+  // The next open of `path` fails with Io.
+  void fail_next_open(std::filesystem::path path) { failing_ = std::move(path); }
+
   Result<std::unique_ptr<ReadableFile>> open_readable(const std::filesystem::path& path) override {
+    if (failing_ && *failing_ == path) {
+      failing_.reset();
+      return fail(ErrorKind::Io, path.string() + ": injected");
+    }
     auto opened = ForwardingFileSystem::open_readable(path);
     maybe_fire(Call::Open, path);
     return opened;
@@ -73,6 +80,7 @@ class HookFileSystem final : public ForwardingFileSystem {
   }
 
   std::optional<Armed> armed_;
+  std::optional<std::filesystem::path> failing_;
 };
 
 class ReplicaSwitchTest : public ::testing::Test {
@@ -188,6 +196,29 @@ TEST_F(ReplicaSwitchTest, NewSnapshotWhoseLogIsNotThereYetIsServedOnceItCatchesU
   // And it follows the writer from there.
   ASSERT_THAT(writer_->insert(9, vec(9)), IsOk());
   ASSERT_THAT(reader_->refresh(), IsOk());
+  expect_current();
+}
+
+// An error reading the log after the new snapshot is the refresh's error;
+// the snapshot, which loaded, is not taken for a damaged one: the next
+// refresh goes on with it.
+TEST_F(ReplicaSwitchTest, LogErrorWhileCatchingUpIsRetriedNotBlamedOnTheSnapshot) {
+  ASSERT_NO_FATAL_FAILURE(start_ahead_of_a_checkpoint());
+  const auto segments = list_wal_segments(*default_file_system(), config_.path);
+  ASSERT_THAT(segments, IsOk());
+  ASSERT_EQ(segments.value().size(), 1u);
+  fs_->fail_next_open(wal_segment_path(config_.path, segments.value().front()));
+  auto refreshed = reader_->refresh();
+  ASSERT_FALSE(refreshed);
+  EXPECT_EQ(refreshed.error().kind(), ErrorKind::Io);
+  EXPECT_EQ(reader_->generation(), 1u);
+  expect_current();
+
+  refreshed = reader_->refresh();
+  ASSERT_THAT(refreshed, IsOk());
+  EXPECT_TRUE(refreshed.value().switched);
+  EXPECT_EQ(reader_->generation(), 2u);
+  EXPECT_EQ(reader_->acquire().snapshot_lsn(), 4u);
   expect_current();
 }
 
