@@ -12,9 +12,6 @@
 // through its encoders: HandWrittenLayoutIsThePublishers checks the two
 // agree), often around a copy of a real published segment. Whatever could
 // block (a FIFO) is tried in a child process with a deadline.
-//
-// The test under "Pending fixes", at the end, fails until the library
-// change it describes is made.
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -979,18 +976,14 @@ TEST_F(SharedMemoryHostileTest, AnotherIndexTypeIsRefused) {
 }
 
 // ---------------------------------------------------------------------------
-// Pending fixes. The test below fails until the library change it describes
-// is made.
 
-// PENDING FIX: whoever takes a name (SharedPublisher::open,
-// remove_stale_publication) removes only the building segment the head
-// records. A segment being written that the head does not record (its
-// generation lost with a damaged or replaced head, or left by a publisher
-// the head no longer names) stays in /dev/shm, holding its tmpfs memory,
-// for good: nothing attaches it, nothing removes it. Taking the name should
-// remove every iqdb.NAME.<16 hex digits> object, under the lock, and no
-// other name's (here another publication whose name starts with this one's
-// keeps its own).
+// Whoever takes a name (SharedPublisher::open, remove_stale_publication)
+// removes every segment being written under it, iqdb.NAME.<16 hex digits>,
+// not only the one the head records: a segment whose generation was lost
+// with a damaged or replaced head, or left by a publisher the head no longer
+// names, would otherwise hold its tmpfs memory for good. Under the lock, and
+// no other name's (here another publication whose name starts with this
+// one's keeps its own).
 TEST_F(SharedMemoryHostileTest, LeftoverBuildingSegmentsAreRemovedWhenTheNameIsTaken) {
   const std::vector<std::byte> segment = published_segment();
   const DescriptorFields fields = parse_descriptor(segment);

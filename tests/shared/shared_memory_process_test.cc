@@ -351,6 +351,21 @@ class SharedMemoryProcessForkTest : public ::testing::Test {
     return service;
   }
 
+  // Ends the service's publication: withdrawn by the publisher, or, `killed`,
+  // the publisher SIGKILLed and its objects removed by
+  // remove_stale_publication() (the head and the current segment).
+  void end_publication(Service& service, bool killed) {
+    if (killed) {
+      ASSERT_TRUE(killed_by(service.process.kill(), SIGKILL));
+      auto removed = remove_stale_publication(name_);
+      ASSERT_THAT(removed, IsOk());
+      EXPECT_EQ(removed.value(), 2u);
+    } else {
+      ASSERT_EQ(service.call(kWithdraw), 0u);
+      EXPECT_TRUE(exited_ok(service.process.wait(Clock::now() + 20s)));
+    }
+  }
+
   // Publishes `big`; two attacher processes map all of it; publishes
   // `small` (renamed over it: the big generation's name goes); A detaches,
   // then B is killed, and /dev/shm's use is measured around each.
@@ -818,31 +833,21 @@ TEST_F(SharedMemoryProcessForkTest, RemoveStalePublicationWithdrawsForAttachersW
     auto watching = SharedSnapshot::attach(name_);
     ASSERT_THAT(watching, IsOk());
     EXPECT_FALSE(watching.value().newer_published());  // maps the head
-    if (killed) {
-      ASSERT_TRUE(killed_by(service.process.kill(), SIGKILL));
-      auto removed = remove_stale_publication(name_);
-      ASSERT_THAT(removed, IsOk());
-      EXPECT_EQ(removed.value(), 2u);
-    } else {
-      ASSERT_EQ(service.call(kWithdraw), 0u);
-      EXPECT_TRUE(exited_ok(service.process.wait(Clock::now() + 20s)));
-    }
+    ASSERT_NO_FATAL_FAILURE(end_publication(service, killed));
     EXPECT_THAT(publication_objects(name_), ::testing::IsEmpty());
     EXPECT_TRUE(watching.value().newer_published()) << "the publication is gone";
     EXPECT_TRUE(watching.value().wait_for_newer(0ms));
   }
 }
 
-// PENDING FIX: a publication withdrawn (a publisher stopping cleanly), or
-// removed after a crash (remove_stale_publication()), loses its head, so
-// the next publisher numbers its generations from 1 again. An attacher that
-// had not yet looked at the head (newer_published() and wait_for_newer()
-// map it on their first call, not attach()) then maps the new head; if it
-// compares generation numbers only, it takes the restarted publisher's
-// generation 1 (other content) for the withdrawn publication's generation 1
-// it holds, and serves the old content until the next publication. It
-// should compare the head's publication time too (the head records the
-// current generation's, which is its descriptor's). An attacher that had
+// A publication withdrawn (a publisher stopping cleanly), or removed after
+// a crash (remove_stale_publication()), loses its head, so the next
+// publisher numbers its generations from 1 again. An attacher that had not
+// yet looked at the head (newer_published() and wait_for_newer() map it on
+// their first call, not attach()) then maps the new head: it compares the
+// head's publication time as well as the generation number, so the
+// restarted publisher's generation 1 (other content) is newer than the
+// withdrawn publication's generation 1 it holds. An attacher that had
 // looked before holds the old head's inode, which withdraw() set to "none".
 TEST_F(SharedMemoryProcessForkTest, RestartedPublisherIsNewerForEveryAttacherOfTheOldOne) {
   for (const bool killed : {false, true}) {
@@ -856,15 +861,7 @@ TEST_F(SharedMemoryProcessForkTest, RestartedPublisherIsNewerForEveryAttacherOfT
     EXPECT_FALSE(watching.value().snapshot().newer_published());  // maps the head
     auto unwatched = Shared::attach(name_);  // has not looked at the head since
     ASSERT_THAT(unwatched, IsOk());
-    if (killed) {
-      ASSERT_TRUE(killed_by(service.process.kill(), SIGKILL));
-      auto removed = remove_stale_publication(name_);
-      ASSERT_THAT(removed, IsOk());
-      EXPECT_EQ(removed.value(), 2u);
-    } else {
-      ASSERT_EQ(service.call(kWithdraw), 0u);
-      EXPECT_TRUE(exited_ok(service.process.wait(Clock::now() + 20s)));
-    }
+    ASSERT_NO_FATAL_FAILURE(end_publication(service, killed));
     EXPECT_THAT(publication_objects(name_), ::testing::IsEmpty());
 
     // The publisher restarts, and publishes what the writer wrote since.
