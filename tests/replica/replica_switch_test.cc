@@ -120,6 +120,28 @@ class ReplicaSwitchTest : public ::testing::Test {
     ASSERT_EQ(reader_->acquire().index().vectors(), writer_->index().vectors());
   }
 
+  // The one log segment there is.
+  std::filesystem::path only_segment() const {
+    const auto segments = list_wal_segments(*default_file_system(), config_.path);
+    EXPECT_THAT(segments, IsOk());
+    if (!segments || segments.value().size() != 1) {
+      ADD_FAILURE() << "expected one log segment";
+      return {};
+    }
+    return wal_segment_path(config_.path, segments.value().front());
+  }
+
+  // A refresh switches to generation 2, built from the snapshot at
+  // `snapshot_lsn`, and serves the writer's state.
+  void expect_refresh_switches_to(std::uint64_t snapshot_lsn) {
+    auto refreshed = reader_->refresh();
+    ASSERT_THAT(refreshed, IsOk());
+    EXPECT_TRUE(refreshed.value().switched);
+    EXPECT_EQ(reader_->generation(), 2u);
+    EXPECT_EQ(reader_->acquire().snapshot_lsn(), snapshot_lsn);
+    expect_current();
+  }
+
   // The replica serves the writer's state at the writer's LSN.
   void expect_current() {
     EXPECT_EQ(reader_->lsn(), writer_->last_lsn());
@@ -150,20 +172,13 @@ TEST_F(ReplicaSwitchTest, LogRemovedByANewerCheckpointWaitsForThatCheckpoint) {
   expect_current();  // still LSN 8, never 4
 
   // The next refresh switches to the second checkpoint, which is at LSN 8.
-  refreshed = reader_->refresh();
-  ASSERT_THAT(refreshed, IsOk());
-  EXPECT_TRUE(refreshed.value().switched);
-  EXPECT_EQ(reader_->generation(), 2u);
-  EXPECT_EQ(reader_->acquire().snapshot_lsn(), 8u);
-  expect_current();
+  ASSERT_NO_FATAL_FAILURE(expect_refresh_switches_to(8));
 }
 
 TEST_F(ReplicaSwitchTest, NewSnapshotWhoseLogIsNotThereYetIsServedOnceItCatchesUp) {
   ASSERT_NO_FATAL_FAILURE(start_ahead_of_a_checkpoint());
-  const auto segments = list_wal_segments(*default_file_system(), config_.path);
-  ASSERT_THAT(segments, IsOk());
-  ASSERT_EQ(segments.value().size(), 1u);
-  const auto segment = wal_segment_path(config_.path, segments.value().front());
+  const std::filesystem::path segment = only_segment();
+  ASSERT_FALSE(segment.empty());
   const auto away = dir_.file("segment-not-delivered-yet");
   // Right after the switch opened the checkpoint at LSN 4, the log after it
   // is gone, as from a copy that does not have it yet.
@@ -204,22 +219,16 @@ TEST_F(ReplicaSwitchTest, NewSnapshotWhoseLogIsNotThereYetIsServedOnceItCatchesU
 // refresh goes on with it.
 TEST_F(ReplicaSwitchTest, LogErrorWhileCatchingUpIsRetriedNotBlamedOnTheSnapshot) {
   ASSERT_NO_FATAL_FAILURE(start_ahead_of_a_checkpoint());
-  const auto segments = list_wal_segments(*default_file_system(), config_.path);
-  ASSERT_THAT(segments, IsOk());
-  ASSERT_EQ(segments.value().size(), 1u);
-  fs_->fail_next_open(wal_segment_path(config_.path, segments.value().front()));
+  const std::filesystem::path segment = only_segment();
+  ASSERT_FALSE(segment.empty());
+  fs_->fail_next_open(segment);
   auto refreshed = reader_->refresh();
   ASSERT_FALSE(refreshed);
   EXPECT_EQ(refreshed.error().kind(), ErrorKind::Io);
   EXPECT_EQ(reader_->generation(), 1u);
   expect_current();
 
-  refreshed = reader_->refresh();
-  ASSERT_THAT(refreshed, IsOk());
-  EXPECT_TRUE(refreshed.value().switched);
-  EXPECT_EQ(reader_->generation(), 2u);
-  EXPECT_EQ(reader_->acquire().snapshot_lsn(), 4u);
-  expect_current();
+  ASSERT_NO_FATAL_FAILURE(expect_refresh_switches_to(4));
 }
 
 // The database recreated (OpenMode::Overwrite) by a writer that logged and
