@@ -31,6 +31,7 @@ std::string render_json(const std::filesystem::path& file, const FileHeader& hea
   json.key("crc32_hex").string(format_crc32(header.crc32));
   json.key("wal_lsn").number(header.wal_lsn);
   json.key("content_xxh3").string(fmt::format("{:016x}", header.content_hash));
+  json.key("database_id").string(fmt::format("{:016x}", header.database_id));
   json.key("header_offset").number(header.header_offset);
   json.key("header_length").number(header.header_length);
   json.key("total_logical_length").number(total_logical_length(header.sections));
@@ -59,6 +60,10 @@ std::string render_text(const std::filesystem::path& file, const FileHeader& hea
   // Equal for two snapshots that hold the same data, whatever their storage.
   field("content xxh3", header.content_hash == 0 ? std::string("(not recorded)")
                                                  : fmt::format("{:016x}", header.content_hash));
+  // Kept by every snapshot and log segment of the database; a new one when
+  // it is recreated.
+  field("database id", header.database_id == 0 ? std::string("(not recorded)")
+                                               : fmt::format("{:016x}", header.database_id));
   field("header",
         fmt::format("offset {}, length {} bytes", header.header_offset, header.header_length));
 

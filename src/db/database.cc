@@ -9,6 +9,7 @@
 #include "db/wal_log.h"
 #include "iqdb/persist/write_batch.h"
 #include "snapshot/load_verification_control.h"
+#include "util/random_id.h"
 #include "wal/wal_op.h"
 
 namespace iqdb::persist::detail {
@@ -22,15 +23,19 @@ class Database::Impl {
 
   Result<void> create(bool overwrite, const SnapshotSource& index) {
     if (!overwrite) IQDB_TRY(check_no_database(config_));
+    database_id_ = new_random_id();  // a new database, even at the same path
     if (!config_.wal_enabled) return success();
     const auto save = [&](std::uint64_t wal_lsn) { return save_now(index, wal_lsn); };
-    IQDB_TRY_ASSIGN(log_, WalLog::create(config_, save, std::move(lock_)));
+    IQDB_TRY_ASSIGN(log_, WalLog::create(config_, database_id_, save, std::move(lock_)));
     return success();
   }
 
   Result<SnapshotView> open_snapshot(std::string_view index_type) {
     IQDB_TRY_ASSIGN(auto opened, detail::open_snapshot(config_, index_type));
     snapshot_lsn_ = opened.view.header().wal_lsn;
+    snapshot_database_id_ = opened.view.header().database_id;
+    // A snapshot written before databases had an id gets one from now on.
+    database_id_ = snapshot_database_id_ != 0 ? snapshot_database_id_ : new_random_id();
     verification_ = std::move(opened.verification);
     return std::move(opened.view);
   }
@@ -39,7 +44,8 @@ class Database::Impl {
                        const OpApplier& applier) {
     IQDB_TRY(check_rebuilt(snapshot, index.facts()));
     if (!config_.wal_enabled) return success();
-    IQDB_TRY_ASSIGN(log_, WalLog::recover(config_, snapshot_lsn_, applier, std::move(lock_)));
+    IQDB_TRY_ASSIGN(log_, WalLog::recover(config_, snapshot_lsn_, snapshot_database_id_,
+                                          database_id_, applier, std::move(lock_)));
     if (log_->needs_checkpoint()) IQDB_TRY(save(index));
     return success();
   }
@@ -71,6 +77,7 @@ class Database::Impl {
   Result<void> save_now(const SnapshotSource& index, std::uint64_t wal_lsn) const {
     IndexFacts facts = index.facts();
     facts.wal_lsn = wal_lsn;
+    facts.database_id = database_id_;
     return save_snapshot(config_, facts,
                          [&index](SectionWriter& out) { return index.write_sections(out); });
   }
@@ -78,7 +85,9 @@ class Database::Impl {
   const PersistConfig config_;
   // The writer lock until the log takes it over (with the log only).
   std::unique_ptr<FileLock> lock_;
-  std::uint64_t snapshot_lsn_ = 0;  // of the snapshot loaded; saves without the log keep it
+  std::uint64_t snapshot_lsn_ = 0;          // of the snapshot loaded; saves without the log keep it
+  std::uint64_t snapshot_database_id_ = 0;  // of the snapshot loaded (0: it records none)
+  std::uint64_t database_id_ = 0;           // recorded in every snapshot and segment written
   std::shared_ptr<Verification> verification_ = VerificationControl::not_run();
   std::unique_ptr<WalLog> log_;
 };

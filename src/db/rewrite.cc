@@ -115,8 +115,8 @@ Result<RewriteReport> rewrite_snapshot(const std::filesystem::path& source,
     IQDB_TRY(check_target_has_no_log(file_system_or_default(options.file_system), target));
   }
 
-  const IndexFacts facts{header.index_type, header.dim, header.metric, header.n_vectors,
-                         header.wal_lsn};
+  const IndexFacts facts{header.index_type, header.dim,     header.metric,
+                         header.n_vectors,  header.wal_lsn, header.database_id};
   IQDB_TRY(detail::save_snapshot(writing, facts, [&](SectionWriter& out) -> Result<void> {
     for (const SectionInfo& section : header.sections) {
       IQDB_TRY_ASSIGN(const auto view, opened.view.section(section.name));

@@ -174,13 +174,15 @@ Result<WalReport> inspect_wal(const std::filesystem::path& snapshot_path,
   if (is_wal_segment(fs, snapshot_path)) return inspect_lone_segment(fs, snapshot_path);
   WalReport report;
   auto header = read_file_header(snapshot_path, file_system);
+  std::uint64_t database_id = 0;  // without a snapshot, any segment may be this database's
   if (header) {
     report.snapshot_found = true;
     report.snapshot_lsn = header.value().wal_lsn;
+    database_id = header.value().database_id;
   } else if (header.error().kind() != ErrorKind::NotFound) {
     return header.error();
   }
-  IQDB_TRY_ASSIGN(auto segments, open_wal_segments(fs, snapshot_path));
+  IQDB_TRY_ASSIGN(auto segments, open_wal_segments(fs, snapshot_path, database_id));
   std::vector<WalSegmentInput> inputs;
   inputs.reserve(segments.size());
   // Per segment, in the order of `inputs` (which the plans' ranges index).

@@ -22,9 +22,10 @@ bool syncs(const PersistConfig& config) { return config.fsync_policy.syncs_snaps
 
 }  // namespace
 
-WalLog::WalLog(PersistConfig config, std::unique_ptr<FileLock> lock, std::uint64_t next_segment,
-               std::uint64_t next_lsn)
+WalLog::WalLog(PersistConfig config, std::unique_ptr<FileLock> lock, std::uint64_t database_id,
+               std::uint64_t next_segment, std::uint64_t next_lsn)
     : config_(std::move(config)),
+      database_id_(database_id),
       lock_(std::move(lock)),
       next_segment_(next_segment),
       next_lsn_(next_lsn),
@@ -69,7 +70,7 @@ WalReplayReport WalLog::replay_report() const {
 }
 
 Result<std::unique_ptr<WalLog>> WalLog::create(const PersistConfig& config,
-                                               const SaveSnapshot& save,
+                                               std::uint64_t database_id, const SaveSnapshot& save,
                                                std::unique_ptr<FileLock> lock) {
   FileSystem& fs = file_system_or_default(config.file_system);
   IQDB_TRY_ASSIGN(const auto segments, list_wal_segments(fs, config.path));
@@ -80,7 +81,7 @@ Result<std::unique_ptr<WalLog>> WalLog::create(const PersistConfig& config,
   }
   if (!segments.empty() && syncs(config)) IQDB_TRY(fs.sync_dir(directory_of(config.path)));
   IQDB_TRY(save(0));
-  std::unique_ptr<WalLog> log(new WalLog(config, std::move(lock), 1, 1));
+  std::unique_ptr<WalLog> log(new WalLog(config, std::move(lock), database_id, 1, 1));
   {
     std::lock_guard guard(log->mutex_);  // the Periodic flusher already runs
     IQDB_TRY(log->start_segment());
@@ -90,13 +91,15 @@ Result<std::unique_ptr<WalLog>> WalLog::create(const PersistConfig& config,
 }
 
 Result<std::unique_ptr<WalLog>> WalLog::recover(const PersistConfig& config,
-                                                std::uint64_t snapshot_lsn, const OpApplier& index,
+                                                std::uint64_t snapshot_lsn,
+                                                std::uint64_t snapshot_database_id,
+                                                std::uint64_t database_id, const OpApplier& index,
                                                 std::unique_ptr<FileLock> lock) {
   IQDB_TRY_ASSIGN(auto replayed,
                   replay_wal(file_system_or_default(config.file_system), config.path, snapshot_lsn,
-                             config.wal_recovery, syncs(config), index));
+                             snapshot_database_id, config.wal_recovery, syncs(config), index));
   std::unique_ptr<WalLog> log(
-      new WalLog(config, std::move(lock), replayed.next_segment, replayed.next_lsn));
+      new WalLog(config, std::move(lock), database_id, replayed.next_segment, replayed.next_lsn));
   log->replay_ = std::move(replayed.report);
   {
     std::lock_guard guard(log->mutex_);
@@ -129,7 +132,7 @@ Result<void> WalLog::start_segment() {
   // lost while later pages of the segment survive would be indistinguishable
   // from a damaged header, which refuses the load.
   auto writer = WalWriter::create(file_system_or_default(config_.file_system), config_.path,
-                                  next_segment_, next_lsn_, /*sync=*/true);
+                                  next_segment_, next_lsn_, /*sync=*/true, database_id_);
   if (!writer) {
     failure_ = writer.error().message();
     return writer.error();

@@ -63,25 +63,27 @@ class WalLog {
  public:
   // Starts the log of a new database at config.path, whose caller has
   // checked that it may replace what is there: removes any old segments,
-  // saves the initial snapshot and starts segment 1. `lock` is the
+  // saves the initial snapshot and starts segment 1. Segments record
+  // `database_id` (the snapshots' FileHeader::database_id). `lock` is the
   // database's writer lock (lock_database()), held until destruction.
   [[nodiscard]] static Result<std::unique_ptr<WalLog>> create(const PersistConfig& config,
+                                                              std::uint64_t database_id,
                                                               const SaveSnapshot& save,
                                                               std::unique_ptr<FileLock> lock);
 
   // Replays the log of config.path onto an index rebuilt from a snapshot that
-  // holds LSNs up to `snapshot_lsn`, per config.wal_recovery, and makes what
-  // it replayed durable. The first commit starts a new segment (so a load
-  // that only reads writes nothing). If a lossy recovery mode dropped
+  // holds LSNs up to `snapshot_lsn` and records `snapshot_database_id`, per
+  // config.wal_recovery, and makes what it replayed durable. New segments
+  // record `database_id` (the snapshot's, or a new one if it records none). The first commit starts
+  // a new segment (so a load that only reads writes nothing). If a lossy recovery mode dropped
   // records, needs_checkpoint() is true and the caller must checkpoint()
   // before anything else. Errors: those of plan_wal_recovery()
   // (damage, naming file and offset); InvalidPayload for a record that does
   // not decode or an op the index refuses although the log says it was
   // applied; Io. `lock` as for create().
-  [[nodiscard]] static Result<std::unique_ptr<WalLog>> recover(const PersistConfig& config,
-                                                               std::uint64_t snapshot_lsn,
-                                                               const OpApplier& index,
-                                                               std::unique_ptr<FileLock> lock);
+  [[nodiscard]] static Result<std::unique_ptr<WalLog>> recover(
+      const PersistConfig& config, std::uint64_t snapshot_lsn, std::uint64_t snapshot_database_id,
+      std::uint64_t database_id, const OpApplier& index, std::unique_ptr<FileLock> lock);
 
   WalLog(const WalLog&) = delete;
   WalLog& operator=(const WalLog&) = delete;
@@ -116,8 +118,8 @@ class WalLog {
   std::uint64_t last_lsn() const;
 
  private:
-  WalLog(PersistConfig config, std::unique_ptr<FileLock> lock, std::uint64_t next_segment,
-         std::uint64_t next_lsn);
+  WalLog(PersistConfig config, std::unique_ptr<FileLock> lock, std::uint64_t database_id,
+         std::uint64_t next_segment, std::uint64_t next_lsn);
 
   Result<void> check_writable() const;
   // Starts segment next_segment_ with first LSN next_lsn_.
@@ -158,6 +160,7 @@ class WalLog {
   }
 
   const PersistConfig config_;
+  const std::uint64_t database_id_;  // recorded in every segment header
   // The writer lock: destroyed last, after the segment is closed.
   const std::unique_ptr<FileLock> lock_;
   WalReplayReport replay_;

@@ -383,7 +383,7 @@ class SharedPublisher::Impl {
       IQDB_TRY(writer.add_section(section.name, view.bytes(), section.alignment));
     }
     IQDB_TRY(writer.finish(IndexFacts{header.index_type, header.dim, header.metric,
-                                      header.n_vectors, header.wal_lsn}));
+                                      header.n_vectors, header.wal_lsn, header.database_id}));
     struct stat info {};
     if (::fstat(fd, &info) != 0) {
       return fail(ErrorKind::Io, fmt::format("{}: fstat: {}", path, std::strerror(errno)));

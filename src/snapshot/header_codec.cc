@@ -225,7 +225,8 @@ std::vector<std::byte> encode_header(const FileHeader& header) {
   const auto section_table = builder.CreateVector(sections);
   const auto root = fb::CreateSnapshotHeader(
       builder, index_type, header.dim, static_cast<std::uint8_t>(header.metric), header.n_vectors,
-      header.crc32, header.wal_lsn, writer_version, section_table, header.content_hash);
+      header.crc32, header.wal_lsn, writer_version, section_table, header.content_hash,
+      header.database_id);
   fb::FinishSnapshotHeaderBuffer(builder, root);
   const auto* data = reinterpret_cast<const std::byte*>(builder.GetBufferPointer());
   return {data, data + builder.GetSize()};
@@ -345,6 +346,7 @@ Result<FileHeader> decode_header(const HeaderLocation& location,
                             path, header.wal_lsn, wal_format::kMaxLsn));
   }
   header.content_hash = root.content_xxh3();
+  header.database_id = root.database_id();
   if (root.writer_version() != nullptr) header.writer_version = view_of(root.writer_version());
   header.header_offset = location.offset;
   header.header_length = location.length;

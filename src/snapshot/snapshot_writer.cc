@@ -118,6 +118,7 @@ Result<void> SnapshotWriter::finish(const IndexFacts& facts) {
   header.metric = facts.metric;
   header.n_vectors = facts.n_vectors;
   header.wal_lsn = facts.wal_lsn;
+  header.database_id = facts.database_id;
   header.writer_version = std::string(kWriterVersion);
   for (const SectionInfo& section : sections_) {
     header.crc32 = crc32_combine(header.crc32, section.crc32, section.stored_length);

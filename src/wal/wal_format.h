@@ -22,7 +22,9 @@ namespace iqdb::persist::wal_format {
 //   [12, 16) frame checksum (u32) = kChecksumCrc32
 //   [16, 24) segment number (u64), >= 1
 //   [24, 32) first LSN (u64): the LSN of the segment's first frame, >= 1
-//   [32, 44) reserved, zero
+//   [32, 40) database id (u64): the snapshot header's database_id; 0 = not
+//            recorded (segments written before it existed)
+//   [40, 44) reserved, zero
 //   [44, 48) CRC-32 of bytes [0, 44)
 inline constexpr std::string_view kMagic = "IQDBWLOG";
 inline constexpr std::uint32_t kVersion = 2;
@@ -31,6 +33,7 @@ inline constexpr std::size_t kVersionOffset = 8;
 inline constexpr std::size_t kChecksumOffset = 12;
 inline constexpr std::size_t kSegmentNumberOffset = 16;
 inline constexpr std::size_t kFirstLsnOffset = 24;
+inline constexpr std::size_t kDatabaseIdOffset = 32;
 inline constexpr std::size_t kHeaderCrcOffset = 44;
 inline constexpr std::size_t kHeaderSize = 48;
 static_assert(kHeaderCrcOffset + 4 == kHeaderSize);
@@ -57,6 +60,13 @@ inline constexpr std::uint32_t kMaxBodyLength = std::uint32_t{64} << 20;
 // record (the next LSN would not fit, or would wrap to 0). Half the u64 range
 // is more LSNs than any log reaches, and keeps every "LSN + 1" in range.
 inline constexpr std::uint64_t kMaxLsn = (std::uint64_t{1} << 63) - 1;
+
+// Whether a segment recording `segment_id` may belong to the database of a
+// snapshot recording `snapshot_id`: yes unless both are recorded and differ
+// (a segment of another database, or of the one recreated at this path).
+constexpr bool same_database(std::uint64_t snapshot_id, std::uint64_t segment_id) {
+  return snapshot_id == 0 || segment_id == 0 || snapshot_id == segment_id;
+}
 
 // Resynchronisation: after a bad frame at offset X, the search for the next
 // frame starts at X + 1 and accepts an LSN at most resync_max_skipped(size - X)

@@ -251,6 +251,7 @@ Result<WalSegmentScan> read_segment_header(std::span<const std::byte> segment,
   WalSegmentScan scan;
   scan.number = load_le(segment, wf::kSegmentNumberOffset, 8);
   scan.first_lsn = load_le(segment, wf::kFirstLsnOffset, 8);
+  scan.database_id = load_le(segment, wf::kDatabaseIdOffset, 8);
   scan.last_lsn = scan.first_lsn - 1;
   scan.size = segment.size();
   const auto checksum = load_le(segment, wf::kChecksumOffset, 4);

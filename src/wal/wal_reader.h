@@ -54,6 +54,7 @@ struct WalDamage {
 struct WalSegmentScan {
   std::uint64_t number = 0;
   std::uint64_t first_lsn = 0;
+  std::uint64_t database_id = 0;      // 0: not recorded
   std::uint64_t frame_count = 0;      // valid frames, including any after a corruption
   std::uint64_t last_lsn = 0;         // LSN of the last valid frame; first_lsn - 1 if none
   std::uint64_t max_durable_lsn = 0;  // the highest durable LSN a valid frame records

@@ -131,9 +131,9 @@ Result<void> set_aside_segments(FileSystem& fs, std::span<const std::filesystem:
 }
 
 Result<WalReplayOutcome> replay_wal(FileSystem& fs, const std::filesystem::path& snapshot_path,
-                                    std::uint64_t snapshot_lsn, WalRecoveryMode mode, bool sync_dir,
-                                    const OpApplier& index) {
-  IQDB_TRY_ASSIGN(auto segments, open_wal_segments(fs, snapshot_path));
+                                    std::uint64_t snapshot_lsn, std::uint64_t database_id,
+                                    WalRecoveryMode mode, bool sync_dir, const OpApplier& index) {
+  IQDB_TRY_ASSIGN(auto segments, open_wal_segments(fs, snapshot_path, database_id));
   std::vector<WalSegmentInput> inputs;
   inputs.reserve(segments.size());
   for (const OpenedWalSegment& segment : segments) inputs.push_back(segment.input);

@@ -35,8 +35,9 @@ struct WalReplayOutcome {
 };
 
 // Replays the log of the database whose snapshot is `snapshot_path`, and
-// which holds LSNs up to `snapshot_lsn`, onto `index`, per
-// `mode`; syncs what it replayed (whatever the policy: once per load), and
+// which holds LSNs up to `snapshot_lsn` and records `database_id`, onto
+// `index`, per `mode` (a segment of another database is a bad header:
+// open_wal_segments()); syncs what it replayed (whatever the policy: once per load), and
 // moves aside segments holding records it does not replay (syncing their
 // directory when `sync_dir`); those it replayed from are returned in
 // set_aside_at_checkpoint instead, for the checkpoint to move. Errors: those of plan_wal_recovery()
@@ -44,7 +45,8 @@ struct WalReplayOutcome {
 // index refuses although the log says it was applied; Io.
 [[nodiscard]] Result<WalReplayOutcome> replay_wal(FileSystem& fs,
                                                   const std::filesystem::path& snapshot_path,
-                                                  std::uint64_t snapshot_lsn, WalRecoveryMode mode,
+                                                  std::uint64_t snapshot_lsn,
+                                                  std::uint64_t database_id, WalRecoveryMode mode,
                                                   bool sync_dir, const OpApplier& index);
 
 // Moves `segments` aside (set_aside_wal_segment) and records it in `report`:

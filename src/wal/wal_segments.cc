@@ -67,14 +67,23 @@ Result<OpenedWalSegment> open_wal_segment(FileSystem& fs, const std::filesystem:
       number, std::move(mapping), {path, bytes.size(), all_zero, std::move(scan)}};
 }
 
-Result<std::vector<OpenedWalSegment>> open_wal_segments(
-    FileSystem& fs, const std::filesystem::path& snapshot_path) {
+Result<std::vector<OpenedWalSegment>> open_wal_segments(FileSystem& fs,
+                                                        const std::filesystem::path& snapshot_path,
+                                                        std::uint64_t database_id) {
   IQDB_TRY_ASSIGN(auto numbers, list_wal_segments(fs, snapshot_path));
   std::vector<OpenedWalSegment> segments;
   segments.reserve(numbers.size());
   for (const std::uint64_t number : numbers) {
     IQDB_TRY_ASSIGN(auto segment,
                     open_wal_segment(fs, wal_segment_path(snapshot_path, number), number));
+    auto& scan = segment.input.scan;
+    if (scan && !wf::same_database(database_id, scan.value().database_id)) {
+      scan = fail(ErrorKind::InvalidHeader,
+                  fmt::format("{}: log segment of database {:016x}, not of this snapshot's "
+                              "({:016x}): left from a database that was recreated at this path, "
+                              "or copied from another",
+                              segment.input.path.string(), scan.value().database_id, database_id));
+    }
     segments.push_back(std::move(segment));
   }
   return segments;

@@ -33,10 +33,13 @@ struct OpenedWalSegment {
   WalSegmentInput input;
 };
 
-// Maps and scans every segment of the log, in number order. Errors: those of
-// list_wal_segments(), Io.
+// Maps and scans every segment of the log, in number order. A segment whose
+// header records a database id other than `database_id` (the snapshot's;
+// wal_format::same_database()) belongs to another database: its scan is an
+// InvalidHeader error saying so, which recovery treats as any bad header.
+// Errors: those of list_wal_segments(), Io.
 [[nodiscard]] Result<std::vector<OpenedWalSegment>> open_wal_segments(
-    FileSystem& fs, const std::filesystem::path& snapshot_path);
+    FileSystem& fs, const std::filesystem::path& snapshot_path, std::uint64_t database_id);
 
 // Maps and scans one segment file, whatever its name (e.g. one moved aside).
 // Errors: NotFound, Io.

@@ -22,7 +22,7 @@ WalWriter::WalWriter(std::unique_ptr<WritableFile> file, std::uint64_t first_lsn
 Result<std::unique_ptr<WalWriter>> WalWriter::create(FileSystem& fs,
                                                      const std::filesystem::path& snapshot_path,
                                                      std::uint64_t number, std::uint64_t first_lsn,
-                                                     bool sync) {
+                                                     bool sync, std::uint64_t database_id) {
   const std::filesystem::path path = wal_segment_path(snapshot_path, number);
   if (first_lsn == 0 || first_lsn > wf::kMaxLsn) {
     return fail(ErrorKind::InvalidArgument,
@@ -39,6 +39,7 @@ Result<std::unique_ptr<WalWriter>> WalWriter::create(FileSystem& fs,
   store_le(header, wf::kChecksumOffset, wf::kChecksumCrc32, 4);
   store_le(header, wf::kSegmentNumberOffset, number, 8);
   store_le(header, wf::kFirstLsnOffset, first_lsn, 8);
+  store_le(header, wf::kDatabaseIdOffset, database_id, 8);
   store_le(header, wf::kHeaderCrcOffset,
            crc32(std::span<const std::byte>(header).first(wf::kHeaderCrcOffset)), 4);
   IQDB_TRY(writer->write(header));

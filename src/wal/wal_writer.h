@@ -33,13 +33,14 @@ namespace iqdb::persist {
 class WalWriter {
  public:
   // Creates segment `number` of the log of `snapshot_path`, whose first frame
-  // will carry LSN `first_lsn`, and writes its header. With `sync`, the header
-  // and the directory entry are made durable before this returns, so that a
-  // synced frame is never lost with its file. Errors: Io (also when the
-  // segment already exists).
+  // will carry LSN `first_lsn`, and writes its header, which records
+  // `database_id` (that of the database's snapshots; 0: not recorded). With
+  // `sync`, the header and the directory entry are made durable before this
+  // returns, so that a synced frame is never lost with its file. Errors: Io
+  // (also when the segment already exists).
   [[nodiscard]] static Result<std::unique_ptr<WalWriter>> create(
       FileSystem& fs, const std::filesystem::path& snapshot_path, std::uint64_t number,
-      std::uint64_t first_lsn, bool sync);
+      std::uint64_t first_lsn, bool sync, std::uint64_t database_id = 0);
 
   WalWriter(const WalWriter&) = delete;
   WalWriter& operator=(const WalWriter&) = delete;

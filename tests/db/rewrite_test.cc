@@ -78,14 +78,16 @@ FileHeader header_of(const std::filesystem::path& path) {
   return header ? header.value() : FileHeader{};
 }
 
-// What a rewrite must keep: the facts and, per section, name, order,
-// alignment and logical length.
+// What a rewrite must keep: the facts, the database id and, per section,
+// name, order, alignment and logical length.
 void expect_same_facts_and_sections(const FileHeader& a, const FileHeader& b) {
   EXPECT_EQ(a.index_type, b.index_type);
   EXPECT_EQ(a.dim, b.dim);
   EXPECT_EQ(a.metric, b.metric);
   EXPECT_EQ(a.n_vectors, b.n_vectors);
   EXPECT_EQ(a.wal_lsn, b.wal_lsn);
+  EXPECT_NE(a.database_id, 0u);
+  EXPECT_EQ(a.database_id, b.database_id);
   ASSERT_EQ(a.sections.size(), b.sections.size());
   for (std::size_t i = 0; i < a.sections.size(); ++i) {
     EXPECT_EQ(a.sections[i].name, b.sections[i].name);

@@ -18,9 +18,11 @@
 #include "support/fault_injection_file_system.h"
 #include "support/mock_indexes.h"
 #include "support/test_util.h"
+#include "support/wal_test_util.h"
 #include "util/crc32.h"
 #include "util/little_endian.h"
 #include "wal/wal_format.h"
+#include "wal/wal_reader.h"
 #include "wal/wal_segments.h"
 #include "wal/wal_writer.h"
 
@@ -796,6 +798,12 @@ TEST_F(WalPersistedIndexTest, ALogReplayedOntoAnotherDatabasesSnapshotIsRefused)
   ASSERT_THAT(foreign, IsOk());
   ASSERT_THAT(foreign.value().save(), IsOk());
   std::filesystem::rename(other.path, config_.path);
+  // The segment's header records another database than the snapshot's.
+  EXPECT_THAT(load(), IsError(ErrorKind::InvalidHeader,
+                              {last_segment().string(), "log segment of database", "recreated"}));
+  // A segment written before databases had ids is replayed, and its
+  // records give the mismatch away.
+  set_segment_database_id(last_segment(), 0);
   EXPECT_THAT(load(), IsError(ErrorKind::InvalidPayload,
                               {last_segment().string(), "record LSN 1",
                                "op 2 was applied when logged but the index now refuses it",
@@ -861,6 +869,86 @@ TEST_F(WalPersistedIndexTest, SyncMakesPeriodicWritesDurableAtOnce) {
     fs->simulate_power_loss();
   }
   EXPECT_EQ(loaded_content().size(), 1u);
+}
+
+// The database id (docs/FORMAT.md, "Database identity"): chosen when the
+// database is created, recorded by its snapshots and segments, kept by loads
+// and checkpoints, chosen anew by Overwrite.
+class DatabaseIdTest : public WalPersistedIndexTest {
+ protected:
+  std::uint64_t snapshot_id() {
+    auto header = read_file_header(config_.path);
+    EXPECT_THAT(header, IsOk());
+    return header ? header.value().database_id : 0;
+  }
+  std::uint64_t segment_id(const std::filesystem::path& segment) {
+    auto scan = read_wal_segment_header(read_file(segment), segment);
+    EXPECT_THAT(scan, IsOk());
+    return scan ? scan.value().database_id : 0;
+  }
+  void write_snapshot_without_id() {
+    const StreamMapIndex empty(kDim, DistanceMetric::Euclidean);
+    const IndexFacts facts{StreamMapIndex::kIndexType, kDim, DistanceMetric::Euclidean, 0, 0, 0};
+    ASSERT_THAT(detail::save_snapshot(config_, facts,
+                                      [&](SectionWriter& out) {
+                                        return out.add_streamed_section(
+                                            kStreamSectionName, [&](StreamWriter& writer) {
+                                              return empty.save_to(writer);
+                                            });
+                                      }),
+                IsOk());
+  }
+};
+
+TEST_F(DatabaseIdTest, KeptByEveryFileOfADatabaseAndChosenAnewByOverwrite) {
+  std::uint64_t id = 0;
+  {
+    Db db = create();
+    ASSERT_THAT(db.insert(1, vec(1)), IsOk());
+    id = snapshot_id();
+    EXPECT_NE(id, 0u);
+    EXPECT_EQ(segment_id(last_segment()), id);
+  }
+  {
+    auto db = load();
+    ASSERT_THAT(db, IsOk());
+    ASSERT_THAT(db.value().insert(2, vec(2)), IsOk());
+    ASSERT_THAT(db.value().checkpoint(), IsOk());
+    ASSERT_THAT(db.value().insert(3, vec(3)), IsOk());
+    EXPECT_EQ(snapshot_id(), id);
+    EXPECT_EQ(segment_id(last_segment()), id);
+  }
+  Db recreated = [&] {
+    auto db = Db::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), config_,
+                            OpenMode::Overwrite);
+    EXPECT_THAT(db, IsOk());
+    return std::move(db).value();
+  }();
+  ASSERT_THAT(recreated.insert(4, vec(4)), IsOk());
+  const std::uint64_t new_id = snapshot_id();
+  EXPECT_NE(new_id, 0u);
+  EXPECT_NE(new_id, id);
+  EXPECT_EQ(segment_id(last_segment()), new_id);
+}
+
+// A database written before ids existed: its segments still replay, and
+// the writer records an id from its first new segment and checkpoint on.
+TEST_F(DatabaseIdTest, ADatabaseWithoutAnIdReplaysAndGetsOne) {
+  {
+    Db db = create();
+    ASSERT_THAT(db.insert(1, vec(1)), IsOk());
+  }
+  ASSERT_NO_FATAL_FAILURE(write_snapshot_without_id());
+  ASSERT_NO_FATAL_FAILURE(set_segment_database_id(last_segment(), 0));
+  ASSERT_EQ(snapshot_id(), 0u);
+  auto db = load();
+  ASSERT_THAT(db, IsOk());
+  EXPECT_EQ(db.value().index().vectors(), (Content{{1, vec(1)}}));
+  ASSERT_THAT(db.value().insert(2, vec(2)), IsOk());
+  const std::uint64_t id = segment_id(last_segment());
+  EXPECT_NE(id, 0u);
+  ASSERT_THAT(db.value().checkpoint(), IsOk());
+  EXPECT_EQ(snapshot_id(), id);
 }
 
 // A database whose LSNs leave no room for another record would load and then

@@ -110,6 +110,7 @@ TEST_F(HostileHeaderTest, CraftedBaselineIsValid) {
 
 TEST_F(HostileHeaderTest, EncodeDecodeRoundTripsEveryField) {
   header_.wal_lsn = 77;
+  header_.database_id = 0xfedcba9876543210;
   header_.sections[1].alignment = std::uint64_t{1} << 30;
   header_.sections[1].offset = std::uint64_t{1} << 30;
   seal(header_);

@@ -23,11 +23,13 @@ namespace iqdb::persist::test {
 // from `first_lsn`, each a Remove of id <lsn> (a record a load decodes);
 // returns each frame's offset. `synced`: each frame records the one before it
 // as durable, as under FsyncPolicy::always(); else none does (durable LSN 0),
-// as under never().
+// as under never(). The header records `database_id`.
 inline std::vector<std::uint64_t> write_wal_segment(const std::filesystem::path& snapshot,
                                                     std::uint64_t number, std::uint64_t first_lsn,
-                                                    int count, bool synced = true) {
-  auto writer = WalWriter::create(*default_file_system(), snapshot, number, first_lsn, false);
+                                                    int count, bool synced = true,
+                                                    std::uint64_t database_id = 0) {
+  auto writer =
+      WalWriter::create(*default_file_system(), snapshot, number, first_lsn, false, database_id);
   EXPECT_THAT(writer, IsOk());
   std::vector<std::uint64_t> offsets;
   if (!writer) return offsets;
@@ -40,6 +42,17 @@ inline std::vector<std::uint64_t> write_wal_segment(const std::filesystem::path&
   }
   EXPECT_THAT(writer.value()->close(), IsOk());
   return offsets;
+}
+
+// Rewrites the database id the header of segment file `path` records (0: as
+// segments written before ids existed), with the header's CRC to match.
+inline void set_segment_database_id(const std::filesystem::path& path, std::uint64_t id) {
+  std::vector<std::byte> bytes = read_file(path);
+  ASSERT_GE(bytes.size(), wal_format::kHeaderSize) << path;
+  store_le(bytes, wal_format::kDatabaseIdOffset, id, 8);
+  store_le(bytes, wal_format::kHeaderCrcOffset,
+           crc32(std::span<const std::byte>(bytes).first(wal_format::kHeaderCrcOffset)), 4);
+  write_file(path, bytes);
 }
 
 // Writes a frame header at `at`: CRC, body length, LSN, durable LSN.

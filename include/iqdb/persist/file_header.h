@@ -88,6 +88,9 @@ struct IndexFacts {
   DistanceMetric metric = DistanceMetric::Cosine;
   std::uint64_t n_vectors = 0;
   std::uint64_t wal_lsn = 0;  // the last log record the index holds; 0 = none
+  // The database the snapshot belongs to (FileHeader::database_id): not the
+  // index's, but recorded with its facts when a database writes it.
+  std::uint64_t database_id = 0;
 };
 
 struct FileHeader {
@@ -106,6 +109,12 @@ struct FileHeader {
   // hashes"): equal for two snapshots holding the same data, whatever their
   // compression. 0 in files written before hashes existed.
   std::uint64_t content_hash = 0;
+  // Chosen at random when the database was created (OpenMode::Overwrite
+  // chooses a new one) and kept by its every snapshot and log segment, so
+  // that a reader never takes another database's log, or the log of the one
+  // recreated at the same path, for this snapshot's (docs/FORMAT.md,
+  // "Database identity"). 0 in files written before it existed.
+  std::uint64_t database_id = 0;
 
   // Where the FlatBuffers header itself lies, and the whole file's length.
   std::uint64_t header_offset = 0;
