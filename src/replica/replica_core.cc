@@ -14,6 +14,7 @@
 #include "iqdb/persist/detail/deferred_release.h"
 #include "iqdb/persist/file_system.h"
 #include "wal/control_file.h"
+#include "wal/wal_format.h"
 #include "wal/wal_tailer.h"
 
 namespace iqdb::persist::detail {
@@ -23,6 +24,7 @@ namespace {
 struct GenerationFiles {
   FileStatus snapshot;  // identity when opened
   std::uint64_t snapshot_lsn = 0;
+  std::uint64_t database_id = 0;  // the snapshot's (0: not recorded)
   std::unique_ptr<WalTailer> tailer;
 };
 
@@ -78,6 +80,10 @@ class ReplicaCore::Impl {
   }
 
   bool has_pending() const { return pending_.tailer != nullptr; }
+  bool pending_is_other_database() const {
+    return pending_.tailer && current_.tailer &&
+           !wal_format::same_database(current_.database_id, pending_.database_id);
+  }
   bool pending_log_ends_here() {
     if (!pending_.tailer || !pending_.tailer->segment_header_checked()) return false;
     auto status = fs_.status(config_.path);
@@ -105,8 +111,14 @@ class ReplicaCore::Impl {
     const std::uint64_t lsn = opened.view.header().wal_lsn;
     pending_.snapshot = status;
     pending_.snapshot_lsn = lsn;
-    const auto hint = current_.tailer ? current_.tailer->hint() : WalTailer::SegmentHint{};
-    pending_.tailer = std::make_unique<WalTailer>(fs_, config_.path, lsn + 1, hint);
+    pending_.database_id = opened.view.header().database_id;
+    // The segment the current generation follows is where a checkpoint
+    // continued its log, not that of a database recreated at the path.
+    const bool same_log =
+        current_.tailer && wal_format::same_database(current_.database_id, pending_.database_id);
+    const auto hint = same_log ? current_.tailer->hint() : WalTailer::SegmentHint{};
+    pending_.tailer =
+        std::make_unique<WalTailer>(fs_, config_.path, lsn + 1, hint, pending_.database_id);
     return std::move(opened.view);
   }
 
@@ -298,6 +310,7 @@ void ReplicaCore::adopt_pending() { impl_->adopt_pending(); }
 bool ReplicaCore::has_pending() const { return impl_->has_pending(); }
 void ReplicaCore::drop_pending() { impl_->drop_pending(); }
 bool ReplicaCore::pending_log_ends_here() { return impl_->pending_log_ends_here(); }
+bool ReplicaCore::pending_is_other_database() const { return impl_->pending_is_other_database(); }
 void ReplicaCore::switch_failed(const PersistError& error) { impl_->switch_failed(error); }
 const PersistError& ReplicaCore::failed_switch() const { return impl_->failed_switch(); }
 bool ReplicaCore::snapshot_unchanged() { return impl_->snapshot_unchanged(); }

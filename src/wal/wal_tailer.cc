@@ -29,17 +29,28 @@ constexpr int kMaxRelocations = 3;
 using Outcome = WalTailer::Outcome;
 using State = WalTailer::State;
 
-// A segment file opened and its header read, or why it cannot be followed
-// yet: missing, or (problem) a header not yet written or damaged.
+// A segment file opened and its header read, or why it cannot be followed:
+// missing, of another database, or (problem) a header not yet written or
+// damaged.
 struct SegmentProbe {
   std::unique_ptr<ReadableFile> file;  // set when the header was read
   std::uint64_t first_lsn = 0;
   bool missing = false;
+  bool other_database = false;  // its header records another database id
   std::string problem;
 };
 
+std::string other_database_detail(const std::filesystem::path& path, std::uint64_t segment_id,
+                                  std::uint64_t snapshot_id) {
+  return fmt::format(
+      "{} belongs to database {:016x}, not to the snapshot's ({:016x}): the "
+      "database was recreated; its new snapshot is needed",
+      path.string(), segment_id, snapshot_id);
+}
+
 // Errors: those of opening the file other than NotFound.
-Result<SegmentProbe> probe_segment(FileSystem& fs, const std::filesystem::path& path) {
+Result<SegmentProbe> probe_segment(FileSystem& fs, const std::filesystem::path& path,
+                                   std::uint64_t database_id) {
   SegmentProbe probe;
   auto file = fs.open_readable(path);
   if (!file) {
@@ -57,6 +68,11 @@ Result<SegmentProbe> probe_segment(FileSystem& fs, const std::filesystem::path& 
     probe.problem = scan.error().to_string();
     return probe;
   }
+  if (!wf::same_database(database_id, scan.value().database_id)) {
+    probe.other_database = true;
+    probe.problem = other_database_detail(path, scan.value().database_id, database_id);
+    return probe;
+  }
   probe.file = std::move(file).value();
   probe.first_lsn = scan.value().first_lsn;
   return probe;
@@ -72,8 +88,12 @@ Outcome stopped(State state, std::string detail) {
 }  // namespace
 
 WalTailer::WalTailer(FileSystem& fs, std::filesystem::path snapshot_path, std::uint64_t next_lsn,
-                     SegmentHint hint)
-    : fs_(fs), snapshot_path_(std::move(snapshot_path)), next_lsn_(next_lsn), hint_(hint) {}
+                     SegmentHint hint, std::uint64_t database_id)
+    : fs_(fs),
+      snapshot_path_(std::move(snapshot_path)),
+      database_id_(database_id),
+      next_lsn_(next_lsn),
+      hint_(hint) {}
 
 void WalTailer::follow_segment(std::uint64_t number, std::filesystem::path path,
                                std::uint64_t first_lsn) {
@@ -111,18 +131,23 @@ bool WalTailer::try_segment_after_hint(std::uint64_t number) {
     header_unchecked_ = true;
     return true;
   }
-  auto probe = probe_segment(fs_, path);
+  auto probe = probe_segment(fs_, path, database_id_);
   if (!probe || !probe.value().file || probe.value().first_lsn != next_lsn_) return false;
   follow_segment(number, std::move(path), next_lsn_);
   probed_ = std::move(probe.value().file);
   return true;
 }
 
-bool WalTailer::starts_at_expected_lsn(const ReadableFile& file) const {
+WalTailer::Reopened WalTailer::check_reopened(const ReadableFile& file, std::string& detail) const {
   std::array<std::byte, wf::kHeaderSize> header{};
-  if (file.size() < wf::kHeaderSize || !file.read_at(0, header)) return false;
+  if (file.size() < wf::kHeaderSize || !file.read_at(0, header)) return Reopened::OtherSegment;
   auto scan = read_wal_segment_header(header, segment_path_);
-  return scan && scan.value().first_lsn == expected_lsn_;
+  if (!scan) return Reopened::OtherSegment;
+  if (!wf::same_database(database_id_, scan.value().database_id)) {
+    detail = other_database_detail(segment_path_, scan.value().database_id, database_id_);
+    return Reopened::OtherDatabase;
+  }
+  return scan.value().first_lsn == segment_first_lsn_ ? Reopened::Same : Reopened::OtherSegment;
 }
 
 bool WalTailer::maybe_changed() {
@@ -145,11 +170,16 @@ Result<std::optional<Outcome>> WalTailer::locate() {
   }
   IQDB_TRY_ASSIGN(const auto numbers, list_wal_segments(fs_, snapshot_path_));
   std::optional<std::uint64_t> first_after;
+  std::string other_database;
   for (auto number = numbers.rbegin(); number != numbers.rend(); ++number) {
     auto path = wal_segment_path(snapshot_path_, *number);
-    auto probe = probe_segment(fs_, path);
+    auto probe = probe_segment(fs_, path, database_id_);
+    if (probe && probe.value().other_database && other_database.empty()) {
+      other_database = std::move(probe.value().problem);
+    }
     // A segment just created (its header not yet readable) or one with a
-    // damaged header holds nothing this replica can apply yet.
+    // damaged header holds nothing this replica can apply yet; one of
+    // another database never will.
     if (!probe || !probe.value().file) continue;
     if (probe.value().first_lsn > next_lsn_) {
       first_after = probe.value().first_lsn;
@@ -164,6 +194,7 @@ Result<std::optional<Outcome>> WalTailer::locate() {
                    fmt::format("{}: the log starts at LSN {}, after the next record to apply ({})",
                                snapshot_path_.string(), *first_after, next_lsn_));
   }
+  if (!other_database.empty()) return stopped(State::NeedsSnapshot, std::move(other_database));
   return stopped(State::CaughtUp, fmt::format("{}: no log segment yet", snapshot_path_.string()));
 }
 
@@ -197,7 +228,8 @@ void WalTailer::clear_window() {
 
 Result<std::optional<Outcome>> WalTailer::at_segment_end(bool bytes_left) {
   auto next_path = wal_segment_path(snapshot_path_, segment_ + 1);
-  IQDB_TRY_ASSIGN(auto next, probe_segment(fs_, next_path));
+  IQDB_TRY_ASSIGN(auto next, probe_segment(fs_, next_path, database_id_));
+  if (next.other_database) return stopped(State::NeedsSnapshot, std::move(next.problem));
   if (next.missing) {
     if (!bytes_left) return stopped(State::CaughtUp, "");
     return stopped(State::NotYet, fmt::format("{}: the frame at offset {} (LSN {}) is not complete "
@@ -282,14 +314,23 @@ Result<Outcome> WalTailer::advance(const OpApplier& index, std::uint64_t max_rec
     if (located_here && header_unchecked_ && seen_size_ == wf::kHeaderSize) {
       return stopped(State::CaughtUp, "");
     }
-    auto opened = probed_ ? Result<std::unique_ptr<ReadableFile>>(std::move(probed_))
-                          : fs_.open_readable(segment_path_);
+    const bool probed = probed_ != nullptr;  // its header was just read
+    auto opened = probed ? Result<std::unique_ptr<ReadableFile>>(std::move(probed_))
+                         : fs_.open_readable(segment_path_);
     probed_.reset();
-    if (opened && header_unchecked_) {
-      // First read of a segment found by a stat: it must start at the LSN
-      // it was taken for, or it is not the one to follow.
+    if (opened && !probed) {
+      // The path may name another file than last time: a copier replaced
+      // it, or (found by a stat) it was only assumed to start at the LSN it
+      // was taken for. Read on only in the segment followed so far.
       header_unchecked_ = false;
-      if (!starts_at_expected_lsn(*opened.value())) {
+      std::string detail;
+      const Reopened reopened = check_reopened(*opened.value(), detail);
+      if (reopened == Reopened::OtherDatabase) {
+        outcome.state = State::NeedsSnapshot;
+        outcome.detail = std::move(detail);
+        return outcome;
+      }
+      if (reopened == Reopened::OtherSegment) {
         if (++relocations > kMaxRelocations) {
           return stopped(State::NotYet,
                          fmt::format("{}: segments are being replaced", snapshot_path_.string()));

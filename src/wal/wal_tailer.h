@@ -14,7 +14,11 @@
 //     segments there are (a checkpoint starts a new one at that LSN);
 //   - when the log no longer holds the next LSN (no segment has it, or the
 //     next segment starts later), a checkpoint folded those records into
-//     a newer snapshot: the caller must switch to it (NeedsSnapshot).
+//     a newer snapshot: the caller must switch to it (NeedsSnapshot);
+//   - a segment whose header records another database id than the snapshot
+//     followed (wal_format::same_database()) is never read: the database
+//     was recreated at this path (or files of another were copied in), and
+//     only its new snapshot can be followed (NeedsSnapshot).
 // A frame is applied only when it is complete and its CRC and LSN match, so
 // half a frame is never applied. Records are applied as far as the writer
 // applied them: a refusal by the writer's index is logged as an Abort record
@@ -26,7 +30,9 @@
 //
 // Files are reopened by path at each step, so a file replaced by a copier
 // (rsync writes a new file and renames it) is followed as well as one
-// appended in place. The tailer never writes.
+// appended in place; each reopened file's header is read again, so a file
+// replaced by another segment, or by another database's, is never read from
+// the offset reached in the one before. The tailer never writes.
 //
 // Thread-safety: none; one thread at a time.
 #ifndef IQDB_PERSIST_SRC_WAL_WAL_TAILER_H_
@@ -75,12 +81,14 @@ class WalTailer {
   };
 
   // Follows the log of the snapshot at `snapshot_path` from `next_lsn` (one
-  // past the snapshot's LSN). `fs` must outlive the tailer. With a hint, the
-  // hinted segment is followed if it starts at next_lsn, and otherwise, if it
-  // starts before, the one after it is looked at (a checkpoint starts the
-  // next segment at next_lsn) before the directory is listed.
+  // past the snapshot's LSN); `database_id` is the snapshot's (0: it records
+  // none, and segments of any database are followed). `fs` must outlive the
+  // tailer. With a hint, the hinted segment is followed if it starts at
+  // next_lsn, and otherwise, if it starts before, the one after it is looked
+  // at (a checkpoint starts the next segment at next_lsn) before the
+  // directory is listed.
   WalTailer(FileSystem& fs, std::filesystem::path snapshot_path, std::uint64_t next_lsn,
-            SegmentHint hint);
+            SegmentHint hint, std::uint64_t database_id = 0);
   WalTailer(FileSystem& fs, std::filesystem::path snapshot_path, std::uint64_t next_lsn)
       : WalTailer(fs, std::move(snapshot_path), next_lsn, SegmentHint{}) {}
 
@@ -127,9 +135,11 @@ class WalTailer {
   // to it. Until then this tailer reports its snapshot's LSN, whose state is
   // the writer's at that LSN.)
   bool try_segment_after_hint(std::uint64_t number);
-  // Whether the followed segment, found by a stat, starts at expected_lsn_
-  // (an unreadable header: no).
-  bool starts_at_expected_lsn(const ReadableFile& file) const;
+  // What the header of the followed segment, reopened, says: still the
+  // segment followed (it starts where that one did, of this database), a
+  // segment of another database, or another segment (or none readable).
+  enum class Reopened { Same, OtherDatabase, OtherSegment };
+  Reopened check_reopened(const ReadableFile& file, std::string& detail) const;
   void follow_segment(std::uint64_t number, std::filesystem::path path, std::uint64_t first_lsn);
   // Makes the window start at offset_ and hold at least `want` bytes (if
   // the file has them).
@@ -145,6 +155,7 @@ class WalTailer {
 
   FileSystem& fs_;
   const std::filesystem::path snapshot_path_;
+  const std::uint64_t database_id_;  // the snapshot's; 0: any
   std::uint64_t next_lsn_;
   SegmentHint hint_;                     // used by the first locate() only
   std::uint64_t segment_ = 0;            // the segment followed; 0 until located

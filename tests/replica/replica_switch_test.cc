@@ -264,5 +264,74 @@ TEST_F(ReplicaSwitchTest, DatabaseRecreatedAndCheckpointedIsServedAlthoughItsLsn
   EXPECT_EQ(reader_->acquire().snapshot_lsn(), 2u);
 }
 
+// The database recreated at the path while a refresh runs, after it saw the
+// old snapshot in place: the new database's log has the same segment names,
+// LSNs and frame sizes as the old one's (the same inserts, other vectors).
+// The replica must never read on into the new log as if it continued the
+// old one: it switches to the new database's snapshot instead.
+class RecreatedDatabaseTest : public ReplicaSwitchTest {
+ protected:
+  static std::vector<float> other_vec(std::uint64_t id) {
+    const float x = static_cast<float>(id);
+    return {-x, 2.0f, x, -0.5f};
+  }
+
+  // A replica at LSN 4 of a first database (inserts 1..4 in segment 1).
+  void start_following_the_first_database() {
+    auto first = Writer::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), config_);
+    ASSERT_THAT(first, IsOk());
+    writer_.emplace(std::move(first).value());
+    for (std::uint64_t id = 1; id <= 4; ++id) ASSERT_THAT(writer_->insert(id, vec(id)), IsOk());
+    PersistConfig reader_config = config_;
+    reader_config.file_system = fs_;
+    auto opened = Reader::open(reader_config);
+    ASSERT_THAT(opened, IsOk());
+    reader_.emplace(std::move(opened).value());
+    ASSERT_EQ(reader_->lsn(), 4u);
+  }
+
+  // Closes the first writer and recreates the database: inserts 1..4 with
+  // other vectors, then `checkpoint_at_4`, then inserts 5 and 6.
+  void recreate(bool checkpoint_at_4) {
+    writer_.reset();
+    auto recreated = Writer::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), config_,
+                                       OpenMode::Overwrite);
+    ASSERT_THAT(recreated, IsOk());
+    writer_.emplace(std::move(recreated).value());
+    for (std::uint64_t id = 1; id <= 6; ++id) {
+      if (id == 5 && checkpoint_at_4) {
+        ASSERT_THAT(writer_->checkpoint(), IsOk());
+      }
+      ASSERT_THAT(writer_->insert(id, other_vec(id)), IsOk());
+    }
+  }
+
+  // The refresh that saw the first snapshot switches to the new database's
+  // and serves exactly its state.
+  void expect_refresh_serves_the_new_database() {
+    auto refreshed = reader_->refresh();
+    ASSERT_THAT(refreshed, IsOk());
+    ASSERT_TRUE(fs_->fired());
+    EXPECT_TRUE(refreshed.value().switched) << refreshed.value().waiting;
+    EXPECT_EQ(reader_->generation(), 2u);
+    expect_current();
+  }
+};
+
+TEST_F(RecreatedDatabaseTest, SegmentReplacedAtItsPathIsNotReadOnFromTheOldOffset) {
+  ASSERT_NO_FATAL_FAILURE(start_following_the_first_database());
+  fs_->after_next(HookFileSystem::Call::Status, config_.path,
+                  [this] { ASSERT_NO_FATAL_FAILURE(recreate(/*checkpoint_at_4=*/false)); });
+  ASSERT_NO_FATAL_FAILURE(expect_refresh_serves_the_new_database());
+}
+
+TEST_F(RecreatedDatabaseTest, NextSegmentOfTheNewDatabaseIsNotTakenForTheOldOnesSuccessor) {
+  ASSERT_NO_FATAL_FAILURE(start_following_the_first_database());
+  fs_->after_next(HookFileSystem::Call::Status, config_.path,
+                  [this] { ASSERT_NO_FATAL_FAILURE(recreate(/*checkpoint_at_4=*/true)); });
+  ASSERT_NO_FATAL_FAILURE(expect_refresh_serves_the_new_database());
+  EXPECT_EQ(reader_->acquire().snapshot_lsn(), 4u);
+}
+
 }  // namespace
 }  // namespace iqdb::persist::test

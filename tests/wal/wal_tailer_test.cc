@@ -342,5 +342,68 @@ TEST_F(WalTailerTest, ALongBacklogIsReadThroughAMapping) {
   EXPECT_EQ(tailer.pending_bytes(), 0u);
 }
 
+// Segments of the database recreated at the path (another database id) are
+// never read as this snapshot's log, wherever the tailer meets them.
+constexpr std::uint64_t kThisDatabase = 0x1111;
+constexpr std::uint64_t kRecreated = 0x2222;
+
+TEST_F(WalTailerTest, NextSegmentOfAnotherDatabaseNeedsTheSnapshot) {
+  write_wal_segment(snapshot_, 1, 1, 2, true, kThisDatabase);
+  write_wal_segment(snapshot_, 2, 3, 2, true, kRecreated);
+  WalTailer tailer(fs_, snapshot_, 1, WalTailer::SegmentHint{}, kThisDatabase);
+  RecordingApplier index;
+  auto outcome = tailer.advance(index, 100);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(outcome.value().state, State::NeedsSnapshot);
+  EXPECT_THAT(outcome.value().detail,
+              HasSubstr(segment(2).string() + " belongs to database 0000000000002222"));
+  EXPECT_EQ(index.applied, (std::vector<std::uint64_t>{1, 2}));
+
+  // Found by listing the directory, it is not followed either.
+  WalTailer from_3(fs_, snapshot_, 3, WalTailer::SegmentHint{}, kThisDatabase);
+  RecordingApplier later;
+  outcome = from_3.advance(later, 100);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(outcome.value().state, State::NeedsSnapshot);
+  EXPECT_TRUE(later.applied.empty());
+
+  // A snapshot that records no database id (written before ids existed)
+  // follows segments of any.
+  WalTailer unknown(fs_, snapshot_, 1);
+  RecordingApplier all;
+  outcome = unknown.advance(all, 100);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(outcome.value().state, State::CaughtUp);
+  EXPECT_EQ(all.applied, (std::vector<std::uint64_t>{1, 2, 3, 4}));
+}
+
+TEST_F(WalTailerTest, SegmentReplacedAtItsPathIsReadOnOnlyIfItIsStillThisDatabases) {
+  write_wal_segment(snapshot_, 1, 1, 2, true, kThisDatabase);
+  WalTailer tailer(fs_, snapshot_, 1, WalTailer::SegmentHint{}, kThisDatabase);
+  RecordingApplier index;
+  ASSERT_THAT(tailer.advance(index, 100), IsOk());
+  ASSERT_EQ(index.applied, (std::vector<std::uint64_t>{1, 2}));
+
+  // A copier replaces the file with a longer copy of the same segment.
+  std::filesystem::remove(segment(1));
+  write_wal_segment(snapshot_, 1, 1, 3, true, kThisDatabase);
+  auto outcome = tailer.advance(index, 100);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(outcome.value().state, State::CaughtUp);
+  EXPECT_EQ(index.applied, (std::vector<std::uint64_t>{1, 2, 3}));
+
+  // Then with the recreated database's segment 1: the same name, LSNs and
+  // frame sizes, one more frame. Its frame at the offset reached is not
+  // this log's LSN 4.
+  std::filesystem::remove(segment(1));
+  write_wal_segment(snapshot_, 1, 1, 4, true, kRecreated);
+  outcome = tailer.advance(index, 100);
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(outcome.value().state, State::NeedsSnapshot);
+  EXPECT_THAT(outcome.value().detail, HasSubstr("belongs to database 0000000000002222"));
+  EXPECT_EQ(index.applied, (std::vector<std::uint64_t>{1, 2, 3}));
+  EXPECT_EQ(tailer.next_lsn(), 4u);
+}
+
 }  // namespace
 }  // namespace iqdb::persist::test

@@ -53,6 +53,10 @@
 // writer recreated the database (OpenMode::Overwrite), or records a replica
 // on another host applied were lost with the writer's host before they were
 // durable (the replica then rebuilds from the snapshot: docs/REPLICATION.md).
+// A recreated database has a new database id in its snapshot and segment
+// headers: the replica never applies its log to the old database's state,
+// even where both logs have the same segment names and LSNs; it waits for
+// the new snapshot and switches to it.
 //
 // Damage. A frame that does not check out is never applied; the replica
 // stops before it and waits (its lag grows) until the writer moves past it:
@@ -396,8 +400,9 @@ class Replica {
     // then waits, the current one is served, and the next refreshes go on
     // with it (Step::CatchUp). It is made current although behind when the
     // current one's history is not the writer's: the log diverged, the new
-    // snapshot is not newer than the current one's (the database was
-    // recreated), or the log after the new snapshot, read from a segment
+    // snapshot records another database id (the database was recreated), or
+    // is not newer than the current one's (recreated by a version that
+    // recorded no id), or the log after the new snapshot, read from a segment
     // whose header says where it starts, ends before the LSN served while
     // that snapshot is still at the path (the writer lost records, or
     // another writer recreated the database and checkpointed).
@@ -449,7 +454,8 @@ class Replica {
     // history (see catch_up_pending()).
     bool may_go_back(const Generation& pending, const Generation& served,
                      detail::ReplicaCore::TailEnd end) {
-      if (pending_diverged || pending.snapshot_lsn <= served.snapshot_lsn) return true;
+      if (pending_diverged || core.pending_is_other_database()) return true;
+      if (pending.snapshot_lsn <= served.snapshot_lsn) return true;
       return end == detail::ReplicaCore::TailEnd::CaughtUp && core.pending_log_ends_here();
     }
 

@@ -62,6 +62,9 @@ class ReplicaCore {
   // Whether there is a pending generation (its snapshot opened, not adopted:
   // check() forgets it when the path no longer holds its snapshot).
   [[nodiscard]] bool has_pending() const;
+  // Whether the pending generation's snapshot records another database id
+  // than the current one's: the database was recreated at the path.
+  [[nodiscard]] bool pending_is_other_database() const;
   // Forgets the pending generation: the next check() says Switch.
   void drop_pending();
   // Whether the pending generation's log is known to end where its tail
