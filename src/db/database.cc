@@ -34,7 +34,8 @@ class Database::Impl {
     IQDB_TRY_ASSIGN(auto opened, detail::open_snapshot(config_, index_type));
     snapshot_lsn_ = opened.view.header().wal_lsn;
     snapshot_database_id_ = opened.view.header().database_id;
-    // A snapshot written before databases had an id gets one from now on.
+    // A snapshot written before databases had an id gets one from its next
+    // save on (with the log, recover() takes the one its segments record).
     database_id_ = snapshot_database_id_ != 0 ? snapshot_database_id_ : new_random_id();
     verification_ = std::move(opened.verification);
     return std::move(opened.view);
@@ -44,8 +45,9 @@ class Database::Impl {
                        const OpApplier& applier) {
     IQDB_TRY(check_rebuilt(snapshot, index.facts()));
     if (!config_.wal_enabled) return success();
-    IQDB_TRY_ASSIGN(log_, WalLog::recover(config_, snapshot_lsn_, snapshot_database_id_,
-                                          database_id_, applier, std::move(lock_)));
+    IQDB_TRY_ASSIGN(log_, WalLog::recover(config_, snapshot_lsn_, snapshot_database_id_, applier,
+                                          std::move(lock_)));
+    database_id_ = log_->database_id();
     if (log_->needs_checkpoint()) IQDB_TRY(save(index));
     return success();
   }

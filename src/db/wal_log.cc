@@ -8,6 +8,7 @@
 
 #include "iqdb/persist/file_system.h"
 #include "util/file_paths.h"
+#include "util/random_id.h"
 #include "wal/control_file.h"
 #include "wal/wal_format.h"
 #include "wal/wal_record.h"
@@ -93,11 +94,17 @@ Result<std::unique_ptr<WalLog>> WalLog::create(const PersistConfig& config,
 Result<std::unique_ptr<WalLog>> WalLog::recover(const PersistConfig& config,
                                                 std::uint64_t snapshot_lsn,
                                                 std::uint64_t snapshot_database_id,
-                                                std::uint64_t database_id, const OpApplier& index,
+                                                const OpApplier& index,
                                                 std::unique_ptr<FileLock> lock) {
   IQDB_TRY_ASSIGN(auto replayed,
                   replay_wal(file_system_or_default(config.file_system), config.path, snapshot_lsn,
                              snapshot_database_id, config.wal_recovery, syncs(config), index));
+  // A snapshot written before ids existed: the writer that first logged
+  // after it chose one, and every writer since keeps it, so that no segment
+  // of this database records another id than its next snapshot will.
+  std::uint64_t database_id = snapshot_database_id;
+  if (database_id == 0) database_id = replayed.newest_database_id;
+  if (database_id == 0) database_id = new_random_id();
   std::unique_ptr<WalLog> log(
       new WalLog(config, std::move(lock), database_id, replayed.next_segment, replayed.next_lsn));
   log->replay_ = std::move(replayed.report);

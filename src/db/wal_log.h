@@ -74,16 +74,20 @@ class WalLog {
   // Replays the log of config.path onto an index rebuilt from a snapshot that
   // holds LSNs up to `snapshot_lsn` and records `snapshot_database_id`, per
   // config.wal_recovery, and makes what it replayed durable. New segments
-  // record `database_id` (the snapshot's, or a new one if it records none). The first commit starts
+  // record database_id(): the snapshot's; if it records none, that of the
+  // newest segment recording one (an earlier writer chose it), else a new
+  // one. The first commit starts
   // a new segment (so a load that only reads writes nothing). If a lossy recovery mode dropped
   // records, needs_checkpoint() is true and the caller must checkpoint()
   // before anything else. Errors: those of plan_wal_recovery()
   // (damage, naming file and offset); InvalidPayload for a record that does
   // not decode or an op the index refuses although the log says it was
   // applied; Io. `lock` as for create().
-  [[nodiscard]] static Result<std::unique_ptr<WalLog>> recover(
-      const PersistConfig& config, std::uint64_t snapshot_lsn, std::uint64_t snapshot_database_id,
-      std::uint64_t database_id, const OpApplier& index, std::unique_ptr<FileLock> lock);
+  [[nodiscard]] static Result<std::unique_ptr<WalLog>> recover(const PersistConfig& config,
+                                                               std::uint64_t snapshot_lsn,
+                                                               std::uint64_t snapshot_database_id,
+                                                               const OpApplier& index,
+                                                               std::unique_ptr<FileLock> lock);
 
   WalLog(const WalLog&) = delete;
   WalLog& operator=(const WalLog&) = delete;
@@ -112,6 +116,9 @@ class WalLog {
   [[nodiscard]] Result<void> sync();
 
   bool needs_checkpoint() const;
+  // The id recorded in this log's segments, and in the snapshots its
+  // checkpoints write.
+  std::uint64_t database_id() const { return database_id_; }
   WalReplayReport replay_report() const;
   // The LSN of the last record logged (0 before the first): a replica that
   // has applied it holds every mutation committed so far.

@@ -173,6 +173,13 @@ Result<WalReplayOutcome> replay_wal(FileSystem& fs, const std::filesystem::path&
   }
   IQDB_TRY(set_aside_segments(fs, now, sync_dir, report));
 
+  for (auto segment = segments.rbegin(); segment != segments.rend(); ++segment) {
+    const auto& scan = segment->input.scan;
+    if (scan && scan.value().database_id != 0) {
+      outcome.newest_database_id = scan.value().database_id;
+      break;
+    }
+  }
   outcome.next_segment = (segments.empty() ? 0 : segments.back().number) + 1;
   outcome.next_lsn = std::max({plan.max_lsn, plan.last_lsn, snapshot_lsn}) + 1;
   // A lossy mode dropped records whose LSNs a new segment would skip: only a

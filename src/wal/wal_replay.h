@@ -26,6 +26,9 @@ struct WalReplayOutcome {
   WalReplayReport report;
   std::uint64_t next_segment = 1;  // the number of the segment the next commit starts
   std::uint64_t next_lsn = 1;      // the LSN of the next record
+  // The database id recorded by the highest-numbered segment that records
+  // one (0: none does): a writer of a snapshot that records none keeps it.
+  std::uint64_t newest_database_id = 0;
   // Segments replayed from that hold records the load did not replay: the
   // next checkpoint moves them aside once its snapshot holds what was.
   std::vector<std::filesystem::path> set_aside_at_checkpoint;

@@ -138,9 +138,11 @@ bool WalTailer::try_segment_after_hint(std::uint64_t number) {
   return true;
 }
 
-WalTailer::Reopened WalTailer::check_reopened(const ReadableFile& file, std::string& detail) const {
+Result<WalTailer::Reopened> WalTailer::check_reopened(const ReadableFile& file,
+                                                      std::string& detail) const {
   std::array<std::byte, wf::kHeaderSize> header{};
-  if (file.size() < wf::kHeaderSize || !file.read_at(0, header)) return Reopened::OtherSegment;
+  if (file.size() < wf::kHeaderSize) return Reopened::OtherSegment;
+  IQDB_TRY(file.read_at(0, header));
   auto scan = read_wal_segment_header(header, segment_path_);
   if (!scan) return Reopened::OtherSegment;
   if (!wf::same_database(database_id_, scan.value().database_id)) {
@@ -322,9 +324,8 @@ Result<Outcome> WalTailer::advance(const OpApplier& index, std::uint64_t max_rec
       // The path may name another file than last time: a copier replaced
       // it, or (found by a stat) it was only assumed to start at the LSN it
       // was taken for. Read on only in the segment followed so far.
-      header_unchecked_ = false;
       std::string detail;
-      const Reopened reopened = check_reopened(*opened.value(), detail);
+      IQDB_TRY_ASSIGN(const Reopened reopened, check_reopened(*opened.value(), detail));
       if (reopened == Reopened::OtherDatabase) {
         outcome.state = State::NeedsSnapshot;
         outcome.detail = std::move(detail);
@@ -338,6 +339,7 @@ Result<Outcome> WalTailer::advance(const OpApplier& index, std::uint64_t max_rec
         segment_ = 0;
         continue;
       }
+      header_unchecked_ = false;
     }
     if (!opened) {
       if (opened.error().kind() != ErrorKind::NotFound) return opened.error();

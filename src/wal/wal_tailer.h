@@ -138,8 +138,9 @@ class WalTailer {
   // What the header of the followed segment, reopened, says: still the
   // segment followed (it starts where that one did, of this database), a
   // segment of another database, or another segment (or none readable).
+  // Errors: Io reading the header.
   enum class Reopened { Same, OtherDatabase, OtherSegment };
-  Reopened check_reopened(const ReadableFile& file, std::string& detail) const;
+  Result<Reopened> check_reopened(const ReadableFile& file, std::string& detail) const;
   void follow_segment(std::uint64_t number, std::filesystem::path path, std::uint64_t first_lsn);
   // Makes the window start at offset_ and hold at least `want` bytes (if
   // the file has them).

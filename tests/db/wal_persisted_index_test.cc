@@ -932,8 +932,10 @@ TEST_F(DatabaseIdTest, KeptByEveryFileOfADatabaseAndChosenAnewByOverwrite) {
 }
 
 // A database written before ids existed: its segments still replay, and
-// the writer records an id from its first new segment and checkpoint on.
-TEST_F(DatabaseIdTest, ADatabaseWithoutAnIdReplaysAndGetsOne) {
+// the first writer that logs chooses an id that every later writer keeps
+// (each load would otherwise choose another, and the segments they leave
+// would not belong to the snapshot that finally records one).
+TEST_F(DatabaseIdTest, ADatabaseWithoutAnIdReplaysAndKeepsTheIdItsFirstWriterChose) {
   {
     Db db = create();
     ASSERT_THAT(db.insert(1, vec(1)), IsOk());
@@ -941,14 +943,23 @@ TEST_F(DatabaseIdTest, ADatabaseWithoutAnIdReplaysAndGetsOne) {
   ASSERT_NO_FATAL_FAILURE(write_snapshot_without_id());
   ASSERT_NO_FATAL_FAILURE(set_segment_database_id(last_segment(), 0));
   ASSERT_EQ(snapshot_id(), 0u);
+  std::uint64_t id = 0;
+  {
+    auto db = load();
+    ASSERT_THAT(db, IsOk());
+    EXPECT_EQ(db.value().index().vectors(), (Content{{1, vec(1)}}));
+    ASSERT_THAT(db.value().insert(2, vec(2)), IsOk());
+    id = segment_id(last_segment());
+    EXPECT_NE(id, 0u);
+  }
   auto db = load();
   ASSERT_THAT(db, IsOk());
-  EXPECT_EQ(db.value().index().vectors(), (Content{{1, vec(1)}}));
-  ASSERT_THAT(db.value().insert(2, vec(2)), IsOk());
-  const std::uint64_t id = segment_id(last_segment());
-  EXPECT_NE(id, 0u);
+  ASSERT_THAT(db.value().insert(3, vec(3)), IsOk());
+  EXPECT_EQ(segment_id(last_segment()), id);
   ASSERT_THAT(db.value().checkpoint(), IsOk());
   EXPECT_EQ(snapshot_id(), id);
+  EXPECT_EQ(reopened_content(std::move(db).value()),
+            (Content{{1, vec(1)}, {2, vec(2)}, {3, vec(3)}}));
 }
 
 // A database whose LSNs leave no room for another record would load and then

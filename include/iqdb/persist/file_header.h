@@ -113,7 +113,8 @@ struct FileHeader {
   // chooses a new one) and kept by its every snapshot and log segment, so
   // that a reader never takes another database's log, or the log of the one
   // recreated at the same path, for this snapshot's (docs/FORMAT.md,
-  // "Database identity"). 0 in files written before it existed.
+  // "Database identity"). 0 in files written before it existed, which
+  // accept any log.
   std::uint64_t database_id = 0;
 
   // Where the FlatBuffers header itself lies, and the whole file's length.

@@ -56,7 +56,8 @@
 // A recreated database has a new database id in its snapshot and segment
 // headers: the replica never applies its log to the old database's state,
 // even where both logs have the same segment names and LSNs; it waits for
-// the new snapshot and switches to it.
+// the new snapshot and switches to it. (Unless the snapshot it serves
+// records no id: written by a version before ids, docs/FORMAT.md.)
 //
 // Damage. A frame that does not check out is never applied; the replica
 // stops before it and waits (its lag grows) until the writer moves past it:
