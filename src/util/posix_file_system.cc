@@ -26,6 +26,8 @@
 
 #include <array>
 #include <cerrno>
+#include <cstring>
+#include <string>
 #include <system_error>
 
 #include <fmt/format.h>
@@ -37,10 +39,18 @@ namespace {
 
 // Io, or `missing` when the OS reports ENOENT (NotFound only where the
 // FileSystem contract says so: a missing file to read, a missing directory).
+// The description of `err`, as strerror() gives it in the C locale, without
+// strerror()'s locale lookup: a replica's every poll meets a "No such file"
+// (the next segment, not there yet), so this is on its idle path.
+std::string errno_description(int err) {
+  if (const char* description = ::strerrordesc_np(err)) return description;
+  return std::generic_category().message(err);
+}
+
 PersistError os_error(std::string_view what, const std::filesystem::path& path, int err,
                       ErrorKind missing = ErrorKind::Io) {
   return {err == ENOENT ? missing : ErrorKind::Io,
-          fmt::format("{}: {}: {}", path.string(), what, std::generic_category().message(err))};
+          fmt::format("{}: {}: {}", path.string(), what, errno_description(err))};
 }
 
 auto os_failure(std::string_view what, const std::filesystem::path& path, int err = errno,
