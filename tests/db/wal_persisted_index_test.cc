@@ -72,6 +72,18 @@ class WalPersistedIndexTest : public ::testing::Test {
 
   std::filesystem::path last_segment() { return wal_segment_path(config_.path, segments().back()); }
 
+  // Writes a snapshot of an empty index at config_.path whose header
+  // records `wal_lsn` and `database_id`, as no writer would.
+  Result<void> save_empty_snapshot(std::uint64_t wal_lsn, std::uint64_t database_id) {
+    const StreamMapIndex empty(kDim, DistanceMetric::Euclidean);
+    const IndexFacts facts{
+        StreamMapIndex::kIndexType, kDim, DistanceMetric::Euclidean, 0, wal_lsn, database_id};
+    return detail::save_snapshot(config_, facts, [&](SectionWriter& out) {
+      return out.add_streamed_section(kStreamSectionName,
+                                      [&](StreamWriter& writer) { return empty.save_to(writer); });
+    });
+  }
+
   // Puts the database at /db/x.iqdb on a new CrashFileSystem and returns it.
   std::shared_ptr<CrashFileSystem> use_crash_file_system() {
     auto fs = std::make_shared<CrashFileSystem>();
@@ -887,16 +899,7 @@ class DatabaseIdTest : public WalPersistedIndexTest {
     return scan ? scan.value().database_id : 0;
   }
   void write_snapshot_without_id() {
-    const StreamMapIndex empty(kDim, DistanceMetric::Euclidean);
-    const IndexFacts facts{StreamMapIndex::kIndexType, kDim, DistanceMetric::Euclidean, 0, 0, 0};
-    ASSERT_THAT(detail::save_snapshot(config_, facts,
-                                      [&](SectionWriter& out) {
-                                        return out.add_streamed_section(
-                                            kStreamSectionName, [&](StreamWriter& writer) {
-                                              return empty.save_to(writer);
-                                            });
-                                      }),
-                IsOk());
+    ASSERT_THAT(save_empty_snapshot(/*wal_lsn=*/0, /*database_id=*/0), IsOk());
   }
 };
 
@@ -965,17 +968,7 @@ TEST_F(DatabaseIdTest, ADatabaseWithoutAnIdReplaysAndKeepsTheIdItsFirstWriterCho
 // A database whose LSNs leave no room for another record would load and then
 // refuse every write: it is refused at load, naming the file.
 TEST_F(WalPersistedIndexTest, SnapshotLsnThatLeavesNoRoomIsRefusedAtLoad) {
-  const StreamMapIndex empty(kDim, DistanceMetric::Euclidean);
-  const IndexFacts facts{StreamMapIndex::kIndexType, kDim, DistanceMetric::Euclidean, 0,
-                         UINT64_MAX};
-  ASSERT_THAT(detail::save_snapshot(config_, facts,
-                                    [&](SectionWriter& out) {
-                                      return out.add_streamed_section(
-                                          kStreamSectionName, [&](StreamWriter& writer) {
-                                            return empty.save_to(writer);
-                                          });
-                                    }),
-              IsOk());
+  ASSERT_THAT(save_empty_snapshot(/*wal_lsn=*/UINT64_MAX, /*database_id=*/0), IsOk());
   EXPECT_THAT(load(), IsError(ErrorKind::InvalidHeader, {config_.path.string(), "wal_lsn"}));
   config_.wal_enabled = false;
   EXPECT_THAT(load(), IsError(ErrorKind::InvalidHeader, "wal_lsn"));

@@ -91,10 +91,9 @@ class ReplicaSwitchTest : public ::testing::Test {
     config_.fsync_policy = FsyncPolicy::never();
   }
 
-  // A writer at LSN 4, and a replica whose current generation (the first
-  // snapshot's) tailed the log past a checkpoint at LSN 4 to LSN 8 before
-  // it saw that checkpoint's snapshot.
-  void start_ahead_of_a_checkpoint() {
+  // A writer that inserted 1..4 into a new database (segment 1), and a
+  // replica on the hooked file system at LSN 4.
+  void start_at_lsn_4() {
     auto created = Writer::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), config_);
     ASSERT_THAT(created, IsOk());
     writer_.emplace(std::move(created).value());
@@ -105,6 +104,13 @@ class ReplicaSwitchTest : public ::testing::Test {
     ASSERT_THAT(opened, IsOk());
     reader_.emplace(std::move(opened).value());
     ASSERT_EQ(reader_->lsn(), 4u);
+  }
+
+  // A writer at LSN 4, and a replica whose current generation (the first
+  // snapshot's) tailed the log past a checkpoint at LSN 4 to LSN 8 before
+  // it saw that checkpoint's snapshot.
+  void start_ahead_of_a_checkpoint() {
+    ASSERT_NO_FATAL_FAILURE(start_at_lsn_4());
 
     // Right after the refresh has seen the first snapshot still in place.
     fs_->after_next(HookFileSystem::Call::Status, config_.path, [this] {
@@ -276,20 +282,6 @@ class RecreatedDatabaseTest : public ReplicaSwitchTest {
     return {-x, 2.0f, x, -0.5f};
   }
 
-  // A replica at LSN 4 of a first database (inserts 1..4 in segment 1).
-  void start_following_the_first_database() {
-    auto first = Writer::open_with(StreamMapIndex(kDim, DistanceMetric::Euclidean), config_);
-    ASSERT_THAT(first, IsOk());
-    writer_.emplace(std::move(first).value());
-    for (std::uint64_t id = 1; id <= 4; ++id) ASSERT_THAT(writer_->insert(id, vec(id)), IsOk());
-    PersistConfig reader_config = config_;
-    reader_config.file_system = fs_;
-    auto opened = Reader::open(reader_config);
-    ASSERT_THAT(opened, IsOk());
-    reader_.emplace(std::move(opened).value());
-    ASSERT_EQ(reader_->lsn(), 4u);
-  }
-
   // Closes the first writer and recreates the database: inserts 1..4 with
   // other vectors, then `checkpoint_at_4`, then inserts 5 and 6.
   void recreate(bool checkpoint_at_4) {
@@ -319,14 +311,14 @@ class RecreatedDatabaseTest : public ReplicaSwitchTest {
 };
 
 TEST_F(RecreatedDatabaseTest, SegmentReplacedAtItsPathIsNotReadOnFromTheOldOffset) {
-  ASSERT_NO_FATAL_FAILURE(start_following_the_first_database());
+  ASSERT_NO_FATAL_FAILURE(start_at_lsn_4());
   fs_->after_next(HookFileSystem::Call::Status, config_.path,
                   [this] { ASSERT_NO_FATAL_FAILURE(recreate(/*checkpoint_at_4=*/false)); });
   ASSERT_NO_FATAL_FAILURE(expect_refresh_serves_the_new_database());
 }
 
 TEST_F(RecreatedDatabaseTest, NextSegmentOfTheNewDatabaseIsNotTakenForTheOldOnesSuccessor) {
-  ASSERT_NO_FATAL_FAILURE(start_following_the_first_database());
+  ASSERT_NO_FATAL_FAILURE(start_at_lsn_4());
   fs_->after_next(HookFileSystem::Call::Status, config_.path,
                   [this] { ASSERT_NO_FATAL_FAILURE(recreate(/*checkpoint_at_4=*/true)); });
   ASSERT_NO_FATAL_FAILURE(expect_refresh_serves_the_new_database());
