@@ -37,8 +37,6 @@
 namespace iqdb::persist {
 namespace {
 
-// Io, or `missing` when the OS reports ENOENT (NotFound only where the
-// FileSystem contract says so: a missing file to read, a missing directory).
 // The description of `err`, as strerror() gives it in the C locale, without
 // strerror()'s locale lookup: a replica's every poll meets a "No such file"
 // (the next segment, not there yet), so this is on its idle path.
@@ -47,6 +45,8 @@ std::string errno_description(int err) {
   return std::generic_category().message(err);
 }
 
+// Io, or `missing` when the OS reports ENOENT (NotFound only where the
+// FileSystem contract says so: a missing file to read, a missing directory).
 PersistError os_error(std::string_view what, const std::filesystem::path& path, int err,
                       ErrorKind missing = ErrorKind::Io) {
   return {err == ENOENT ? missing : ErrorKind::Io,
