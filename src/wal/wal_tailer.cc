@@ -48,7 +48,7 @@ std::string other_database_detail(const std::filesystem::path& path, std::uint64
       path.string(), segment_id, snapshot_id);
 }
 
-// Errors: those of opening the file other than NotFound.
+// Errors: those of opening the file other than NotFound; Io reading its header.
 Result<SegmentProbe> probe_segment(FileSystem& fs, const std::filesystem::path& path,
                                    std::uint64_t database_id) {
   SegmentProbe probe;
@@ -59,10 +59,11 @@ Result<SegmentProbe> probe_segment(FileSystem& fs, const std::filesystem::path& 
     return probe;
   }
   std::array<std::byte, wf::kHeaderSize> header{};
-  if (file.value()->size() < wf::kHeaderSize || !file.value()->read_at(0, header)) {
+  if (file.value()->size() < wf::kHeaderSize) {
     probe.problem = fmt::format("{}: being created", path.string());
     return probe;
   }
+  IQDB_TRY(file.value()->read_at(0, header));
   auto scan = read_wal_segment_header(header, path);
   if (!scan) {
     probe.problem = scan.error().to_string();

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "support/forwarding_file_system.h"
 #include "support/test_util.h"
 #include "support/wal_test_util.h"
 #include "wal/wal_segments.h"
@@ -405,6 +406,48 @@ TEST_F(WalTailerTest, SegmentReplacedAtItsPathIsReadOnOnlyIfItIsStillThisDatabas
   EXPECT_THAT(outcome.value().detail, HasSubstr("belongs to database 0000000000002222"));
   EXPECT_EQ(index.applied, (std::vector<std::uint64_t>{1, 2, 3}));
   EXPECT_EQ(tailer.next_lsn(), 4u);
+}
+
+// A file system whose files fail every read of one path with Io.
+class FailingReadsFileSystem final : public ForwardingFileSystem {
+ public:
+  explicit FailingReadsFileSystem(std::filesystem::path failing) : failing_(std::move(failing)) {}
+
+  Result<std::unique_ptr<ReadableFile>> open_readable(const std::filesystem::path& path) override {
+    IQDB_TRY_ASSIGN(auto file, ForwardingFileSystem::open_readable(path));
+    if (path != failing_) return file;
+    return std::unique_ptr<ReadableFile>(std::make_unique<FailingFile>(std::move(file)));
+  }
+
+ private:
+  class FailingFile final : public ReadableFile {
+   public:
+    explicit FailingFile(std::unique_ptr<ReadableFile> base) : base_(std::move(base)) {}
+    std::uint64_t size() const override { return base_->size(); }
+    Result<void> read_at(std::uint64_t, std::span<std::byte>) const override {
+      return fail(ErrorKind::Io, path().string() + ": read: injected");
+    }
+    Result<std::shared_ptr<const MappedRegion>> map() const override { return base_->map(); }
+    const std::filesystem::path& path() const override { return base_->path(); }
+
+   private:
+    std::unique_ptr<ReadableFile> base_;
+  };
+
+  std::filesystem::path failing_;
+};
+
+// An error reading the next segment's header is the step's error, not a
+// segment "being created" that the tailer would wait for forever.
+TEST_F(WalTailerTest, AnErrorReadingTheNextSegmentsHeaderIsReported) {
+  write_wal_segment(snapshot_, 1, 1, 2);
+  write_wal_segment(snapshot_, 2, 3, 1);
+  FailingReadsFileSystem fs(segment(2));
+  WalTailer tailer(fs, snapshot_, 1);
+  RecordingApplier index;
+  EXPECT_THAT(tailer.advance(index, 100),
+              IsError(ErrorKind::Io, {segment(2).string(), "injected"}));
+  EXPECT_EQ(index.applied, (std::vector<std::uint64_t>{1, 2}));
 }
 
 }  // namespace
