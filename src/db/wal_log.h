@@ -76,9 +76,9 @@ class WalLog {
   // config.wal_recovery, and makes what it replayed durable. New segments
   // record database_id(): the snapshot's; if it records none, that of the
   // newest segment recording one (an earlier writer chose it), else a new
-  // one. The first commit starts
-  // a new segment (so a load that only reads writes nothing). If a lossy recovery mode dropped
-  // records, needs_checkpoint() is true and the caller must checkpoint()
+  // one. The first commit starts a new segment (so a load that only reads
+  // writes nothing). If a lossy recovery mode dropped records,
+  // needs_checkpoint() is true and the caller must checkpoint()
   // before anything else. Errors: those of plan_wal_recovery()
   // (damage, naming file and offset); InvalidPayload for a record that does
   // not decode or an op the index refuses although the log says it was

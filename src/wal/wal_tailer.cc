@@ -44,7 +44,8 @@ std::string other_database_detail(const std::filesystem::path& path, std::uint64
                                   std::uint64_t snapshot_id) {
   return fmt::format(
       "{} belongs to database {:016x}, not to the snapshot's ({:016x}): the "
-      "database was recreated; its new snapshot is needed",
+      "database was recreated at this path (or the file copied from another); the "
+      "snapshot of the database it belongs to is needed",
       path.string(), segment_id, snapshot_id);
 }
 
